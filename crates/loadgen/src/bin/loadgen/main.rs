@@ -1,0 +1,143 @@
+//! The `loadgen` command: flags -> validated plan -> library sweep -> progress, table, files,
+//! exit status.
+
+mod cli;
+mod output;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use loadgen::{LevelResult, ProgressFn, Stop, Workload, run_sweep};
+
+use crate::cli::{Cli, Plan};
+use crate::output::{ProgressPrinter, level_line, table};
+
+#[allow(clippy::print_stderr)]
+fn main() -> ExitCode {
+    let plan = match Cli::parse().plan() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("loadgen: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(t) = plan.threads {
+        rt.worker_threads(t);
+    }
+    let rt = match rt.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loadgen: starting the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(plan)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("loadgen: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn write_json(path: &std::path::Path, results: &[LevelResult]) -> Result<()> {
+    let json = serde_json::to_vec_pretty(results)?;
+    std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))
+}
+
+#[allow(clippy::print_stderr, clippy::print_stdout)]
+async fn run(plan: Plan) -> Result<ExitCode> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let workload = Arc::new(plan.workload);
+    // One connection first: an unreachable target is a one-line error, not a run of errors.
+    workload
+        .connect()
+        .await
+        .map_err(|f| anyhow::anyhow!("cannot reach {}: {}", workload.target(), f.detail))?;
+
+    let stop = Stop::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.stop();
+        }
+    });
+    let printer = Arc::new(ProgressPrinter::new());
+    let progress: Option<ProgressFn> = (!plan.quiet).then(|| {
+        let p = printer.clone();
+        Arc::new(move |pr: &loadgen::Progress| p.show(pr)) as ProgressFn
+    });
+
+    let mut done: Vec<LevelResult> = Vec::new();
+    let json = plan.json.clone();
+    let mut json_err = None;
+    let quiet = plan.quiet;
+    let mut on_level = |r: &LevelResult, resumed: bool| {
+        printer.clear();
+        if !quiet {
+            eprintln!("{}", level_line(r, resumed));
+        }
+        done.push(r.clone());
+        if let Some(path) = &json
+            && let Err(e) = write_json(path, &done)
+        {
+            json_err = Some(e);
+        }
+    };
+    let outcome = run_sweep(&workload, &plan.sweep, progress.as_ref(), &stop, &mut on_level).await;
+    printer.clear();
+    if let Some(e) = json_err {
+        return Err(e);
+    }
+    let results = match outcome {
+        Ok(r) => r,
+        Err(loadgen::Error::Stopped { level }) => {
+            if !done.is_empty() {
+                println!("{}", table(&done));
+            }
+            let kept = match &plan.sweep.output {
+                Some(o) => format!(" in {}", o.dir.display()),
+                None => String::new(),
+            };
+            eprintln!(
+                "loadgen: interrupted during level {level}; {} finished level(s) kept{kept}",
+                done.len()
+            );
+            return Ok(ExitCode::from(130));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!("{}", table(&results));
+    if let Some(o) = &plan.sweep.output {
+        eprintln!("results: {} and {}/", o.csv_path().display(), o.dir.join(&o.stem).display());
+    }
+
+    let mut missed = Vec::new();
+    for r in &results {
+        if let Some(sla) = plan.sla_p99 {
+            let limit = sla.as_secs_f64() * 1000.0;
+            match r.p99_ms() {
+                Some(p99) if p99 <= limit => {}
+                Some(p99) => {
+                    missed.push(format!("{}: p99 {p99:.2} ms is over the SLA of {limit} ms", r.label))
+                }
+                None => missed.push(format!("{}: no successful request, so no p99 to meet the SLA", r.label)),
+            }
+        }
+        if let Some(max) = plan.max_error_rate
+            && r.error_rate() > max
+        {
+            missed.push(format!("{}: error rate {:.4} is over {max}", r.label, r.error_rate()));
+        }
+    }
+    if !missed.is_empty() {
+        for m in &missed {
+            eprintln!("loadgen: {m}");
+        }
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,145 @@
+//! What the CLI prints: a live progress line on stderr and a summary table on stdout.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use loadgen::{LevelResult, Phase, Progress, ScheduleInfo};
+
+/// Prints progress: one rewritten line on a terminal, a line every 5 s otherwise.
+pub struct ProgressPrinter {
+    tty: bool,
+    last: Mutex<Option<Instant>>,
+}
+
+impl ProgressPrinter {
+    pub fn new() -> Self {
+        ProgressPrinter { tty: std::io::stderr().is_terminal(), last: Mutex::new(None) }
+    }
+
+    pub fn show(&self, p: &Progress) {
+        if !self.tty {
+            let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) && p.phase != Phase::Cooldown {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let phase = match p.phase {
+            Phase::Warmup => "warm-up",
+            Phase::Measure => "measure",
+            Phase::Drain => "drain",
+            Phase::Cooldown => "cool-down",
+        };
+        let mut line = format!("[{}] {phase:<9}", p.level);
+        if let Some(r) = p.remaining {
+            line.push_str(&format!(" {:>4}s left", r.as_secs()));
+        }
+        if let Some(s) = &p.last_second {
+            line.push_str(&format!(" | {:>9.0} req/s", s.throughput_rps));
+            if s.events_per_s > 0.0 {
+                line.push_str(&format!(" | {:>9.0} events/s", s.events_per_s));
+            }
+            if let Some(p99) = s.p99_ms {
+                line.push_str(&format!(" | p99 {p99:>8.2} ms"));
+            }
+            line.push_str(&format!(" | errors {}", s.errors));
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = if self.tty { write!(err, "\r\x1b[2K{line}") } else { writeln!(err, "{line}") };
+        let _ = err.flush();
+    }
+
+    /// Ends the progress line before other output.
+    pub fn clear(&self) {
+        if self.tty {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+        }
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"))
+}
+
+/// One line per level, after it finished.
+pub fn level_line(r: &LevelResult, resumed: bool) -> String {
+    let l = r.latency_ms;
+    format!(
+        "{}{}: {:.1} req/s, p50 {} ms, p99 {} ms, {} errors of {}{}",
+        r.label,
+        if resumed { " (kept from disk)" } else { "" },
+        r.throughput_rps,
+        ms(l.map(|l| l.p50)),
+        ms(l.map(|l| l.p99)),
+        r.counts.errors,
+        r.counts.issued,
+        if r.client.bound { "  [client-bound]" } else { "" }
+    )
+}
+
+/// The summary table.
+pub fn table(results: &[LevelResult]) -> String {
+    let mut out = String::new();
+    let streaming = results.iter().any(|r| r.events_per_s.is_some());
+    out.push_str(&format!(
+        "{:<10} {:>6} {:>9} {:>11}{} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7}\n",
+        "level",
+        "users",
+        "rate",
+        "req/s",
+        if streaming { format!(" {:>11}", "events/s") } else { String::new() },
+        "mean ms",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "errors",
+        "client"
+    ));
+    for r in results {
+        let l = r.latency_ms;
+        let rate = match &r.schedule {
+            ScheduleInfo::Closed { .. } => "-".to_owned(),
+            ScheduleInfo::Open { rate_rps, .. } => format!("{rate_rps}"),
+        };
+        out.push_str(&format!(
+            "{:<10} {:>6} {:>9} {:>11.1}{} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7}\n",
+            r.label,
+            r.concurrency(),
+            rate,
+            r.throughput_rps,
+            if streaming {
+                format!(" {:>11}", r.events_per_s.map_or_else(|| "-".to_owned(), |e| format!("{e:.0}")))
+            } else {
+                String::new()
+            },
+            ms(l.map(|l| l.mean)),
+            ms(l.map(|l| l.p50)),
+            ms(l.map(|l| l.p90)),
+            ms(l.map(|l| l.p99)),
+            ms(l.map(|l| l.p999)),
+            ms(l.map(|l| l.max)),
+            r.counts.errors,
+            if r.client.bound { "BOUND" } else { "ok" },
+        ));
+    }
+    for r in results {
+        for reason in &r.client.reasons {
+            out.push_str(&format!("  {}: client may be the bottleneck: {reason}\n", r.label));
+        }
+        if r.counts.errors > 0 {
+            let classes: Vec<String> =
+                r.errors.iter().filter(|(_, n)| **n > 0).map(|(c, n)| format!("{c} {n}")).collect();
+            out.push_str(&format!("  {}: errors: {}\n", r.label, classes.join(", ")));
+            for s in r.error_samples.iter().take(3) {
+                out.push_str(&format!("    e.g. {s}\n"));
+            }
+        }
+        if r.counts.reconnects > 0 {
+            out.push_str(&format!("  {}: {} connections re-opened\n", r.label, r.counts.reconnects));
+        }
+    }
+    out
+}

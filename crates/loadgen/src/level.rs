@@ -1,0 +1,246 @@
+//! What one level of load is: who sends when (the [`Schedule`]) and which part of the level is
+//! measured (the [`Phases`]).
+
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use rand_distr::{Distribution, Exp};
+
+use crate::{Error, Result};
+
+/// Who sends requests, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Schedule {
+    /// Closed loop: `users` virtual users, each with a connection of its own, each sending its
+    /// next request as soon as its previous one finished, after `think_time`.
+    Closed {
+        /// Number of virtual users (and connections).
+        users: u32,
+        /// Pause between a response and the user's next request.
+        think_time: Duration,
+    },
+    /// Open loop: requests arrive at `rate` per second whatever the server does; at most
+    /// `max_in_flight` are outstanding (one connection each). Latency counts from the scheduled
+    /// arrival, so a queue that builds up shows in the numbers.
+    Open {
+        /// Arrivals per second.
+        rate: f64,
+        /// How arrivals are spaced.
+        arrival: Arrival,
+        /// Most requests (and connections) in flight at once.
+        max_in_flight: u32,
+    },
+}
+
+impl Schedule {
+    /// Closed loop with `users` users and no think time.
+    pub fn closed(users: u32) -> Self {
+        Schedule::Closed { users, think_time: Duration::ZERO }
+    }
+
+    /// Open loop at `rate` requests/s.
+    pub fn open(rate: f64, arrival: Arrival, max_in_flight: u32) -> Self {
+        Schedule::Open { rate, arrival, max_in_flight }
+    }
+
+    /// The concurrency figure results report: users, or the in-flight cap.
+    pub fn concurrency(&self) -> u32 {
+        match self {
+            Schedule::Closed { users, .. } => *users,
+            Schedule::Open { max_in_flight, .. } => *max_in_flight,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        match self {
+            Schedule::Closed { users, think_time } => {
+                if *users == 0 {
+                    return Err(Error::config("concurrency must be at least 1"));
+                }
+                if *users > 1_000_000 {
+                    return Err(Error::config(format!("concurrency {users} is over 1,000,000")));
+                }
+                if *think_time > Duration::from_secs(3600) {
+                    return Err(Error::config("think time over one hour"));
+                }
+            }
+            Schedule::Open { rate, arrival: _, max_in_flight } => {
+                if !rate.is_finite() || *rate <= 0.0 {
+                    return Err(Error::config(format!("rate must be a positive number, got {rate}")));
+                }
+                if *rate > 10_000_000.0 {
+                    return Err(Error::config(format!("rate {rate}/s is over 10,000,000/s")));
+                }
+                if *max_in_flight == 0 {
+                    return Err(Error::config("max in flight must be at least 1"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How open-loop arrivals are spaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Evenly: one every `1/rate` seconds.
+    Constant,
+    /// A Poisson process: exponentially distributed gaps with mean `1/rate`.
+    Poisson,
+}
+
+impl Arrival {
+    /// The name used in results and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arrival::Constant => "constant",
+            Arrival::Poisson => "poisson",
+        }
+    }
+}
+
+/// Generates the gaps between open-loop arrivals (seeded, so a run can be repeated).
+#[derive(Debug)]
+pub(crate) struct Arrivals {
+    mean_gap_s: f64,
+    exp: Option<Exp<f64>>,
+    rng: SmallRng,
+}
+
+impl Arrivals {
+    pub(crate) fn new(rate: f64, arrival: Arrival, seed: u64) -> Result<Self> {
+        let exp = match arrival {
+            Arrival::Constant => None,
+            Arrival::Poisson => {
+                Some(Exp::new(rate).map_err(|e| Error::config(format!("Poisson rate {rate}: {e}")))?)
+            }
+        };
+        Ok(Arrivals { mean_gap_s: 1.0 / rate, exp, rng: SmallRng::seed_from_u64(seed) })
+    }
+
+    /// The next gap in seconds.
+    pub(crate) fn next_gap_s(&mut self) -> f64 {
+        match &self.exp {
+            None => self.mean_gap_s,
+            Some(exp) => exp.sample(&mut self.rng),
+        }
+    }
+}
+
+/// How long the measured window lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// A fixed time.
+    Duration(Duration),
+    /// Until this many requests have been issued inside it.
+    Requests(u64),
+}
+
+/// The phases of a level: warm-up (load, not recorded), the measured window, and cool-down
+/// (no new requests; in-flight ones finish, then the level idles so the server drains before the
+/// next level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phases {
+    /// Load before the window, not recorded.
+    pub warmup: Duration,
+    /// The measured window.
+    pub window: Window,
+    /// Quiet time after the window's requests have finished.
+    pub cooldown: Duration,
+}
+
+impl Default for Phases {
+    fn default() -> Self {
+        Phases {
+            warmup: Duration::from_secs(2),
+            window: Window::Duration(Duration::from_secs(10)),
+            cooldown: Duration::ZERO,
+        }
+    }
+}
+
+/// One level of a sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Level {
+    /// A short name, unique in its sweep, used in file names (`c8`, `r2000`).
+    pub label: String,
+    /// Who sends when.
+    pub schedule: Schedule,
+    /// What is measured.
+    pub phases: Phases,
+    /// Longest a request may take before it counts as a timeout.
+    pub timeout: Duration,
+    /// Seed of the open-loop arrival process.
+    pub seed: u64,
+}
+
+impl Level {
+    /// A level with the default phases (2 s warm-up, 10 s window), a 30 s timeout and a label
+    /// derived from the schedule.
+    pub fn new(schedule: Schedule) -> Self {
+        let label = match &schedule {
+            Schedule::Closed { users, .. } => format!("c{users}"),
+            Schedule::Open { rate, .. } => format!("r{}", fmt_rate(*rate)),
+        };
+        Level { label, schedule, phases: Phases::default(), timeout: Duration::from_secs(30), seed: 1 }
+    }
+
+    /// Checks the level before anything is sent.
+    pub fn validate(&self) -> Result<()> {
+        self.schedule.validate()?;
+        if self.label.is_empty()
+            || !self.label.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(Error::config(format!(
+                "level label {:?} must be non-empty ASCII letters, digits, '-', '_' or '.'",
+                self.label
+            )));
+        }
+        match self.phases.window {
+            Window::Duration(d) if d.is_zero() => {
+                return Err(Error::config("the measured window must be longer than zero"));
+            }
+            Window::Requests(0) => {
+                return Err(Error::config("the measured window must hold at least one request"));
+            }
+            _ => {}
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::config("the request timeout must be longer than zero"));
+        }
+        Ok(())
+    }
+}
+
+fn fmt_rate(rate: f64) -> String {
+    if rate.fract() == 0.0 { format!("{rate:.0}") } else { format!("{rate}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poisson_gaps_have_the_right_mean() {
+        let mut a = Arrivals::new(1000.0, Arrival::Poisson, 7).unwrap_or_else(|e| panic!("{e}"));
+        let n = 200_000;
+        let mean: f64 = (0..n).map(|_| a.next_gap_s()).sum::<f64>() / n as f64;
+        assert!((mean - 0.001).abs() < 0.00002, "mean gap {mean}");
+    }
+
+    #[test]
+    fn rejects_bad_levels() {
+        assert!(Level::new(Schedule::closed(0)).validate().is_err());
+        assert!(Level::new(Schedule::open(0.0, Arrival::Constant, 8)).validate().is_err());
+        assert!(Level::new(Schedule::open(f64::NAN, Arrival::Constant, 8)).validate().is_err());
+        let mut l = Level::new(Schedule::closed(1));
+        l.phases.window = Window::Duration(Duration::ZERO);
+        assert!(l.validate().is_err());
+        let mut l = Level::new(Schedule::closed(1));
+        l.label = "a/b".into();
+        assert!(l.validate().is_err());
+        assert!(Level::new(Schedule::closed(4)).validate().is_ok());
+        assert_eq!(Level::new(Schedule::open(2000.0, Arrival::Poisson, 8)).label, "r2000");
+    }
+}

@@ -1,0 +1,273 @@
+//! The result of one level, in the versioned form written to disk (`docs/results-schema.md`):
+//! a JSON document per level and a CSV row per level in its sweep's table.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The schema version every result carries.
+pub const SCHEMA: &str = "servebench.level/1";
+
+/// Percentiles of a latency distribution, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencyStats {
+    /// Number of recorded values.
+    pub count: u64,
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+/// The schedule as results record it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum ScheduleInfo {
+    /// Closed loop.
+    Closed {
+        /// Virtual users.
+        users: u32,
+        /// Think time in milliseconds.
+        think_time_ms: f64,
+    },
+    /// Open loop.
+    Open {
+        /// Target arrivals per second.
+        rate_rps: f64,
+        /// `constant` or `poisson`.
+        arrival: String,
+        /// Cap on requests in flight.
+        max_in_flight: u32,
+    },
+}
+
+/// The phases as results record them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PhasesInfo {
+    /// Warm-up, seconds.
+    pub warmup_s: f64,
+    /// The measured window as it really lasted, seconds.
+    pub window_s: f64,
+    /// The window as asked for: a request count, when it was one.
+    pub window_requests: Option<u64>,
+    /// Cool-down, seconds.
+    pub cooldown_s: f64,
+}
+
+/// Counters of a level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Counts {
+    /// Requests issued (intended start) inside the window.
+    pub issued: u64,
+    /// Of those, the successful ones.
+    pub ok: u64,
+    /// Of those, the failed ones (all classes).
+    pub errors: u64,
+    /// Successful requests completed inside the window, whenever issued.
+    pub completed_in_window: u64,
+    /// Open loop: sends that started more than 1 ms after their scheduled time.
+    pub late_sends: u64,
+    /// Open loop: arrivals scheduled inside the window that were never sent.
+    pub unsent: u64,
+    /// Connections re-opened after the peer closed them or a request broke them.
+    pub reconnects: u64,
+    /// Events (SSE events, stream messages, tokens) of the requests issued in the window.
+    pub events: u64,
+}
+
+/// One point of the per-second time series of the window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// Second of the window.
+    pub t_s: u64,
+    /// Successful completions in that second.
+    pub throughput_rps: f64,
+    /// Events received in that second.
+    pub events_per_s: f64,
+    /// Median latency of the completions in that second.
+    pub p50_ms: Option<f64>,
+    /// p99 latency of the completions in that second.
+    pub p99_ms: Option<f64>,
+    /// Failures in that second.
+    pub errors: u64,
+}
+
+/// How the client itself fared, so that a client limit is never taken for a server limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientHealth {
+    /// CPU time (user + system) of this process / (window x usable cores).
+    pub cpu: f64,
+    /// Cores this process may use.
+    pub cores: usize,
+    /// p99 of the runtime's scheduling lag, milliseconds.
+    pub lag_p99_ms: f64,
+    /// Largest scheduling lag, milliseconds.
+    pub lag_max_ms: f64,
+    /// Whether the client may have been the bottleneck.
+    pub bound: bool,
+    /// Why it was flagged.
+    pub reasons: Vec<String>,
+}
+
+/// Everything measured in one level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelResult {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// The level's label.
+    pub label: String,
+    /// `http`, `sse`, `grpc`, `openai`.
+    pub protocol: String,
+    /// The target (no secrets).
+    pub target: String,
+    /// Names of the extra headers sent (never their values).
+    pub headers: Vec<String>,
+    /// Who sent when.
+    pub schedule: ScheduleInfo,
+    /// The phases.
+    pub phases: PhasesInfo,
+    /// When the level started (RFC 3339, UTC).
+    pub started_at: String,
+    /// Counters.
+    pub counts: Counts,
+    /// Successful requests completed inside the window / window.
+    pub throughput_rps: f64,
+    /// Events received inside the window / window (streaming workloads).
+    pub events_per_s: Option<f64>,
+    /// End-to-end latency of the successful requests issued in the window.
+    pub latency_ms: Option<LatencyStats>,
+    /// Time to the first byte of the answer.
+    pub ttfb_ms: Option<LatencyStats>,
+    /// Time to the first event (streaming).
+    pub first_event_ms: Option<LatencyStats>,
+    /// Gaps between events (streaming).
+    pub event_gap_ms: Option<LatencyStats>,
+    /// Open loop: how late sends started after their scheduled time.
+    pub send_delay_ms: Option<LatencyStats>,
+    /// Failures by class (every class listed, zeros included).
+    pub errors: BTreeMap<String, u64>,
+    /// Unexpected statuses by code.
+    pub status_codes: BTreeMap<String, u64>,
+    /// A few distinct failure descriptions.
+    pub error_samples: Vec<String>,
+    /// Per-second time series of the window.
+    pub series: Vec<SeriesPoint>,
+    /// Client health.
+    pub client: ClientHealth,
+}
+
+impl LevelResult {
+    /// Failures / issued, 0 when nothing was issued.
+    pub fn error_rate(&self) -> f64 {
+        if self.counts.issued == 0 { 0.0 } else { self.counts.errors as f64 / self.counts.issued as f64 }
+    }
+
+    /// The p99 end-to-end latency in milliseconds, if any request succeeded.
+    pub fn p99_ms(&self) -> Option<f64> {
+        self.latency_ms.map(|l| l.p99)
+    }
+
+    /// Concurrency figure of the level: users, or the in-flight cap.
+    pub fn concurrency(&self) -> u32 {
+        match &self.schedule {
+            ScheduleInfo::Closed { users, .. } => *users,
+            ScheduleInfo::Open { max_in_flight, .. } => *max_in_flight,
+        }
+    }
+}
+
+/// The CSV table's header (`docs/results-schema.md`).
+pub fn csv_header() -> Vec<&'static str> {
+    vec![
+        "schema",
+        "label",
+        "mode",
+        "concurrency",
+        "rate_rps",
+        "window_s",
+        "issued",
+        "ok",
+        "errors",
+        "error_rate",
+        "throughput_rps",
+        "events_per_s",
+        "latency_mean_ms",
+        "latency_p50_ms",
+        "latency_p90_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "latency_p999_ms",
+        "latency_max_ms",
+        "ttfb_p50_ms",
+        "ttfb_p99_ms",
+        "first_event_p50_ms",
+        "first_event_p99_ms",
+        "late_sends",
+        "unsent",
+        "client_cpu",
+        "client_lag_p99_ms",
+        "client_bound",
+    ]
+}
+
+fn num(v: f64) -> String {
+    // Three decimals is microsecond resolution for milliseconds; trailing zeros trimmed.
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" { "0".to_owned() } else { s.to_owned() }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(num).unwrap_or_default()
+}
+
+/// One CSV row for `r`, in the order of [`csv_header`].
+pub fn csv_row(r: &LevelResult) -> Vec<String> {
+    let (mode, rate) = match &r.schedule {
+        ScheduleInfo::Closed { .. } => ("closed", String::new()),
+        ScheduleInfo::Open { rate_rps, .. } => ("open", num(*rate_rps)),
+    };
+    let l = r.latency_ms;
+    vec![
+        r.schema.clone(),
+        r.label.clone(),
+        mode.to_owned(),
+        r.concurrency().to_string(),
+        rate,
+        num(r.phases.window_s),
+        r.counts.issued.to_string(),
+        r.counts.ok.to_string(),
+        r.counts.errors.to_string(),
+        format!("{:.6}", r.error_rate()),
+        num(r.throughput_rps),
+        opt(r.events_per_s),
+        opt(l.map(|l| l.mean)),
+        opt(l.map(|l| l.p50)),
+        opt(l.map(|l| l.p90)),
+        opt(l.map(|l| l.p95)),
+        opt(l.map(|l| l.p99)),
+        opt(l.map(|l| l.p999)),
+        opt(l.map(|l| l.max)),
+        opt(r.ttfb_ms.map(|l| l.p50)),
+        opt(r.ttfb_ms.map(|l| l.p99)),
+        opt(r.first_event_ms.map(|l| l.p50)),
+        opt(r.first_event_ms.map(|l| l.p99)),
+        r.counts.late_sends.to_string(),
+        r.counts.unsent.to_string(),
+        format!("{:.4}", r.client.cpu),
+        num(r.client.lag_p99_ms),
+        r.client.bound.to_string(),
+    ]
+}

@@ -1,0 +1,523 @@
+//! The one load loop. It decides when each request is sent (closed loop: each virtual user right
+//! after its previous answer; open loop: at scheduled arrival times), which requests are measured
+//! (issued inside the window), and turns what the shards recorded into a [`LevelResult`].
+//!
+//! Time is taken in one place: a request's latency runs from its *intended* start (the user's
+//! send time, or the scheduled arrival) to the end of its answer.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tokio::time::sleep_until;
+
+use crate::health::{LagProbe, judge, process_cpu_time, usable_cores};
+use crate::level::Arrivals;
+use crate::record::{LocalRecorder, Outcome, Sample, Shards, stats};
+use crate::result::{Counts, LevelResult, PhasesInfo, SCHEMA, ScheduleInfo, SeriesPoint};
+use crate::workload::{Failure, Probe, Workload};
+use crate::{Error, ErrorClass, Level, Result, Schedule, Window};
+
+/// A send more than this late (open loop) counts as late.
+const LATE: Duration = Duration::from_millis(1);
+/// Pause after a failed connect before the same user tries again.
+const CONNECT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// Where a level is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Load is applied but not recorded.
+    Warmup,
+    /// The measured window.
+    Measure,
+    /// No new requests; waiting for those in flight.
+    Drain,
+    /// Idle before the next level.
+    Cooldown,
+}
+
+/// A progress report, sent about once a second.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// The level's label.
+    pub level: String,
+    /// The phase.
+    pub phase: Phase,
+    /// Time since the level started.
+    pub elapsed: Duration,
+    /// Planned time left in the level, when it is known (a request-count window has none).
+    pub remaining: Option<Duration>,
+    /// The last complete second of the window: throughput, p99, errors.
+    pub last_second: Option<SeriesPoint>,
+}
+
+/// The callback progress goes to.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// A handle that stops a running level or sweep (for Ctrl-C). Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct Stop {
+    tx: Arc<watch::Sender<bool>>,
+}
+
+impl Default for Stop {
+    fn default() -> Self {
+        Stop { tx: Arc::new(watch::Sender::new(false)) }
+    }
+}
+
+impl Stop {
+    /// A handle that has not been triggered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks everything using this handle to stop.
+    pub fn stop(&self) {
+        self.tx.send_replace(true);
+    }
+
+    /// Whether [`Stop::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        *self.tx.borrow()
+    }
+
+    /// Resolves once [`Stop::stop`] is called.
+    pub async fn stopped(&self) {
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+enum Admit {
+    Warmup,
+    Window,
+    Halt,
+}
+
+/// State shared by the tasks of one level.
+struct Shared {
+    window_start: Instant,
+    window_end: Option<Instant>,
+    limit: Option<u64>,
+    tickets: AtomicU64,
+    closed_at: OnceLock<Instant>,
+    closed: Notify,
+    halt: AtomicBool,
+    timeout: Duration,
+}
+
+impl Shared {
+    /// Whether a request meant to start at `at` may be issued, and whether it is measured.
+    fn admit(&self, at: Instant) -> Admit {
+        if self.halt.load(Ordering::Relaxed) {
+            return Admit::Halt;
+        }
+        if at < self.window_start {
+            return Admit::Warmup;
+        }
+        match (self.window_end, self.limit) {
+            (Some(end), _) if at >= end => Admit::Halt,
+            (_, Some(limit)) => {
+                if self.tickets.fetch_add(1, Ordering::Relaxed) < limit {
+                    Admit::Window
+                } else {
+                    if self.closed_at.set(at).is_ok() {
+                        self.closed.notify_one();
+                    }
+                    Admit::Halt
+                }
+            }
+            _ => Admit::Window,
+        }
+    }
+
+    /// After this instant a queued open-loop arrival is no longer sent.
+    fn drain_deadline(&self) -> Option<Instant> {
+        self.window_end.or_else(|| self.closed_at.get().copied()).map(|end| end + self.timeout)
+    }
+}
+
+fn offset_us(t: Instant, base: Instant) -> i64 {
+    if t >= base {
+        i64::try_from((t - base).as_micros()).unwrap_or(i64::MAX)
+    } else {
+        -i64::try_from((base - t).as_micros()).unwrap_or(i64::MAX)
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// One virtual user's connection and probe.
+struct User<W: Workload> {
+    workload: Arc<W>,
+    conn: Option<W::Conn>,
+    connected_once: bool,
+    probe: Probe,
+    rec: LocalRecorder,
+    seq: u64,
+}
+
+impl<W: Workload> User<W> {
+    async fn send(&mut self) -> Result<(), Failure> {
+        if self.conn.as_ref().is_some_and(|c| self.workload.is_closed(c)) {
+            self.conn = None;
+        }
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => {
+                let c = self.workload.connect().await?;
+                if self.connected_once {
+                    self.rec.reconnected();
+                }
+                self.connected_once = true;
+                self.conn.insert(c)
+            }
+        };
+        let r = self.workload.call(conn, self.seq, &mut self.probe).await;
+        self.seq += 1;
+        if let Err(f) = &r
+            && f.conn_broken
+        {
+            self.conn = None;
+        }
+        r
+    }
+
+    /// Sends one request meant to start at `intended` and records it.
+    async fn request(&mut self, shared: &Shared, intended: Instant, in_window: bool) -> Option<ErrorClass> {
+        let started = Instant::now();
+        self.probe.reset();
+        let r = match tokio::time::timeout(shared.timeout, self.send()).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.conn = None;
+                Err(Failure::broken(
+                    ErrorClass::Timeout,
+                    format!("no complete answer within {:?}", shared.timeout),
+                ))
+            }
+        };
+        let end = Instant::now();
+        let delay = started.saturating_duration_since(intended);
+        let open = intended != started;
+        let (outcome, detail) = match &r {
+            Ok(()) => (Outcome::Ok, None),
+            Err(f) => (Outcome::Err { class: f.class, status: f.status }, Some(f.detail.as_str())),
+        };
+        let sample = Sample {
+            in_window,
+            completed_us: offset_us(end, shared.window_start),
+            latency_us: micros(end - intended),
+            ttfb_us: self.probe.first_byte.map(|t| micros(t.saturating_duration_since(intended))),
+            first_event_us: self.probe.first_event.map(|t| micros(t.saturating_duration_since(intended))),
+            send_delay_us: open.then(|| micros(delay)),
+            late: open && delay > LATE,
+            events: self.probe.events,
+            events_in_window: self.probe.events_in_window,
+            outcome,
+        };
+        self.rec.record(sample, &self.probe.gaps_us, detail, end);
+        r.err().map(|f| f.class)
+    }
+
+    fn record_unsent(&mut self, shared: &Shared, now: Instant) {
+        let sample = Sample {
+            in_window: true,
+            completed_us: offset_us(now, shared.window_start),
+            latency_us: 0,
+            ttfb_us: None,
+            first_event_us: None,
+            send_delay_us: None,
+            late: false,
+            events: 0,
+            events_in_window: 0,
+            outcome: Outcome::Err { class: ErrorClass::Unsent, status: None },
+        };
+        self.rec.record(
+            sample,
+            &[],
+            Some("arrival never sent: all connections busy until the drain deadline"),
+            now,
+        );
+    }
+}
+
+async fn closed_user<W: Workload>(mut user: User<W>, shared: Arc<Shared>, think: Duration) {
+    loop {
+        let intended = Instant::now();
+        let in_window = match shared.admit(intended) {
+            Admit::Halt => break,
+            Admit::Warmup => false,
+            Admit::Window => true,
+        };
+        let failed = user.request(&shared, intended, in_window).await;
+        if failed == Some(ErrorClass::Connect) {
+            tokio::time::sleep(CONNECT_BACKOFF).await;
+        }
+        if !think.is_zero() {
+            tokio::time::sleep(think).await;
+        }
+    }
+    user.rec.flush();
+}
+
+#[derive(Clone, Copy)]
+struct Ticket {
+    scheduled: Instant,
+    in_window: bool,
+}
+
+async fn open_worker<W: Workload>(
+    mut user: User<W>,
+    shared: Arc<Shared>,
+    rx: async_channel::Receiver<Ticket>,
+) {
+    while let Ok(t) = rx.recv().await {
+        let now = Instant::now();
+        let too_late =
+            shared.halt.load(Ordering::Relaxed) || shared.drain_deadline().is_some_and(|d| now > d);
+        if too_late {
+            if t.in_window {
+                user.record_unsent(&shared, now);
+            }
+            continue;
+        }
+        user.request(&shared, t.scheduled, t.in_window).await;
+    }
+    user.rec.flush();
+}
+
+async fn dispatch(
+    shared: Arc<Shared>,
+    mut arrivals: Arrivals,
+    start: Instant,
+    tx: async_channel::Sender<Ticket>,
+    stop: Stop,
+) {
+    let mut next = start;
+    'outer: loop {
+        let now = Instant::now();
+        while next <= now {
+            let in_window = match shared.admit(next) {
+                Admit::Halt => break 'outer,
+                Admit::Warmup => false,
+                Admit::Window => true,
+            };
+            if tx.send(Ticket { scheduled: next, in_window }).await.is_err() {
+                break 'outer;
+            }
+            next += Duration::from_secs_f64(arrivals.next_gap_s());
+        }
+        tokio::select! {
+            _ = sleep_until(next.into()) => {}
+            _ = stop.stopped() => break,
+        }
+    }
+}
+
+/// Runs one level against `workload` and returns what it measured.
+///
+/// Failed requests are counted, never returned as errors; an error means the level could not be
+/// run (bad configuration) or was stopped through `stop`.
+pub async fn run_level<W: Workload>(
+    workload: &Arc<W>,
+    level: &Level,
+    progress: Option<&ProgressFn>,
+    stop: &Stop,
+) -> Result<LevelResult> {
+    level.validate()?;
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let phases = level.phases;
+    let t0 = Instant::now();
+    let window_start = t0 + phases.warmup;
+    let (window_end, limit, window_len) = match phases.window {
+        Window::Duration(d) => (Some(window_start + d), None, Some(d)),
+        Window::Requests(n) => (None, Some(n), None),
+    };
+    let shared = Arc::new(Shared {
+        window_start,
+        window_end,
+        limit,
+        tickets: AtomicU64::new(0),
+        closed_at: OnceLock::new(),
+        closed: Notify::new(),
+        halt: AtomicBool::new(false),
+        timeout: level.timeout,
+    });
+    let shards = Shards::new(usable_cores() * 4, window_len);
+    let new_user = |i: usize| User {
+        workload: workload.clone(),
+        conn: None,
+        connected_once: false,
+        probe: Probe::new(window_start, window_end),
+        rec: shards.local(i),
+        seq: 0,
+    };
+
+    let mut tasks = JoinSet::new();
+    match &level.schedule {
+        Schedule::Closed { users, think_time } => {
+            for i in 0..*users as usize {
+                tasks.spawn(closed_user(new_user(i), shared.clone(), *think_time));
+            }
+        }
+        Schedule::Open { rate, arrival, max_in_flight } => {
+            let (tx, rx) = async_channel::unbounded();
+            for i in 0..*max_in_flight as usize {
+                tasks.spawn(open_worker(new_user(i), shared.clone(), rx.clone()));
+            }
+            let arrivals = Arrivals::new(*rate, *arrival, level.seed)?;
+            tasks.spawn(dispatch(shared.clone(), arrivals, t0, tx, stop.clone()));
+        }
+    }
+
+    let reporter = progress.map(|f| {
+        let f = f.clone();
+        let shards = shards.clone();
+        let label = level.label.clone();
+        let planned_end = window_end.map(|e| e + phases.cooldown);
+        tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval_at((t0 + Duration::from_secs(1)).into(), Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let now = Instant::now();
+                let in_window = now >= window_start && window_end.is_none_or(|e| now < e);
+                let phase = if now < window_start {
+                    Phase::Warmup
+                } else if in_window {
+                    Phase::Measure
+                } else {
+                    Phase::Drain
+                };
+                let sec = (now.saturating_duration_since(window_start).as_secs() as usize).checked_sub(1);
+                let last_second =
+                    if phase == Phase::Warmup { None } else { sec.and_then(|s| shards.live_second(s)) };
+                f(&Progress {
+                    level: label.clone(),
+                    phase,
+                    elapsed: now - t0,
+                    remaining: planned_end.map(|e| e.saturating_duration_since(now)),
+                    last_second,
+                });
+            }
+        })
+    });
+
+    let result = async {
+        // Warm-up.
+        tokio::select! {
+            _ = sleep_until(window_start.into()) => {}
+            _ = stop.stopped() => return Err(()),
+        }
+        // The measured window.
+        let cpu0 = process_cpu_time();
+        let lag = LagProbe::start();
+        match window_end {
+            Some(end) => tokio::select! {
+                _ = sleep_until(end.into()) => {}
+                _ = stop.stopped() => return Err(()),
+            },
+            None => tokio::select! {
+                _ = shared.closed.notified() => {}
+                _ = stop.stopped() => return Err(()),
+            },
+        }
+        let wall = window_start.elapsed();
+        let cpu = process_cpu_time().saturating_sub(cpu0);
+        let lag = lag.finish().await;
+        // Drain: no new requests; those in flight finish or time out.
+        tokio::select! {
+            _ = async { while tasks.join_next().await.is_some() {} } => {}
+            _ = stop.stopped() => return Err(()),
+        }
+        if let Some(f) = progress {
+            f(&Progress {
+                level: level.label.clone(),
+                phase: Phase::Cooldown,
+                elapsed: t0.elapsed(),
+                remaining: Some(phases.cooldown),
+                last_second: None,
+            });
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(phases.cooldown) => {}
+            _ = stop.stopped() => return Err(()),
+        }
+        Ok((wall, cpu, lag))
+    }
+    .await;
+    shared.halt.store(true, Ordering::Relaxed);
+    if let Some(r) = reporter {
+        r.abort();
+    }
+    let Ok((wall, cpu, lag)) = result else {
+        tasks.abort_all();
+        return Err(Error::Stopped { level: level.label.clone() });
+    };
+
+    let rec = shards.merged(window_len);
+    let window_s = match phases.window {
+        Window::Duration(d) => d.as_secs_f64(),
+        Window::Requests(_) => (rec.last_completion_us.max(1) as f64) / 1e6,
+    };
+    let completed = match phases.window {
+        Window::Duration(_) => rec.completed_in_window,
+        Window::Requests(_) => rec.ok,
+    };
+    let errors_total: u64 = rec.errors.iter().sum();
+    let unsent = rec.errors[ErrorClass::Unsent.index()];
+    let client = judge(cpu, wall, &lag, rec.late_sends, rec.issued.saturating_sub(unsent));
+    let seconds = window_s.ceil() as usize;
+    Ok(LevelResult {
+        schema: SCHEMA.to_owned(),
+        label: level.label.clone(),
+        protocol: workload.protocol().to_owned(),
+        target: workload.target(),
+        headers: workload.header_names(),
+        schedule: match &level.schedule {
+            Schedule::Closed { users, think_time } => {
+                ScheduleInfo::Closed { users: *users, think_time_ms: think_time.as_secs_f64() * 1000.0 }
+            }
+            Schedule::Open { rate, arrival, max_in_flight } => ScheduleInfo::Open {
+                rate_rps: *rate,
+                arrival: arrival.as_str().to_owned(),
+                max_in_flight: *max_in_flight,
+            },
+        },
+        phases: PhasesInfo {
+            warmup_s: phases.warmup.as_secs_f64(),
+            window_s,
+            window_requests: limit,
+            cooldown_s: phases.cooldown.as_secs_f64(),
+        },
+        started_at,
+        counts: Counts {
+            issued: rec.issued,
+            ok: rec.ok,
+            errors: errors_total,
+            completed_in_window: completed,
+            late_sends: rec.late_sends,
+            unsent,
+            reconnects: rec.reconnects,
+            events: rec.events,
+        },
+        throughput_rps: completed as f64 / window_s,
+        events_per_s: (rec.events > 0).then(|| rec.events_in_window as f64 / window_s),
+        latency_ms: stats(&rec.latency),
+        ttfb_ms: stats(&rec.ttfb),
+        first_event_ms: stats(&rec.first_event),
+        event_gap_ms: stats(&rec.gaps),
+        send_delay_ms: stats(&rec.send_delay),
+        errors: ErrorClass::ALL.iter().map(|c| (c.as_str().to_owned(), rec.errors[c.index()])).collect(),
+        status_codes: rec.status_codes.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        error_samples: rec.error_samples.clone(),
+        series: rec.series_points(seconds),
+        client,
+    })
+}

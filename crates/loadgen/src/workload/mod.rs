@@ -1,0 +1,153 @@
+//! Protocols. A [`Workload`] knows how to open a connection and how to send one request over it,
+//! what to time inside the request (through the [`Probe`]) and how to validate the answer. It
+//! knows nothing about when requests are sent or which ones are measured: that is the runner's.
+
+use std::future::Future;
+use std::time::Instant;
+
+use crate::ErrorClass;
+
+pub mod http;
+
+pub use http::{Expect, HttpWorkload, HttpWorkloadBuilder};
+
+/// One protocol's way of sending a request.
+pub trait Workload: Send + Sync + 'static {
+    /// A connection (or channel) owned by one virtual user.
+    type Conn: Send + 'static;
+
+    /// The protocol's name in results (`http`, `sse`, `grpc`, `openai`).
+    fn protocol(&self) -> &'static str;
+
+    /// The target as results show it. Never contains secrets.
+    fn target(&self) -> String;
+
+    /// Names (never values) of the extra headers or metadata sent.
+    fn header_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Opens a connection.
+    fn connect(&self) -> impl Future<Output = Result<Self::Conn, Failure>> + Send;
+
+    /// Whether a connection can no longer be used (closed by the peer); the runner then opens a
+    /// new one before the next request, and counts a reconnect.
+    fn is_closed(&self, conn: &Self::Conn) -> bool;
+
+    /// Sends request number `seq` over `conn`, reads the whole answer, validates it, and marks
+    /// its milestones on `probe`.
+    fn call(
+        &self,
+        conn: &mut Self::Conn,
+        seq: u64,
+        probe: &mut Probe,
+    ) -> impl Future<Output = Result<(), Failure>> + Send;
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The class it is counted under.
+    pub class: ErrorClass,
+    /// The status the server sent, where there was one (HTTP status, gRPC code).
+    pub status: Option<u16>,
+    /// Whether the connection must be dropped (the runner opens a new one).
+    pub conn_broken: bool,
+    /// A short description for the result's error samples. Never contains header values.
+    pub detail: String,
+}
+
+impl Failure {
+    /// A failure that leaves the connection usable.
+    pub fn new(class: ErrorClass, detail: impl Into<String>) -> Self {
+        Failure { class, status: None, conn_broken: false, detail: detail.into() }
+    }
+
+    /// A failure after which the connection is dropped.
+    pub fn broken(class: ErrorClass, detail: impl Into<String>) -> Self {
+        Failure { class, status: None, conn_broken: true, detail: detail.into() }
+    }
+
+    /// An unexpected status.
+    pub fn status(code: u16, detail: impl Into<String>) -> Self {
+        Failure { class: ErrorClass::Status, status: Some(code), conn_broken: false, detail: detail.into() }
+    }
+}
+
+/// Milestones of one request, marked by the workload while it runs. The runner owns the probe,
+/// resets it before each request and records what was marked.
+#[derive(Debug)]
+pub struct Probe {
+    pub(crate) first_byte: Option<Instant>,
+    pub(crate) first_event: Option<Instant>,
+    pub(crate) last_event: Option<Instant>,
+    pub(crate) events: u32,
+    /// Events received inside the measured window (for events/s).
+    pub(crate) events_in_window: u32,
+    /// Gaps between consecutive events, in microseconds.
+    pub(crate) gaps_us: Vec<u32>,
+    window_start: Instant,
+    window_end: Option<Instant>,
+}
+
+impl Probe {
+    pub(crate) fn new(window_start: Instant, window_end: Option<Instant>) -> Self {
+        Probe {
+            first_byte: None,
+            first_event: None,
+            last_event: None,
+            events: 0,
+            events_in_window: 0,
+            gaps_us: Vec::new(),
+            window_start,
+            window_end,
+        }
+    }
+
+    /// A probe for driving a workload outside the runner (tests, one-off checks).
+    pub fn detached() -> Self {
+        let now = Instant::now();
+        Probe::new(now, None)
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.first_byte = None;
+        self.first_event = None;
+        self.last_event = None;
+        self.events = 0;
+        self.events_in_window = 0;
+        self.gaps_us.clear();
+    }
+
+    /// Marks the arrival of the first byte (or the response head) of the answer.
+    pub fn first_byte(&mut self) {
+        if self.first_byte.is_none() {
+            self.first_byte = Some(Instant::now());
+        }
+    }
+
+    /// Marks the arrival of one event (an SSE event, a gRPC message, a token chunk).
+    pub fn event(&mut self) {
+        let now = Instant::now();
+        if self.first_byte.is_none() {
+            self.first_byte = Some(now);
+        }
+        match self.last_event {
+            None => self.first_event = Some(now),
+            Some(prev) => {
+                let gap = now.saturating_duration_since(prev).as_micros();
+                self.gaps_us.push(u32::try_from(gap).unwrap_or(u32::MAX));
+            }
+        }
+        self.last_event = Some(now);
+        self.events += 1;
+        if now >= self.window_start && self.window_end.is_none_or(|end| now < end) {
+            self.events_in_window += 1;
+        }
+    }
+
+    /// Events marked so far in this request.
+    pub fn events(&self) -> u32 {
+        self.events
+    }
+}

@@ -1,0 +1,110 @@
+//! The `loadgen` binary as a user runs it.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+use super::server;
+
+fn loadgen() -> Command {
+    Command::cargo_bin("loadgen").unwrap()
+}
+
+/// A runtime that keeps the test servers alive while the binary runs.
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+}
+
+#[test]
+fn runs_a_sweep_and_prints_a_table() {
+    let rt = rt();
+    let s = rt.block_on(server::echo());
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    loadgen()
+        .args([&s.url("/echo"), "--sweep", "1,2", "-d", "500ms", "--warmup", "100ms", "--method", "POST"])
+        .args(["--body-size", "1024", "--echo", "--quiet", "--json"])
+        .arg(&json)
+        .arg("--out-dir")
+        .arg(dir.path())
+        .args(["--name", "cli"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("p99 ms").and(predicate::str::contains("c2")));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[0]["schema"], loadgen::SCHEMA);
+    assert!(dir.path().join("cli.csv").exists());
+    assert!(dir.path().join("cli/level_c1.json").exists());
+}
+
+#[test]
+fn missed_sla_exits_3() {
+    let rt = rt();
+    let s = rt.block_on(server::delay(std::time::Duration::from_millis(5)));
+    loadgen()
+        .args([&s.url("/"), "-c", "1", "-d", "300ms", "--warmup", "0s", "--quiet", "--sla-p99", "1ms"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("over the SLA"));
+}
+
+#[test]
+fn error_rate_limit_exits_3() {
+    let rt = rt();
+    let s = rt.block_on(server::status(500));
+    loadgen()
+        .args([
+            &s.url("/"),
+            "-c",
+            "1",
+            "-d",
+            "300ms",
+            "--warmup",
+            "0s",
+            "--quiet",
+            "--max-error-rate",
+            "0.01",
+        ])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("status"));
+}
+
+#[test]
+fn bad_arguments_get_one_line_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["http://127.0.0.1:1/", "-c", "0"], "concurrency must be at least 1"),
+        (&["http://127.0.0.1:1/", "-d", "soon"], "not a duration"),
+        (&["ftp://127.0.0.1:1/"], "not http or https"),
+        (&["http://127.0.0.1:1/", "--rate", "0"], "rate must be a positive number"),
+        (&["http://127.0.0.1:1/", "-H", "NoColon"], "Name: value"),
+        (&["http://127.0.0.1:1/", "--resume"], "--out-dir"),
+    ];
+    for (args, msg) in cases {
+        let out = loadgen().args(*args).timeout(std::time::Duration::from_secs(10)).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(msg), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn unreachable_host_is_a_one_line_error_not_a_hang() {
+    let addr = server::dead_port();
+    loadgen()
+        .args([&format!("http://{addr}/"), "-d", "60s"])
+        .timeout(std::time::Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot reach").and(predicate::str::contains("refused")));
+}
+
+#[test]
+fn help_explains_the_flags() {
+    loadgen()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--sweep").and(predicate::str::contains("--sla-p99")));
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The project's test command (README): sets up what the tests need on a fresh machine, then runs
+# formatting, lints and every crate's tests. Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null; then
+  echo "scripts/test.sh: cargo is not installed; install Rust 1.95 (https://rustup.rs) first" >&2
+  exit 1
+fi
+
+# Optional set-up hooks of crates that need more than Rust (the Python environment for the
+# Ray Serve tests, for example). Each is idempotent.
+for setup in scripts/setup-*.sh; do
+  [ -e "$setup" ] || continue
+  echo "== $setup"
+  bash "$setup"
+done
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
