@@ -164,7 +164,7 @@ struct User<W: Workload> {
 
 impl<W: Workload> User<W> {
     async fn send(&mut self) -> Result<(), Failure> {
-        if self.conn.as_ref().is_some_and(|c| self.workload.is_closed(c)) {
+        if self.conn.as_mut().is_some_and(|c| self.workload.is_closed(c)) {
             self.conn = None;
         }
         let conn = match &mut self.conn {

@@ -31,8 +31,9 @@ pub trait Workload: Send + Sync + 'static {
     fn connect(&self) -> impl Future<Output = Result<Self::Conn, Failure>> + Send;
 
     /// Whether a connection can no longer be used (closed by the peer); the runner then opens a
-    /// new one before the next request, and counts a reconnect.
-    fn is_closed(&self, conn: &Self::Conn) -> bool;
+    /// new one before the next request, and counts a reconnect. It may look at the connection
+    /// without waiting (for example to notice a close the peer sent while it was idle).
+    fn is_closed(&self, conn: &mut Self::Conn) -> bool;
 
     /// Sends request number `seq` over `conn`, reads the whole answer, validates it, and marks
     /// its milestones on `probe`.

@@ -278,3 +278,15 @@ fn bad_targets_are_rejected() {
     let b = HttpWorkload::builder("http://127.0.0.1:1/").unwrap();
     assert!(b.header("Bad Name", "v").is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_closed_by_the_server_are_reopened_without_errors() {
+    let s = server::one_shot(Duration::from_millis(20)).await;
+    let w = HttpWorkload::builder(&s.url("/")).unwrap().build().unwrap();
+    let mut l = level(Schedule::Closed { users: 2, think_time: Duration::from_millis(100) }, 0, 800);
+    l.timeout = Duration::from_secs(2);
+    let r = run(w, &l).await;
+    assert!(r.counts.ok >= 8, "ok {}", r.counts.ok);
+    assert_eq!(r.counts.errors, 0, "{:?}", r.error_samples);
+    assert!(r.counts.reconnects >= r.counts.ok - 2, "reconnects {}", r.counts.reconnects);
+}

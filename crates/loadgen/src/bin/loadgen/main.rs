@@ -23,10 +23,16 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(t) = plan.threads {
-        rt.worker_threads(t);
-    }
+    // One thread: a current-thread runtime, which skips the work-stealing machinery.
+    let mut rt = match plan.threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(t) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(t);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let rt = match rt.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
