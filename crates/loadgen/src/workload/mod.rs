@@ -7,9 +7,13 @@ use std::time::Instant;
 
 use crate::ErrorClass;
 
+mod endpoint;
 pub mod http;
+pub mod sse;
 
+pub use endpoint::{Builder, HttpConn};
 pub use http::{Expect, HttpWorkload, HttpWorkloadBuilder};
+pub use sse::{SseWorkload, SseWorkloadBuilder};
 
 /// One protocol's way of sending a request.
 pub trait Workload: Send + Sync + 'static {

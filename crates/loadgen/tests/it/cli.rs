@@ -108,3 +108,24 @@ fn help_explains_the_flags() {
         .success()
         .stdout(predicate::str::contains("--sweep").and(predicate::str::contains("--sla-p99")));
 }
+
+#[test]
+fn sse_subcommand_reports_events() {
+    let rt = rt();
+    let s = rt.block_on(super::stream_server::serve(|body: &[u8]| {
+        assert_eq!(body, br#"{"n":5}"#);
+        super::stream_server::sse_events(5, std::time::Duration::ZERO, std::time::Duration::ZERO)
+    }));
+    loadgen()
+        .args(["sse", &s.url("/streaming"), "--body", r#"{"n":5}"#, "--events", "5", "-c", "2"])
+        .args(["-d", "500ms", "--warmup", "0s", "--quiet", "--max-error-rate", "0"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("events/s"));
+    loadgen()
+        .args(["sse", &s.url("/streaming"), "--body", r#"{"n":5}"#, "--events", "6", "-c", "1"])
+        .args(["-d", "300ms", "--warmup", "0s", "--quiet", "--max-error-rate", "0"])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("stream"));
+}

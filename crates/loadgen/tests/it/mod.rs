@@ -3,4 +3,6 @@
 mod cli;
 mod http;
 pub mod server;
+mod sse;
+pub mod stream_server;
 mod sweep;

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use loadgen::{LevelResult, ProgressFn, Stop, Workload, run_sweep};
+use loadgen::{LevelResult, ProgressFn, Stop, Sweep, Workload, run_sweep};
 
-use crate::cli::{Cli, Plan};
+use crate::cli::{AnyWorkload, Cli, Plan};
 use crate::output::{ProgressPrinter, level_line, table};
 
 #[allow(clippy::print_stderr)]
@@ -40,7 +40,15 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(run(plan)) {
+    let Plan { workload, sweep, json, sla_p99, max_error_rate, quiet, .. } = plan;
+    let limits = Limits { sla_p99, max_error_rate };
+    let outcome = rt.block_on(async {
+        match workload {
+            AnyWorkload::Http(w) => run(w, &sweep, json, quiet, &limits).await,
+            AnyWorkload::Sse(w) => run(w, &sweep, json, quiet, &limits).await,
+        }
+    });
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("loadgen: {e:#}");
@@ -54,10 +62,22 @@ fn write_json(path: &std::path::Path, results: &[LevelResult]) -> Result<()> {
     std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))
 }
 
+/// When a run counts as failed.
+struct Limits {
+    sla_p99: Option<std::time::Duration>,
+    max_error_rate: Option<f64>,
+}
+
 #[allow(clippy::print_stderr, clippy::print_stdout)]
-async fn run(plan: Plan) -> Result<ExitCode> {
+async fn run<W: Workload>(
+    workload: W,
+    sweep: &Sweep,
+    json: Option<std::path::PathBuf>,
+    quiet: bool,
+    limits: &Limits,
+) -> Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let workload = Arc::new(plan.workload);
+    let workload = Arc::new(workload);
     // One connection first: an unreachable target is a one-line error, not a run of errors.
     workload
         .connect()
@@ -72,15 +92,13 @@ async fn run(plan: Plan) -> Result<ExitCode> {
         }
     });
     let printer = Arc::new(ProgressPrinter::new());
-    let progress: Option<ProgressFn> = (!plan.quiet).then(|| {
+    let progress: Option<ProgressFn> = (!quiet).then(|| {
         let p = printer.clone();
         Arc::new(move |pr: &loadgen::Progress| p.show(pr)) as ProgressFn
     });
 
     let mut done: Vec<LevelResult> = Vec::new();
-    let json = plan.json.clone();
     let mut json_err = None;
-    let quiet = plan.quiet;
     let mut on_level = |r: &LevelResult, resumed: bool| {
         printer.clear();
         if !quiet {
@@ -93,7 +111,7 @@ async fn run(plan: Plan) -> Result<ExitCode> {
             json_err = Some(e);
         }
     };
-    let outcome = run_sweep(&workload, &plan.sweep, progress.as_ref(), &stop, &mut on_level).await;
+    let outcome = run_sweep(&workload, sweep, progress.as_ref(), &stop, &mut on_level).await;
     printer.clear();
     if let Some(e) = json_err {
         return Err(e);
@@ -104,7 +122,7 @@ async fn run(plan: Plan) -> Result<ExitCode> {
             if !done.is_empty() {
                 println!("{}", table(&done));
             }
-            let kept = match &plan.sweep.output {
+            let kept = match &sweep.output {
                 Some(o) => format!(" in {}", o.dir.display()),
                 None => String::new(),
             };
@@ -117,13 +135,13 @@ async fn run(plan: Plan) -> Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     println!("{}", table(&results));
-    if let Some(o) = &plan.sweep.output {
+    if let Some(o) = &sweep.output {
         eprintln!("results: {} and {}/", o.csv_path().display(), o.dir.join(&o.stem).display());
     }
 
     let mut missed = Vec::new();
     for r in &results {
-        if let Some(sla) = plan.sla_p99 {
+        if let Some(sla) = limits.sla_p99 {
             let limit = sla.as_secs_f64() * 1000.0;
             match r.p99_ms() {
                 Some(p99) if p99 <= limit => {}
@@ -133,7 +151,7 @@ async fn run(plan: Plan) -> Result<ExitCode> {
                 None => missed.push(format!("{}: no successful request, so no p99 to meet the SLA", r.label)),
             }
         }
-        if let Some(max) = plan.max_error_rate
+        if let Some(max) = limits.max_error_rate
             && r.error_rate() > max
         {
             missed.push(format!("{}: error rate {:.4} is over {max}", r.label, r.error_rate()));

@@ -1,0 +1,353 @@
+//! What every HTTP-based workload shares: where to connect (plain or TLS), the extra headers, and
+//! one keep-alive HTTP/1.1 connection per virtual user, driven through hyper's connection API (no
+//! pool, so N users are N connections) with TCP_NODELAY.
+//!
+//! The connection is polled inside the user's own task, next to the request, instead of in a task
+//! of its own: that saves two task wake-ups and a channel hop per request, the largest cost of the
+//! client after the kernel's.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::path::Path;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HOST, HeaderName, HeaderValue};
+use http::{Method, Request, Uri};
+use http_body_util::Full;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::Failure;
+use crate::{Error, ErrorClass, Result};
+
+pub(crate) fn target_err(target: &str, reason: impl Into<String>) -> Error {
+    Error::Target { target: target.to_owned(), reason: reason.into() }
+}
+
+/// Builds an HTTP-based workload: the settings every protocol over HTTP shares, plus the
+/// protocol's own options `O` (see each workload's `builder`).
+#[derive(Debug)]
+pub struct Builder<O> {
+    uri: Uri,
+    pub(crate) method: Method,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    extra_roots: Vec<CertificateDer<'static>>,
+    connect_timeout: Duration,
+    pub(crate) opts: O,
+}
+
+impl<O> Builder<O> {
+    pub(crate) fn new(url: &str, method: Method, opts: O) -> Result<Self> {
+        let uri: Uri = url.parse().map_err(|e| target_err(url, format!("not a URL ({e})")))?;
+        match uri.scheme_str() {
+            Some("http" | "https") => {}
+            Some(s) => return Err(target_err(url, format!("scheme {s:?} is not http or https"))),
+            None => return Err(target_err(url, "no scheme: write http://HOST:PORT/PATH")),
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(target_err(url, "no host"));
+        }
+        Ok(Builder {
+            uri,
+            method,
+            headers: Vec::new(),
+            extra_roots: Vec::new(),
+            connect_timeout: Duration::from_secs(5),
+            opts,
+        })
+    }
+
+    /// The request method.
+    pub fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// How long opening a connection may take (default 5 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Adds a header sent with every request. Its value is never shown or written.
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self> {
+        let n = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| Error::config(format!("{name:?} is not a valid header name")))?;
+        let mut v = HeaderValue::from_str(value.trim())
+            .map_err(|_| Error::config(format!("the value of header {n} is not valid (not shown)")))?;
+        v.set_sensitive(true);
+        self.headers.push((n, v));
+        Ok(self)
+    }
+
+    /// Trusts the CA certificates in a PEM file besides the built-in web roots.
+    pub fn ca_cert(mut self, pem: &Path) -> Result<Self> {
+        let read_err = |e: &dyn fmt::Display| {
+            Error::config(format!("reading CA certificates from {}: {e}", pem.display()))
+        };
+        let certs = CertificateDer::pem_file_iter(pem)
+            .map_err(|e| read_err(&e))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| read_err(&e))?;
+        if certs.is_empty() {
+            return Err(Error::config(format!("no certificate in {}", pem.display())));
+        }
+        self.extra_roots.extend(certs);
+        Ok(self)
+    }
+
+    /// The endpoint these settings describe, and the protocol's options.
+    pub(crate) fn endpoint(self) -> Result<(Endpoint, O)> {
+        let uri = self.uri;
+        let https = uri.scheme_str() == Some("https");
+        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a).to_owned();
+        let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        // Results show the URL without user info or query string (either may hold a secret).
+        let target = format!("{}://{}{}", uri.scheme_str().unwrap_or("http"), authority, uri.path());
+        let host_header = HeaderValue::from_str(&authority)
+            .map_err(|_| target_err(&target, "host is not a valid Host header"))?;
+        let tls = if https {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            for c in self.extra_roots {
+                roots.add(c).map_err(|e| Error::config(format!("CA certificate rejected: {e}")))?;
+            }
+            let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::config(format!("TLS: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let name = ServerName::try_from(host.clone())
+                .map_err(|e| target_err(&target, format!("not a TLS server name: {e}")))?;
+            Some((TlsConnector::from(Arc::new(cfg)), name))
+        } else {
+            None
+        };
+        let uri: Uri = path.parse().map_err(|e| target_err(&target, format!("path: {e}")))?;
+        let endpoint = Endpoint {
+            target,
+            host,
+            port,
+            host_header,
+            uri,
+            method: self.method,
+            headers: self.headers,
+            tls,
+            connect_timeout: self.connect_timeout,
+        };
+        Ok((endpoint, self.opts))
+    }
+}
+
+/// Where and how an HTTP workload connects, and the headers it sends.
+pub(crate) struct Endpoint {
+    target: String,
+    host: String,
+    port: u16,
+    host_header: HeaderValue,
+    uri: Uri,
+    pub(crate) method: Method,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    connect_timeout: Duration,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values stay out of every rendering.
+        f.debug_struct("Endpoint")
+            .field("target", &self.target)
+            .field("method", &self.method)
+            .field("headers", &self.header_names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    pub(crate) fn target(&self) -> String {
+        self.target.clone()
+    }
+
+    pub(crate) fn header_names(&self) -> Vec<String> {
+        self.headers.iter().map(|(n, _)| n.as_str().to_owned()).collect()
+    }
+
+    /// A request to the endpoint's path with `body`, its Host and extra headers set.
+    pub(crate) fn request(&self, body: Bytes, content_type: Option<&'static str>) -> Request<Full<Bytes>> {
+        let has_body = !body.is_empty();
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        let h = req.headers_mut();
+        h.insert(HOST, self.host_header.clone());
+        if let Some(ct) = content_type.filter(|_| has_body) {
+            h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        for (n, v) in &self.headers {
+            h.insert(n.clone(), v.clone());
+        }
+        req
+    }
+
+    async fn tcp(&self) -> Result<TcpStream, Failure> {
+        let connect = TcpStream::connect((self.host.as_str(), self.port));
+        let tcp = tokio::time::timeout(self.connect_timeout, connect)
+            .await
+            .map_err(|_| {
+                Failure::broken(
+                    ErrorClass::Connect,
+                    format!("connecting to {}:{} took over {:?}", self.host, self.port, self.connect_timeout),
+                )
+            })?
+            .map_err(|e| {
+                Failure::broken(
+                    ErrorClass::Connect,
+                    format!("connecting to {}:{}: {e}", self.host, self.port),
+                )
+            })?;
+        tcp.set_nodelay(true)
+            .map_err(|e| Failure::broken(ErrorClass::Connect, format!("setting TCP_NODELAY: {e}")))?;
+        Ok(tcp)
+    }
+
+    /// Opens one keep-alive HTTP/1.1 connection.
+    pub(crate) async fn connect(&self) -> Result<HttpConn, Failure> {
+        let tcp = self.tcp().await?;
+        let handshake_err = |e: hyper::Error| {
+            Failure::broken(ErrorClass::Connect, format!("HTTP handshake: {}", describe(&e)))
+        };
+        match &self.tls {
+            None => {
+                let (sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(handshake_err)?;
+                Ok(HttpConn { sender, conn: Box::pin(conn), ended: None })
+            }
+            Some((connector, name)) => {
+                let tls = tokio::time::timeout(self.connect_timeout, connector.connect(name.clone(), tcp))
+                    .await
+                    .map_err(|_| Failure::broken(ErrorClass::Connect, "TLS handshake timed out"))?
+                    .map_err(|e| Failure::broken(ErrorClass::Connect, format!("TLS handshake: {e}")))?;
+                let (sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(handshake_err)?;
+                Ok(HttpConn { sender, conn: Box::pin(conn), ended: None })
+            }
+        }
+    }
+}
+
+type ConnFuture = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
+/// One user's HTTP/1.1 connection: the request handle and the connection it drives.
+pub struct HttpConn {
+    sender: SendRequest<Full<Bytes>>,
+    conn: ConnFuture,
+    ended: Option<String>,
+}
+
+impl fmt::Debug for HttpConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpConn").field("ended", &self.ended).finish_non_exhaustive()
+    }
+}
+
+/// The connection half of an [`HttpConn`], polled next to the request it carries.
+pub(crate) struct Driver<'a> {
+    conn: &'a mut ConnFuture,
+    ended: &'a mut Option<String>,
+}
+
+impl Driver<'_> {
+    fn poll_conn(&mut self, cx: &mut Context<'_>) {
+        if self.ended.is_none()
+            && let Poll::Ready(r) = self.conn.as_mut().poll(cx)
+        {
+            *self.ended = Some(match r {
+                Ok(()) => "connection closed by the server".to_owned(),
+                Err(e) => format!("connection failed: {}", describe(&e)),
+            });
+        }
+    }
+
+    /// Runs `fut` while driving the connection, until `fut` is done or the connection ends.
+    pub(crate) async fn drive<T>(&mut self, fut: impl Future<Output = T>) -> Result<T, Failure> {
+        let mut fut = pin!(fut);
+        poll_fn(|cx| {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Ok(v));
+            }
+            self.poll_conn(cx);
+            if let Some(why) = self.ended.as_ref() {
+                // The connection may have finished the answer just before it ended.
+                if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                    return Poll::Ready(Ok(v));
+                }
+                return Poll::Ready(Err(Failure::broken(ErrorClass::Protocol, why.clone())));
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl HttpConn {
+    /// Whether the connection is gone; lets it notice a close that arrived while it was idle.
+    pub(crate) fn is_closed(&mut self) -> bool {
+        let (sender, mut driver) = self.split();
+        driver.poll_conn(&mut Context::from_waker(Waker::noop()));
+        driver.ended.is_some() || sender.is_closed()
+    }
+
+    /// Waits until a request can be sent, then sends it; returns the response head and the
+    /// driver that must keep polling the connection while the body is read.
+    pub(crate) async fn send(
+        &mut self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<(http::Response<hyper::body::Incoming>, Driver<'_>), Failure> {
+        let (sender, mut driver) = self.split();
+        driver.drive(sender.ready()).await?.map_err(|e| {
+            Failure::broken(ErrorClass::Protocol, format!("connection not ready: {}", describe(&e)))
+        })?;
+        let resp = driver
+            .drive(sender.send_request(req))
+            .await?
+            .map_err(|e| Failure::broken(ErrorClass::Protocol, describe(&e)))?;
+        Ok((resp, driver))
+    }
+
+    fn split(&mut self) -> (&mut SendRequest<Full<Bytes>>, Driver<'_>) {
+        (&mut self.sender, Driver { conn: &mut self.conn, ended: &mut self.ended })
+    }
+}
+
+pub(crate) fn describe(e: &hyper::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+/// Whether the response asks to close the connection after it.
+pub(crate) fn closing<B>(resp: &http::Response<B>) -> bool {
+    resp.headers()
+        .get(http::header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+}
