@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use rand_distr::{Distribution, Exp};
+use rand_distr::{Distribution, Exp, Gamma};
 
 use crate::{Error, Result};
 
@@ -82,12 +82,18 @@ impl Schedule {
 }
 
 /// How open-loop arrivals are spaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Arrival {
     /// Evenly: one every `1/rate` seconds.
     Constant,
     /// A Poisson process: exponentially distributed gaps with mean `1/rate`.
     Poisson,
+    /// Gamma-distributed gaps with mean `1/rate` and shape `burstiness` (as `vllm bench serve`):
+    /// 1 is Poisson, below 1 burstier, above 1 more even.
+    Gamma {
+        /// The shape of the gamma distribution.
+        burstiness: f64,
+    },
 }
 
 impl Arrival {
@@ -96,6 +102,7 @@ impl Arrival {
         match self {
             Arrival::Constant => "constant",
             Arrival::Poisson => "poisson",
+            Arrival::Gamma { .. } => "gamma",
         }
     }
 }
@@ -105,25 +112,39 @@ impl Arrival {
 pub(crate) struct Arrivals {
     mean_gap_s: f64,
     exp: Option<Exp<f64>>,
+    gamma: Option<Gamma<f64>>,
     rng: SmallRng,
 }
 
 impl Arrivals {
     pub(crate) fn new(rate: f64, arrival: Arrival, seed: u64) -> Result<Self> {
-        let exp = match arrival {
-            Arrival::Constant => None,
+        let (mut exp, mut gamma) = (None, None);
+        match arrival {
+            Arrival::Constant => {}
             Arrival::Poisson => {
-                Some(Exp::new(rate).map_err(|e| Error::config(format!("Poisson rate {rate}: {e}")))?)
+                exp = Some(Exp::new(rate).map_err(|e| Error::config(format!("Poisson rate {rate}: {e}")))?);
             }
-        };
-        Ok(Arrivals { mean_gap_s: 1.0 / rate, exp, rng: SmallRng::seed_from_u64(seed) })
+            Arrival::Gamma { burstiness } => {
+                if !burstiness.is_finite() || burstiness <= 0.0 {
+                    return Err(Error::config(format!(
+                        "burstiness must be a positive number, got {burstiness}"
+                    )));
+                }
+                gamma = Some(
+                    Gamma::new(burstiness, 1.0 / (rate * burstiness))
+                        .map_err(|e| Error::config(format!("gamma arrivals: {e}")))?,
+                );
+            }
+        }
+        Ok(Arrivals { mean_gap_s: 1.0 / rate, exp, gamma, rng: SmallRng::seed_from_u64(seed) })
     }
 
     /// The next gap in seconds.
     pub(crate) fn next_gap_s(&mut self) -> f64 {
-        match &self.exp {
-            None => self.mean_gap_s,
-            Some(exp) => exp.sample(&mut self.rng),
+        match (&self.exp, &self.gamma) {
+            (Some(exp), _) => exp.sample(&mut self.rng),
+            (None, Some(g)) => g.sample(&mut self.rng),
+            (None, None) => self.mean_gap_s,
         }
     }
 }
@@ -173,6 +194,8 @@ pub struct Level {
     pub timeout: Duration,
     /// Seed of the open-loop arrival process.
     pub seed: u64,
+    /// Objectives a request must meet to count towards goodput.
+    pub slo: Option<crate::Slo>,
 }
 
 impl Level {
@@ -183,7 +206,14 @@ impl Level {
             Schedule::Closed { users, .. } => format!("c{users}"),
             Schedule::Open { rate, .. } => format!("r{}", fmt_rate(*rate)),
         };
-        Level { label, schedule, phases: Phases::default(), timeout: Duration::from_secs(30), seed: 1 }
+        Level {
+            label,
+            schedule,
+            phases: Phases::default(),
+            timeout: Duration::from_secs(30),
+            seed: 1,
+            slo: None,
+        }
     }
 
     /// Checks the level before anything is sent.
@@ -227,6 +257,22 @@ mod tests {
         let n = 200_000;
         let mean: f64 = (0..n).map(|_| a.next_gap_s()).sum::<f64>() / n as f64;
         assert!((mean - 0.001).abs() < 0.00002, "mean gap {mean}");
+    }
+
+    #[test]
+    fn gamma_gaps_have_the_right_mean_and_spread() {
+        for burstiness in [0.5, 1.0, 4.0] {
+            let mut a =
+                Arrivals::new(100.0, Arrival::Gamma { burstiness }, 3).unwrap_or_else(|e| panic!("{e}"));
+            let n = 200_000;
+            let gaps: Vec<f64> = (0..n).map(|_| a.next_gap_s()).collect();
+            let mean = gaps.iter().sum::<f64>() / n as f64;
+            let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / n as f64;
+            assert!((mean - 0.01).abs() < 0.0003, "mean {mean}");
+            // Gamma(k, theta): coefficient of variation 1/sqrt(k).
+            let cv = var.sqrt() / mean;
+            assert!((cv - 1.0 / burstiness.sqrt()).abs() < 0.03, "cv {cv} for burstiness {burstiness}");
+        }
     }
 
     #[test]

@@ -41,6 +41,11 @@ pub(crate) struct Sample {
     pub latency_us: u64,
     pub ttfb_us: Option<u64>,
     pub first_event_us: Option<u64>,
+    /// Time per output token after the first: (e2e - first event) / (output tokens - 1).
+    pub tpot_us: Option<u64>,
+    pub tokens: Option<crate::workload::Tokens>,
+    /// Met every service-level objective of the level.
+    pub good: bool,
     pub send_delay_us: Option<u64>,
     pub late: bool,
     pub events: u32,
@@ -66,7 +71,16 @@ pub(crate) struct Recorder {
     pub first_event: Histogram<u64>,
     pub gaps: Histogram<u64>,
     pub send_delay: Histogram<u64>,
+    pub tpot: Histogram<u64>,
     pub issued: u64,
+    /// Successful requests issued in the window that met the level's objectives.
+    pub good: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Successful requests whose token counts were counted from chunks (no `usage`).
+    pub usage_fallback: u64,
+    /// Successful requests that reported token counts.
+    pub token_requests: u64,
     pub ok: u64,
     pub errors: [u64; ErrorClass::ALL.len()],
     pub status_codes: BTreeMap<u16, u64>,
@@ -93,7 +107,13 @@ impl Recorder {
             first_event: new_histogram(3),
             gaps: new_histogram(3),
             send_delay: new_histogram(3),
+            tpot: new_histogram(3),
             issued: 0,
+            good: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            usage_fallback: 0,
+            token_requests: 0,
             ok: 0,
             errors: [0; ErrorClass::ALL.len()],
             status_codes: BTreeMap::new(),
@@ -128,6 +148,16 @@ impl Recorder {
                     if let Some(v) = s.first_event_us {
                         self.first_event.saturating_record(v.max(1));
                     }
+                    if let Some(v) = s.tpot_us {
+                        self.tpot.saturating_record(v.max(1));
+                    }
+                    if let Some(t) = s.tokens {
+                        self.token_requests += 1;
+                        self.input_tokens += u64::from(t.input);
+                        self.output_tokens += u64::from(t.output);
+                        self.usage_fallback += u64::from(!t.from_usage);
+                    }
+                    self.good += u64::from(s.good);
                 }
                 Outcome::Err { class, status } => {
                     self.errors[class.index()] += 1;
@@ -181,7 +211,13 @@ impl Recorder {
         let _ = self.first_event.add(&other.first_event);
         let _ = self.gaps.add(&other.gaps);
         let _ = self.send_delay.add(&other.send_delay);
+        let _ = self.tpot.add(&other.tpot);
         self.issued += other.issued;
+        self.good += other.good;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.usage_fallback += other.usage_fallback;
+        self.token_requests += other.token_requests;
         self.ok += other.ok;
         for (a, b) in self.errors.iter_mut().zip(other.errors) {
             *a += b;
@@ -259,6 +295,7 @@ pub(crate) fn stats(h: &Histogram<u64>) -> Option<LatencyStats> {
         p99: us_to_ms(h.value_at_quantile(0.99)),
         p999: us_to_ms(h.value_at_quantile(0.999)),
         max: us_to_ms(h.max()),
+        stdev: h.stdev() / 1000.0,
     })
 }
 
@@ -391,6 +428,9 @@ mod tests {
             latency_us,
             ttfb_us: Some(latency_us / 2),
             first_event_us: None,
+            tpot_us: None,
+            tokens: None,
+            good: ok,
             send_delay_us: None,
             late: false,
             events: 0,

@@ -29,6 +29,31 @@ pub struct LatencyStats {
     pub p999: f64,
     /// Largest value.
     pub max: f64,
+    /// Standard deviation.
+    pub stdev: f64,
+}
+
+/// Service-level objectives a request must meet to count towards goodput (milliseconds); a
+/// missing one is not checked.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Slo {
+    /// Time to first token (first event).
+    pub ttft_ms: Option<f64>,
+    /// Time per output token.
+    pub tpot_ms: Option<f64>,
+    /// End-to-end latency.
+    pub e2el_ms: Option<f64>,
+}
+
+/// Token totals of the successful requests issued in the window (LLM workloads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenCounts {
+    /// Prompt tokens.
+    pub input: u64,
+    /// Generated tokens.
+    pub output: u64,
+    /// Requests whose counts came from counting chunks because the server sent no `usage`.
+    pub counted_from_chunks: u64,
 }
 
 /// The schedule as results record it.
@@ -156,6 +181,14 @@ pub struct LevelResult {
     pub event_gap_ms: Option<LatencyStats>,
     /// Open loop: how late sends started after their scheduled time.
     pub send_delay_ms: Option<LatencyStats>,
+    /// LLM: time per output token after the first.
+    pub tpot_ms: Option<LatencyStats>,
+    /// LLM: token totals.
+    pub tokens: Option<TokenCounts>,
+    /// The objectives of the level, if any.
+    pub slo: Option<Slo>,
+    /// Requests issued in the window that succeeded and met `slo` / window (with an `slo`).
+    pub goodput_rps: Option<f64>,
     /// Failures by class (every class listed, zeros included).
     pub errors: BTreeMap<String, u64>,
     /// Unexpected statuses by code.
@@ -270,4 +303,67 @@ pub fn csv_row(r: &LevelResult) -> Vec<String> {
         num(r.client.lag_p99_ms),
         r.client.bound.to_string(),
     ]
+}
+
+/// A level as `vllm bench serve --save-result` writes it, so existing vLLM tooling reads it. The
+/// per-request arrays of vLLM's file (`ttfts`, `itls`, `input_lens`, ...) are not kept: latencies
+/// live in histograms here. `backend` is `openai` or `openai-chat`.
+pub fn vllm_result(r: &LevelResult, model: &str, backend: &str) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let dur = r.phases.window_s;
+    let per_s = |n: u64| if dur > 0.0 { n as f64 / dur } else { 0.0 };
+    let tokens = r.tokens.unwrap_or(TokenCounts { input: 0, output: 0, counted_from_chunks: 0 });
+    let (rate, burstiness, max_concurrency): (Value, Value, Value) = match &r.schedule {
+        ScheduleInfo::Closed { users, .. } => (json!("inf"), json!(1.0), json!(users)),
+        ScheduleInfo::Open { rate_rps, arrival, max_in_flight } => (
+            json!(rate_rps),
+            json!(if arrival == "constant" { Value::Null } else { json!(1.0) }),
+            json!(max_in_flight),
+        ),
+    };
+    let date = r.started_at.get(..19).unwrap_or_default().replace(['-', ':'], "").replace('T', "-");
+    let mut v = json!({
+        "date": date,
+        "backend": backend,
+        "model_id": model,
+        "tokenizer_id": model,
+        "num_prompts": r.counts.issued,
+        "request_rate": rate,
+        "burstiness": burstiness,
+        "max_concurrency": max_concurrency,
+        "duration": dur,
+        "completed": r.counts.ok,
+        "failed": r.counts.errors,
+        "total_input_tokens": tokens.input,
+        "total_output_tokens": tokens.output,
+        "request_throughput": per_s(r.counts.ok),
+        "output_throughput": per_s(tokens.output),
+        "total_token_throughput": per_s(tokens.input + tokens.output),
+        "output_tokens_counted_from_chunks": tokens.counted_from_chunks,
+    });
+    if let Some(g) = r.goodput_rps {
+        v["request_goodput"] = json!(g);
+    }
+    for (name, stats) in
+        [("ttft", r.first_event_ms), ("tpot", r.tpot_ms), ("itl", r.event_gap_ms), ("e2el", r.latency_ms)]
+    {
+        let s = stats.unwrap_or(LatencyStats {
+            count: 0,
+            mean: 0.0,
+            min: 0.0,
+            p50: 0.0,
+            p90: 0.0,
+            p95: 0.0,
+            p99: 0.0,
+            p999: 0.0,
+            max: 0.0,
+            stdev: 0.0,
+        });
+        v[format!("mean_{name}_ms")] = json!(s.mean);
+        v[format!("median_{name}_ms")] = json!(s.p50);
+        v[format!("std_{name}_ms")] = json!(s.stdev);
+        v[format!("p90_{name}_ms")] = json!(s.p90);
+        v[format!("p99_{name}_ms")] = json!(s.p99);
+    }
+    v
 }

@@ -16,7 +16,7 @@ use tokio::time::sleep_until;
 use crate::health::{LagProbe, judge, process_cpu_time, usable_cores};
 use crate::level::Arrivals;
 use crate::record::{LocalRecorder, Outcome, Sample, Shards, stats};
-use crate::result::{Counts, LevelResult, PhasesInfo, SCHEMA, ScheduleInfo, SeriesPoint};
+use crate::result::{Counts, LevelResult, PhasesInfo, SCHEMA, ScheduleInfo, SeriesPoint, Slo, TokenCounts};
 use crate::workload::{Failure, Probe, Workload};
 use crate::{Error, ErrorClass, Level, Result, Schedule, Window};
 
@@ -107,6 +107,17 @@ struct Shared {
     closed: Notify,
     halt: AtomicBool,
     timeout: Duration,
+    slo: Option<Slo>,
+}
+
+/// Whether a successful request met every objective that is set. A missing measurement (no first
+/// token, no per-token time) fails an objective on it.
+fn meets(slo: &Slo, latency_us: u64, first_event_us: Option<u64>, tpot_us: Option<u64>) -> bool {
+    let within =
+        |limit: Option<f64>, v: Option<u64>| limit.is_none_or(|l| v.is_some_and(|v| v as f64 / 1000.0 <= l));
+    within(slo.e2el_ms, Some(latency_us))
+        && within(slo.ttft_ms, first_event_us)
+        && within(slo.tpot_ms, tpot_us)
 }
 
 impl Shared {
@@ -159,7 +170,10 @@ struct User<W: Workload> {
     connected_once: bool,
     probe: Probe,
     rec: LocalRecorder,
+    /// The next request's number: users number their requests `i, i + n, i + 2n, ...`, so that
+    /// numbers are unique across the level without shared state.
     seq: u64,
+    stride: u64,
 }
 
 impl<W: Workload> User<W> {
@@ -179,7 +193,7 @@ impl<W: Workload> User<W> {
             }
         };
         let r = self.workload.call(conn, self.seq, &mut self.probe).await;
-        self.seq += 1;
+        self.seq += self.stride;
         if let Err(f) = &r
             && f.conn_broken
         {
@@ -209,12 +223,26 @@ impl<W: Workload> User<W> {
             Ok(()) => (Outcome::Ok, None),
             Err(f) => (Outcome::Err { class: f.class, status: f.status }, Some(f.detail.as_str())),
         };
+        let latency_us = micros(end - intended);
+        let first_event_us = self.probe.first_event.map(|t| micros(t.saturating_duration_since(intended)));
+        let tokens = self.probe.tokens.filter(|_| r.is_ok());
+        // vLLM's definition: the time after the first token, spread over the tokens after it.
+        let tpot_us = match (tokens, first_event_us) {
+            (Some(t), Some(first)) if t.output > 1 => {
+                Some(latency_us.saturating_sub(first) / u64::from(t.output - 1))
+            }
+            _ => None,
+        };
+        let good = r.is_ok() && shared.slo.is_none_or(|slo| meets(&slo, latency_us, first_event_us, tpot_us));
         let sample = Sample {
             in_window,
             completed_us: offset_us(end, shared.window_start),
-            latency_us: micros(end - intended),
+            latency_us,
             ttfb_us: self.probe.first_byte.map(|t| micros(t.saturating_duration_since(intended))),
-            first_event_us: self.probe.first_event.map(|t| micros(t.saturating_duration_since(intended))),
+            first_event_us,
+            tpot_us,
+            tokens,
+            good,
             send_delay_us: open.then(|| micros(delay)),
             late: open && delay > LATE,
             events: self.probe.events,
@@ -232,6 +260,9 @@ impl<W: Workload> User<W> {
             latency_us: 0,
             ttfb_us: None,
             first_event_us: None,
+            tpot_us: None,
+            tokens: None,
+            good: false,
             send_delay_us: None,
             late: false,
             events: 0,
@@ -348,15 +379,18 @@ pub async fn run_level<W: Workload>(
         closed: Notify::new(),
         halt: AtomicBool::new(false),
         timeout: level.timeout,
+        slo: level.slo,
     });
     let shards = Shards::new(usable_cores() * 4, window_len);
+    let stride = u64::from(level.schedule.concurrency());
     let new_user = |i: usize| User {
         workload: workload.clone(),
         conn: None,
         connected_once: false,
         probe: Probe::new(window_start, window_end),
         rec: shards.local(i),
-        seq: 0,
+        seq: i as u64,
+        stride,
     };
 
     let mut tasks = JoinSet::new();
@@ -514,6 +548,14 @@ pub async fn run_level<W: Workload>(
         first_event_ms: stats(&rec.first_event),
         event_gap_ms: stats(&rec.gaps),
         send_delay_ms: stats(&rec.send_delay),
+        tpot_ms: stats(&rec.tpot),
+        tokens: (rec.token_requests > 0).then_some(TokenCounts {
+            input: rec.input_tokens,
+            output: rec.output_tokens,
+            counted_from_chunks: rec.usage_fallback,
+        }),
+        slo: level.slo,
+        goodput_rps: level.slo.map(|_| rec.good as f64 / window_s),
         errors: ErrorClass::ALL.iter().map(|c| (c.as_str().to_owned(), rec.errors[c.index()])).collect(),
         status_codes: rec.status_codes.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         error_samples: rec.error_samples.clone(),

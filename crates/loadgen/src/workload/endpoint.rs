@@ -182,6 +182,10 @@ impl Endpoint {
         self.target.clone()
     }
 
+    pub(crate) fn path(&self) -> &str {
+        self.uri.path()
+    }
+
     pub(crate) fn header_names(&self) -> Vec<String> {
         self.headers.iter().map(|(n, _)| n.as_str().to_owned()).collect()
     }

@@ -8,11 +8,15 @@ use std::time::Instant;
 use crate::ErrorClass;
 
 mod endpoint;
+pub mod grpc;
 pub mod http;
+pub mod openai;
 pub mod sse;
 
 pub use endpoint::{Builder, HttpConn};
+pub use grpc::{GrpcCall, GrpcWorkload, GrpcWorkloadBuilder};
 pub use http::{Expect, HttpWorkload, HttpWorkloadBuilder};
+pub use openai::{Api, OpenAiWorkload, OpenAiWorkloadBuilder};
 pub use sse::{SseWorkload, SseWorkloadBuilder};
 
 /// One protocol's way of sending a request.
@@ -79,6 +83,17 @@ impl Failure {
     }
 }
 
+/// Token counts of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tokens {
+    /// Prompt tokens.
+    pub input: u32,
+    /// Generated tokens.
+    pub output: u32,
+    /// Reported by the server (`usage`), not counted from chunks.
+    pub from_usage: bool,
+}
+
 /// Milestones of one request, marked by the workload while it runs. The runner owns the probe,
 /// resets it before each request and records what was marked.
 #[derive(Debug)]
@@ -91,6 +106,8 @@ pub struct Probe {
     pub(crate) events_in_window: u32,
     /// Gaps between consecutive events, in microseconds.
     pub(crate) gaps_us: Vec<u32>,
+    /// Token counts of the request, when the protocol knows them.
+    pub(crate) tokens: Option<Tokens>,
     window_start: Instant,
     window_end: Option<Instant>,
 }
@@ -104,6 +121,7 @@ impl Probe {
             events: 0,
             events_in_window: 0,
             gaps_us: Vec::new(),
+            tokens: None,
             window_start,
             window_end,
         }
@@ -122,6 +140,13 @@ impl Probe {
         self.events = 0;
         self.events_in_window = 0;
         self.gaps_us.clear();
+        self.tokens = None;
+    }
+
+    /// Records the request's token counts (LLM workloads). `from_usage` says whether the server
+    /// reported them or they were counted from chunks.
+    pub fn tokens(&mut self, input: u32, output: u32, from_usage: bool) {
+        self.tokens = Some(Tokens { input, output, from_usage });
     }
 
     /// Marks the arrival of the first byte (or the response head) of the answer.
@@ -133,7 +158,11 @@ impl Probe {
 
     /// Marks the arrival of one event (an SSE event, a gRPC message, a token chunk).
     pub fn event(&mut self) {
-        let now = Instant::now();
+        self.event_at(Instant::now());
+    }
+
+    /// Marks an event that arrived at `now` (events must be marked in order).
+    pub fn event_at(&mut self, now: Instant) {
         if self.first_byte.is_none() {
             self.first_byte = Some(now);
         }

@@ -1,7 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 mod cli;
+mod codegen;
+mod grpc;
 mod http;
+mod openai;
 pub mod server;
 mod sse;
 pub mod stream_server;

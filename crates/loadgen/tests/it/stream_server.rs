@@ -90,7 +90,9 @@ pub async fn serve(script: impl Fn(&[u8]) -> Vec<Step> + Send + Sync + 'static) 
                     for step in script(&body) {
                         let r = match step {
                             Step::Sleep(d) => {
-                                tokio::time::sleep(d).await;
+                                // A blocking sleep is accurate to well under a millisecond,
+                                // unlike the runtime's timer.
+                                tokio::task::spawn_blocking(move || std::thread::sleep(d)).await.unwrap();
                                 Ok(())
                             }
                             Step::Chunk(b) => {
@@ -127,6 +129,32 @@ pub fn sse_events(n: usize, first: Duration, gap: Duration) -> Vec<Step> {
             steps.push(Step::Sleep(gap));
         }
         steps.push(Step::Chunk(format!("data: token-{i}\n\n").into_bytes()));
+    }
+    steps.push(Step::Chunk(b"data: [DONE]\n\n".to_vec()));
+    steps
+}
+
+/// An OpenAI-style completion stream: `n` token chunks `gap` apart after `first`, then a usage
+/// chunk (if `usage`), then `[DONE]`.
+pub fn openai_stream(n: usize, first: Duration, gap: Duration, usage: bool, chat: bool) -> Vec<Step> {
+    let mut steps = vec![Step::Sleep(first)];
+    for i in 0..n {
+        if i > 0 {
+            steps.push(Step::Sleep(gap));
+        }
+        let c = if chat {
+            format!(r#"data: {{"id":"x","choices":[{{"index":0,"delta":{{"content":"t{i}"}}}}]}}"#)
+        } else {
+            format!(r#"data: {{"id":"x","choices":[{{"index":0,"text":"t{i}"}}]}}"#)
+        };
+        steps.push(Step::Chunk(format!("{c}\n\n").into_bytes()));
+    }
+    if usage {
+        let u = format!(
+            r#"data: {{"id":"x","choices":[],"usage":{{"prompt_tokens":32,"completion_tokens":{n},"total_tokens":{}}}}}"#,
+            32 + n
+        );
+        steps.push(Step::Chunk(format!("{u}\n\n").into_bytes()));
     }
     steps.push(Step::Chunk(b"data: [DONE]\n\n".to_vec()));
     steps

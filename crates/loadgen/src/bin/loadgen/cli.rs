@@ -6,13 +6,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use http::Method;
-use loadgen::workload::{Builder, Expect, HttpWorkload, SseWorkload};
-use loadgen::{Arrival, Level, Phases, Schedule, Sweep, SweepOutput, Window};
+use loadgen::workload::{Builder, Expect, GrpcCall, GrpcWorkload, HttpWorkload, OpenAiWorkload, SseWorkload};
+use loadgen::{Arrival, Level, Phases, Schedule, Slo, Sweep, SweepOutput, Window};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ArrivalArg {
     Constant,
     Poisson,
+    Gamma,
 }
 
 /// Load-test an endpoint with closed-loop virtual users or open-loop arrivals, and report honest
@@ -27,7 +28,10 @@ pub enum ArrivalArg {
         loadgen http://127.0.0.1:8000/echo -c 64 -d 30s --method POST --body-size 10240 --echo\n  \
         loadgen http://127.0.0.1:8000/echo --sweep 1,2,4,8 --out-dir results/manual --name echo\n  \
         loadgen http://127.0.0.1:8000/ --rate 2000 --arrival poisson --sla-p99 200ms\n  \
-        loadgen sse http://127.0.0.1:8000/streaming --events 50 --sweep 1,2,4,8\n\n\
+        loadgen sse http://127.0.0.1:8000/streaming --events 50 --sweep 1,2,4,8\n  \
+        loadgen grpc http://127.0.0.1:9000 -H 'application: grpc_unary' -c 16\n  \
+        loadgen openai http://127.0.0.1:8000/v1/completions --model m --input-len 512 --output-len 128 \\\n      \
+        -c 256 -n 1024 --warmup 0s --goodput 'ttft:2000 tpot:100' --save-result vllm.json\n\n\
         Exit status: 0 done, 1 error, 2 bad arguments, 3 an SLA or error-rate limit was missed, \
         130 interrupted (finished levels are kept)."
 )]
@@ -58,6 +62,135 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// OpenAI-compatible streaming completions, measured like `vllm bench serve` (TTFT, TPOT, ITL).
+    Openai {
+        #[command(flatten)]
+        openai: OpenAiArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// gRPC (servebench.v1.ServeBench in proto/servebench.proto): unary Echo or server streaming.
+    Grpc {
+        #[command(flatten)]
+        grpc: GrpcArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CallArg {
+    Echo,
+    Stream,
+}
+
+/// OpenAI options.
+#[derive(Debug, Args)]
+pub struct OpenAiArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Model name sent with each request.
+    #[arg(long)]
+    pub model: String,
+
+    /// Prompt length in tokens.
+    #[arg(long, default_value_t = 512)]
+    pub input_len: u32,
+
+    /// max_tokens of each request.
+    #[arg(long, default_value_t = 128)]
+    pub output_len: u32,
+
+    /// Let generation stop at end-of-sequence (default: ignore_eos, so every request makes
+    /// --output-len tokens).
+    #[arg(long)]
+    pub allow_eos: bool,
+
+    /// /v1/completions: send prompts as text instead of token-id arrays.
+    #[arg(long)]
+    pub text_prompts: bool,
+
+    /// Also write each level as `vllm bench serve --save-result` does, to this file (a sweep adds
+    /// the level's label to the name).
+    #[arg(long)]
+    pub save_result: Option<PathBuf>,
+}
+
+impl OpenAiArgs {
+    fn workload(&self, seed: u64) -> Result<OpenAiWorkload> {
+        let b = OpenAiWorkload::builder(self.target.url())?
+            .model(&self.model)
+            .input_len(self.input_len)
+            .output_len(self.output_len)
+            .ignore_eos(!self.allow_eos)
+            .token_ids(!self.text_prompts)
+            .seed(seed);
+        Ok(self.target.apply(b)?.build()?)
+    }
+}
+
+/// gRPC options.
+#[derive(Debug, Args)]
+pub struct GrpcArgs {
+    /// Server address, http://HOST:PORT.
+    pub url: String,
+
+    /// The call: unary Echo, or the server-streaming Stream.
+    #[arg(long, value_enum, default_value = "echo")]
+    pub call: CallArg,
+
+    /// Echo payload size in bytes.
+    #[arg(long, default_value_t = 10240)]
+    pub payload_size: usize,
+
+    /// Stream: messages per stream (each must arrive).
+    #[arg(long, default_value_t = 50)]
+    pub chunks: u32,
+
+    /// Stream: server delay before the first message, ms.
+    #[arg(long, default_value_t = 0)]
+    pub ttft_ms: u32,
+
+    /// Stream: server delay between messages, ms.
+    #[arg(long, default_value_t = 0)]
+    pub token_delay_ms: u32,
+
+    /// Metadata, 'key: value' (repeatable), e.g. 'application: grpc_unary'. Values are never printed.
+    #[arg(short = 'H', long = "metadata")]
+    pub metadata: Vec<String>,
+
+    /// Share this many HTTP/2 connections among all users [default: one per user].
+    #[arg(long)]
+    pub connections: Option<u32>,
+
+    /// Longest time to open a connection.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub connect_timeout: Duration,
+}
+
+impl GrpcArgs {
+    fn workload(&self) -> Result<GrpcWorkload> {
+        let call = match self.call {
+            CallArg::Echo => GrpcCall::Echo { payload_size: self.payload_size },
+            CallArg::Stream => GrpcCall::Stream {
+                chunks: self.chunks,
+                ttft_ms: self.ttft_ms,
+                token_delay_ms: self.token_delay_ms,
+            },
+        };
+        let mut b = GrpcWorkload::builder(&self.url).call(call).connect_timeout(self.connect_timeout);
+        for m in &self.metadata {
+            let Some((k, v)) = m.split_once(':') else {
+                bail!("metadata {:?} must look like 'key: value'", m.split(':').next().unwrap_or_default());
+            };
+            b = b.metadata(k, v)?;
+        }
+        if let Some(n) = self.connections {
+            b = b.connections(n);
+        }
+        Ok(b.build()?)
+    }
 }
 
 /// Where to send, and what the target shares across protocols.
@@ -145,6 +278,15 @@ pub struct Common {
     #[arg(long, value_enum, default_value = "poisson", requires = "rate")]
     pub arrival: ArrivalArg,
 
+    /// Open loop, gamma arrivals: the shape (1 = Poisson, below 1 burstier).
+    #[arg(long, default_value_t = 1.0, requires = "rate")]
+    pub burstiness: f64,
+
+    /// Goodput objectives, e.g. 'ttft:200 tpot:50 e2el:2000' (ms): successful requests that meet
+    /// them all count towards goodput.
+    #[arg(long)]
+    pub goodput: Option<String>,
+
     /// Open loop: most requests (and connections) in flight at once.
     #[arg(long, default_value_t = 1024, requires = "rate")]
     pub max_in_flight: u32,
@@ -210,15 +352,38 @@ pub struct Common {
     pub quiet: bool,
 }
 
+/// Parses 'ttft:200 tpot:50 e2el:2000' (milliseconds, any subset, in any order).
+fn parse_slo(s: &str) -> Result<Slo> {
+    let mut slo = Slo::default();
+    for part in s.split([' ', ',']).filter(|p| !p.is_empty()) {
+        let (k, v) =
+            part.split_once(':').with_context(|| format!("goodput objective {part:?} must be NAME:MS"))?;
+        let ms: f64 =
+            v.trim_end_matches("ms").parse().with_context(|| format!("{v:?} is not a number of ms"))?;
+        ensure!(ms.is_finite() && ms > 0.0, "goodput objective {part:?} must be a positive number of ms");
+        match k {
+            "ttft" => slo.ttft_ms = Some(ms),
+            "tpot" => slo.tpot_ms = Some(ms),
+            "e2el" => slo.e2el_ms = Some(ms),
+            _ => bail!("unknown goodput objective {k:?}: use ttft, tpot or e2el"),
+        }
+    }
+    ensure!(slo != Slo::default(), "--goodput names no objective");
+    Ok(slo)
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())
         .map_err(|e| format!("{s:?} is not a duration like 30s, 500ms or 2m ({e})"))
 }
 
 /// The workload a run drives.
+#[allow(clippy::large_enum_variant)] // built once per run
 pub enum AnyWorkload {
     Http(HttpWorkload),
     Sse(SseWorkload),
+    Grpc(GrpcWorkload),
+    Openai(OpenAiWorkload),
 }
 
 /// Everything the run needs, validated.
@@ -230,6 +395,8 @@ pub struct Plan {
     pub max_error_rate: Option<f64>,
     pub threads: Option<usize>,
     pub quiet: bool,
+    /// Where to write vLLM-style results (OpenAI only).
+    pub vllm_result: Option<PathBuf>,
 }
 
 fn parse_method(m: &str) -> Result<Method> {
@@ -305,6 +472,13 @@ impl Cli {
             None => (AnyWorkload::Http(self.http.workload()?), self.common),
             Some(Command::Http { http, common }) => (AnyWorkload::Http(http.workload()?), common),
             Some(Command::Sse { sse, common }) => (AnyWorkload::Sse(sse.workload()?), common),
+            Some(Command::Grpc { grpc, common }) => (AnyWorkload::Grpc(grpc.workload()?), common),
+            Some(Command::Openai { openai, common }) => {
+                let w = openai.workload(common.seed)?;
+                let mut plan = common.plan(AnyWorkload::Openai(w))?;
+                plan.vllm_result = openai.save_result;
+                return Ok(plan);
+            }
         };
         common.plan(workload)
     }
@@ -331,6 +505,7 @@ impl Common {
                 let arrival = match self.arrival {
                     ArrivalArg::Constant => Arrival::Constant,
                     ArrivalArg::Poisson => Arrival::Poisson,
+                    ArrivalArg::Gamma => Arrival::Gamma { burstiness: self.burstiness },
                 };
                 rates.iter().map(|r| Schedule::open(*r, arrival, self.max_in_flight)).collect()
             }
@@ -343,6 +518,7 @@ impl Common {
                 .collect(),
         };
         ensure!(!schedules.is_empty(), "no level to run");
+        let slo = self.goodput.as_deref().map(parse_slo).transpose()?;
         let levels = schedules
             .into_iter()
             .map(|s| {
@@ -350,6 +526,7 @@ impl Common {
                 l.phases = phases;
                 l.timeout = self.timeout;
                 l.seed = self.seed;
+                l.slo = slo;
                 l.validate()?;
                 Ok(l)
             })
@@ -363,6 +540,7 @@ impl Common {
             max_error_rate: self.max_error_rate,
             threads: self.threads,
             quiet: self.quiet,
+            vllm_result: None,
         })
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use loadgen::workload::Api;
 use loadgen::{LevelResult, ProgressFn, Stop, Sweep, Workload, run_sweep};
 
 use crate::cli::{AnyWorkload, Cli, Plan};
@@ -40,12 +41,25 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let Plan { workload, sweep, json, sla_p99, max_error_rate, quiet, .. } = plan;
+    let Plan { workload, sweep, json, sla_p99, max_error_rate, quiet, vllm_result, .. } = plan;
     let limits = Limits { sla_p99, max_error_rate };
     let outcome = rt.block_on(async {
         match workload {
             AnyWorkload::Http(w) => run(w, &sweep, json, quiet, &limits).await,
             AnyWorkload::Sse(w) => run(w, &sweep, json, quiet, &limits).await,
+            AnyWorkload::Grpc(w) => run(w, &sweep, json, quiet, &limits).await,
+            AnyWorkload::Openai(w) => {
+                let vllm = vllm_result.map(|path| VllmOut {
+                    path,
+                    model: w.model().to_owned(),
+                    backend: match w.api() {
+                        Api::Completions => "openai",
+                        Api::Chat => "openai-chat",
+                    },
+                    several: sweep.levels.len() > 1,
+                });
+                run_with(w, &sweep, json, quiet, &limits, vllm.as_ref()).await
+            }
         }
     });
     match outcome {
@@ -68,13 +82,47 @@ struct Limits {
     max_error_rate: Option<f64>,
 }
 
-#[allow(clippy::print_stderr, clippy::print_stdout)]
+/// Where vLLM-style results go.
+struct VllmOut {
+    path: std::path::PathBuf,
+    model: String,
+    backend: &'static str,
+    several: bool,
+}
+
+impl VllmOut {
+    fn write(&self, r: &LevelResult) -> Result<()> {
+        let path = if self.several {
+            let stem = self.path.file_stem().and_then(|s| s.to_str()).unwrap_or("vllm");
+            let ext = self.path.extension().and_then(|s| s.to_str()).unwrap_or("json");
+            self.path.with_file_name(format!("{stem}_{}.{ext}", r.label))
+        } else {
+            self.path.clone()
+        };
+        let v = loadgen::vllm_result(r, &self.model, self.backend);
+        std::fs::write(&path, serde_json::to_vec_pretty(&v)?)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+}
+
 async fn run<W: Workload>(
     workload: W,
     sweep: &Sweep,
     json: Option<std::path::PathBuf>,
     quiet: bool,
     limits: &Limits,
+) -> Result<ExitCode> {
+    run_with(workload, sweep, json, quiet, limits, None).await
+}
+
+#[allow(clippy::print_stderr, clippy::print_stdout)]
+async fn run_with<W: Workload>(
+    workload: W,
+    sweep: &Sweep,
+    json: Option<std::path::PathBuf>,
+    quiet: bool,
+    limits: &Limits,
+    vllm: Option<&VllmOut>,
 ) -> Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let workload = Arc::new(workload);
@@ -105,6 +153,11 @@ async fn run<W: Workload>(
             eprintln!("{}", level_line(r, resumed));
         }
         done.push(r.clone());
+        if let Some(v) = vllm
+            && let Err(e) = v.write(r)
+        {
+            json_err = Some(e);
+        }
         if let Some(path) = &json
             && let Err(e) = write_json(path, &done)
         {

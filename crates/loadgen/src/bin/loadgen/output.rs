@@ -137,6 +137,32 @@ pub fn table(results: &[LevelResult]) -> String {
                 out.push_str(&format!("    e.g. {s}\n"));
             }
         }
+        if r.first_event_ms.is_some() || r.goodput_rps.is_some() {
+            let mut parts = Vec::new();
+            if let Some(f) = r.first_event_ms {
+                parts.push(format!("first event (TTFT) p50 {:.2} p99 {:.2} ms", f.p50, f.p99));
+            }
+            if let Some(t) = r.tpot_ms {
+                parts.push(format!("TPOT p50 {:.2} p99 {:.2} ms", t.p50, t.p99));
+            }
+            if let Some(g) = r.event_gap_ms {
+                parts.push(format!("gap (ITL) p50 {:.2} p99 {:.2} ms", g.p50, g.p99));
+            }
+            if let Some(t) = r.tokens {
+                let out_tps = t.output as f64 / r.phases.window_s.max(f64::MIN_POSITIVE);
+                parts.push(format!("output {out_tps:.0} tok/s"));
+                if t.counted_from_chunks > 0 {
+                    parts.push(format!(
+                        "{} requests without usage (tokens counted from chunks)",
+                        t.counted_from_chunks
+                    ));
+                }
+            }
+            if let Some(g) = r.goodput_rps {
+                parts.push(format!("goodput {g:.1} req/s"));
+            }
+            out.push_str(&format!("  {}: {}\n", r.label, parts.join(" | ")));
+        }
         if r.counts.reconnects > 0 {
             out.push_str(&format!("  {}: {} connections re-opened\n", r.label, r.counts.reconnects));
         }

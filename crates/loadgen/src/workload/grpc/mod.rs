@@ -1,0 +1,305 @@
+//! gRPC over HTTP/2 (tonic): unary `Echo` and server-streaming `Stream` calls of the
+//! `servebench.v1.ServeBench` service in `proto/servebench.proto`, which the features suite's Ray
+//! Serve apps serve too. Each virtual user has an HTTP/2 connection of its own unless a number of
+//! shared connections is set. Metadata (Ray Serve routes on `application`) goes with every call;
+//! gRPC status codes are counted by code under the `status` class.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
+use tonic::transport::{Channel, Endpoint};
+
+use super::http::printable_filler;
+use super::{Failure, Probe, Workload};
+use crate::{Error, ErrorClass, Result};
+
+/// The code generated from `proto/servebench.proto` (checked in; see `tests/it/codegen.rs`).
+#[allow(missing_docs, missing_debug_implementations, clippy::all, clippy::unwrap_used, rust_2018_idioms)]
+pub mod pb {
+    include!("servebench.v1.rs");
+}
+
+use pb::serve_bench_client::ServeBenchClient;
+
+/// Which call each request makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrpcCall {
+    /// `Echo` with a payload of this many bytes; the reply must carry it back.
+    Echo {
+        /// Payload size in bytes.
+        payload_size: usize,
+    },
+    /// `Stream`: the server sends `chunks` messages, the first after `ttft_ms`, then one every
+    /// `token_delay_ms`; exactly `chunks` must arrive.
+    Stream {
+        /// Messages per stream (0: the server's default, and no count check).
+        chunks: u32,
+        /// Delay before the first message, ms.
+        ttft_ms: u32,
+        /// Delay between messages, ms.
+        token_delay_ms: u32,
+    },
+}
+
+/// Builds a [`GrpcWorkload`].
+#[derive(Debug)]
+pub struct GrpcWorkloadBuilder {
+    url: String,
+    call: GrpcCall,
+    metadata: Vec<(AsciiMetadataKey, AsciiMetadataValue)>,
+    connections: Option<u32>,
+    connect_timeout: Duration,
+}
+
+impl GrpcWorkloadBuilder {
+    /// Adds metadata sent with every call (for example `application`). Its value is never shown
+    /// or written.
+    pub fn metadata(mut self, name: &str, value: &str) -> Result<Self> {
+        let key = AsciiMetadataKey::from_bytes(name.trim().to_ascii_lowercase().as_bytes())
+            .map_err(|_| Error::config(format!("{name:?} is not a valid gRPC metadata key")))?;
+        let mut v = AsciiMetadataValue::try_from(value.trim())
+            .map_err(|_| Error::config(format!("the value of metadata {key} is not valid (not shown)")))?;
+        v.set_sensitive(true);
+        self.metadata.push((key, v));
+        Ok(self)
+    }
+
+    /// The call each request makes (default: `Echo` with 10 KiB).
+    pub fn call(mut self, call: GrpcCall) -> Self {
+        self.call = call;
+        self
+    }
+
+    /// Share this many HTTP/2 connections among all users instead of one per user.
+    pub fn connections(mut self, n: u32) -> Self {
+        self.connections = Some(n);
+        self
+    }
+
+    /// How long opening a connection may take (default 5 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Checks the settings and builds the workload.
+    pub fn build(self) -> Result<GrpcWorkload> {
+        let target_err = |reason: String| Error::Target { target: self.url.clone(), reason };
+        let uri: http::Uri = self.url.parse().map_err(|e| target_err(format!("not a URL ({e})")))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => return Err(target_err("TLS for gRPC is not supported yet: use http://".into())),
+            _ => return Err(target_err("write http://HOST:PORT".into())),
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(target_err("no host".into()));
+        }
+        if uri.path() != "/" && !uri.path().is_empty() {
+            return Err(target_err("a gRPC target has no path: write http://HOST:PORT".into()));
+        }
+        if self.connections == Some(0) {
+            return Err(Error::config("shared connections must be at least 1"));
+        }
+        if let GrpcCall::Echo { payload_size } = self.call
+            && payload_size > 64 << 20
+        {
+            return Err(Error::config("gRPC payloads over 64 MiB are not supported"));
+        }
+        let endpoint = Endpoint::from(uri.clone())
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_adaptive_window(true);
+        let filler = match self.call {
+            GrpcCall::Echo { payload_size } => printable_filler(payload_size),
+            GrpcCall::Stream { .. } => Bytes::new(),
+        };
+        let shared =
+            self.connections.map(|n| (0..n).map(|_| tokio::sync::OnceCell::new()).collect::<Vec<_>>());
+        Ok(GrpcWorkload {
+            endpoint,
+            target: format!("grpc://{}", uri.authority().map(|a| a.as_str()).unwrap_or_default()),
+            call: self.call,
+            metadata: self.metadata,
+            filler,
+            shared,
+            next: AtomicUsize::new(0),
+        })
+    }
+}
+
+/// gRPC calls against one server.
+pub struct GrpcWorkload {
+    endpoint: Endpoint,
+    target: String,
+    call: GrpcCall,
+    metadata: Vec<(AsciiMetadataKey, AsciiMetadataValue)>,
+    filler: Bytes,
+    shared: Option<Vec<tokio::sync::OnceCell<Channel>>>,
+    next: AtomicUsize,
+}
+
+impl fmt::Debug for GrpcWorkload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrpcWorkload")
+            .field("target", &self.target)
+            .field("call", &self.call)
+            .field("metadata", &self.metadata.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+            .field("connections", &self.shared.as_ref().map(Vec::len))
+            .finish_non_exhaustive()
+    }
+}
+
+impl GrpcWorkload {
+    /// Starts building a workload for `url` (`http://HOST:PORT`).
+    pub fn builder(url: &str) -> GrpcWorkloadBuilder {
+        GrpcWorkloadBuilder {
+            url: url.to_owned(),
+            call: GrpcCall::Echo { payload_size: 10 * 1024 },
+            metadata: Vec::new(),
+            connections: None,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn payload(&self, seq: u64) -> Bytes {
+        const SEQ_DIGITS: usize = 20;
+        if self.filler.len() >= SEQ_DIGITS {
+            let mut b = BytesMut::with_capacity(self.filler.len());
+            b.put_slice(format!("{seq:0SEQ_DIGITS$}").as_bytes());
+            b.put_slice(&self.filler[SEQ_DIGITS..]);
+            b.freeze()
+        } else {
+            self.filler.clone()
+        }
+    }
+
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        let md = req.metadata_mut();
+        for (k, v) in &self.metadata {
+            md.insert(k.clone(), v.clone());
+        }
+        req
+    }
+
+    async fn channel(&self) -> Result<Channel, Failure> {
+        let open = || async {
+            self.endpoint.connect().await.map_err(|e| {
+                Failure::broken(ErrorClass::Connect, format!("connecting to {}: {}", self.target, chain(&e)))
+            })
+        };
+        match &self.shared {
+            None => open().await,
+            Some(pool) => {
+                let slot = &pool[self.next.fetch_add(1, Ordering::Relaxed) % pool.len()];
+                slot.get_or_try_init(open).await.cloned()
+            }
+        }
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+/// A status from the server, or from the transport when the connection broke.
+fn status_failure(s: &tonic::Status) -> Failure {
+    use tonic::Code;
+    let detail = format!("gRPC {:?}: {}", s.code(), s.message());
+    match s.code() {
+        Code::Unavailable | Code::Unknown if std::error::Error::source(s).is_some() => {
+            Failure::broken(ErrorClass::Protocol, format!("{detail} ({})", chain(s)))
+        }
+        Code::DeadlineExceeded => Failure::new(ErrorClass::Timeout, detail),
+        code => Failure { class: ErrorClass::Status, status: Some(code as u16), conn_broken: false, detail },
+    }
+}
+
+impl Workload for GrpcWorkload {
+    type Conn = ServeBenchClient<Channel>;
+
+    fn protocol(&self) -> &'static str {
+        "grpc"
+    }
+
+    fn target(&self) -> String {
+        self.target.clone()
+    }
+
+    fn header_names(&self) -> Vec<String> {
+        self.metadata.iter().map(|(k, _)| k.as_str().to_owned()).collect()
+    }
+
+    async fn connect(&self) -> Result<Self::Conn, Failure> {
+        Ok(ServeBenchClient::new(self.channel().await?).max_decoding_message_size(128 << 20))
+    }
+
+    fn is_closed(&self, _conn: &mut Self::Conn) -> bool {
+        // A broken call marks its connection broken; tonic reports nothing earlier.
+        false
+    }
+
+    async fn call(&self, conn: &mut Self::Conn, seq: u64, probe: &mut Probe) -> Result<(), Failure> {
+        match self.call {
+            GrpcCall::Echo { .. } => {
+                let payload = self.payload(seq);
+                let reply = conn
+                    .echo(self.request(pb::EchoRequest { payload: payload.clone() }))
+                    .await
+                    .map_err(|s| status_failure(&s))?;
+                probe.first_byte();
+                let got = reply.into_inner().payload;
+                if got != payload {
+                    return Err(Failure::new(
+                        ErrorClass::Body,
+                        format!("echo differs: sent {} bytes, got {} bytes back", payload.len(), got.len()),
+                    ));
+                }
+                Ok(())
+            }
+            GrpcCall::Stream { chunks, ttft_ms, token_delay_ms } => {
+                let mut stream = conn
+                    .stream(self.request(pb::StreamRequest { chunks, ttft_ms, token_delay_ms }))
+                    .await
+                    .map_err(|s| status_failure(&s))?
+                    .into_inner();
+                probe.first_byte();
+                let mut n = 0u32;
+                loop {
+                    match stream.message().await {
+                        Ok(Some(_)) => {
+                            n += 1;
+                            probe.event();
+                        }
+                        Ok(None) => break,
+                        Err(s) => {
+                            let mut f = status_failure(&s);
+                            if f.class == ErrorClass::Protocol {
+                                f.class = ErrorClass::Stream;
+                                f.detail = format!("stream broke off after {n} messages: {}", f.detail);
+                            }
+                            return Err(f);
+                        }
+                    }
+                }
+                if chunks > 0 && n != chunks {
+                    return Err(Failure::new(
+                        ErrorClass::Stream,
+                        format!("stream carried {n} messages, expected {chunks}"),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
