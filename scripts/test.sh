@@ -21,5 +21,11 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test"
-cargo test --workspace --locked
+echo "== python: generated stubs, format, lint, tests"
+scripts/gen-python-proto.sh --check
+.venv/bin/ruff format --check suites/
+.venv/bin/ruff check suites/
+.venv/bin/python -m pytest -q suites/features/tests
+
+echo "== cargo test (the deploy crate's end-to-end test starts real Ray clusters)"
+SERVEBENCH_E2E=1 cargo test --workspace --locked

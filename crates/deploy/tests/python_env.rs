@@ -1,0 +1,120 @@
+//! The managed Python environment, with a fake base interpreter: created once under a lock
+//! even when two first uses race, reinstalled when the requirements change, and failures
+//! name the command to run by hand.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use deploy::{PythonEnv, PythonEnvOptions, PythonError};
+
+/// A fake `python3` whose `-m venv DIR` makes a fake venv; that venv's python logs each
+/// `pip install` (taking a second) and fails it when `fail_pip`.
+fn fake_base_python(dir: &Path, fail_pip: bool) -> PathBuf {
+    let path = dir.join("python3");
+    let pip = if fail_pip {
+        "echo 'ERROR: No matching distribution found for ray==9.9' >&2; exit 1"
+    } else {
+        "sleep 1; exit 0"
+    };
+    let script = format!(
+        r#"#!/bin/sh
+if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then
+  mkdir -p "$3/bin"
+  cat > "$3/bin/python" <<'EOS'
+#!/bin/sh
+if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then
+  echo install >> "$(dirname "$0")/../pip.log"
+  {pip}
+fi
+if [ "$1" = "-c" ]; then echo 3.11.7; echo 2.60.0; exit 0; fi
+exit 1
+EOS
+  chmod +x "$3/bin/python"
+  printf '#!/bin/sh\n' > "$3/bin/ray"; chmod +x "$3/bin/ray"
+  exit 0
+fi
+exit 1
+"#
+    );
+    std::fs::write(&path, script).expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+fn options(dir: &Path, base: &Path) -> PythonEnvOptions {
+    let requirements = dir.join("requirements.txt");
+    if !requirements.exists() {
+        std::fs::write(&requirements, "ray[serve]==2.60.0\n").expect("requirements");
+    }
+    PythonEnvOptions {
+        venv: dir.join("venv"),
+        requirements,
+        base_python: base.display().to_string(),
+        existing: None,
+    }
+}
+
+fn installs(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("venv/pip.log")).map(|s| s.lines().count()).unwrap_or(0)
+}
+
+#[test]
+fn two_first_uses_at_once_install_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = fake_base_python(dir.path(), false);
+    let opts = options(dir.path(), &base);
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let opts = opts.clone();
+            std::thread::spawn(move || PythonEnv::ensure(&opts, &|_m: &str| {}))
+        })
+        .collect();
+    for handle in handles {
+        let env = handle.join().expect("thread").expect("ensure");
+        assert_eq!(env.ray_version, "2.60.0");
+        assert_eq!(env.python_version, "3.11.7");
+    }
+    assert_eq!(installs(dir.path()), 1);
+
+    PythonEnv::ensure(&opts, &|_m: &str| {}).expect("again");
+    assert_eq!(installs(dir.path()), 1, "up to date: no reinstall");
+
+    std::fs::write(&opts.requirements, "ray[serve]==2.60.0\nextra==1\n").expect("edit");
+    PythonEnv::ensure(&opts, &|_m: &str| {}).expect("after edit");
+    assert_eq!(installs(dir.path()), 2, "changed requirements reinstall");
+}
+
+#[test]
+fn a_failed_install_names_the_manual_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = fake_base_python(dir.path(), true);
+    let opts = options(dir.path(), &base);
+    let err = PythonEnv::ensure(&opts, &|_m: &str| {}).expect_err("pip fails");
+    assert!(matches!(err, PythonError::InstallFailed { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("No matching distribution"), "{text}");
+    assert!(text.contains("-m venv"), "{text}");
+    assert!(text.contains("bin/pip install -r"), "{text}");
+    assert!(!dir.path().join("venv/.servebench-requirements").exists());
+}
+
+#[test]
+fn a_missing_python_names_the_manual_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = options(dir.path(), &dir.path().join("no-python3"));
+    let err = PythonEnv::ensure(&opts, &|_m: &str| {}).expect_err("no python");
+    assert!(matches!(err, PythonError::PythonMissing { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("python3-venv"), "{text}");
+    assert!(text.contains("pip install -r"), "{text}");
+}
+
+#[test]
+fn a_named_environment_is_used_as_is_or_rejected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = options(dir.path(), Path::new("python3"));
+    opts.existing = Some(dir.path().join("not-a-venv"));
+    let err = PythonEnv::ensure(&opts, &|_m: &str| {}).expect_err("unusable");
+    assert!(matches!(err, PythonError::Unusable { .. }), "{err:?}");
+    assert!(!dir.path().join("venv").exists(), "nothing installed");
+}

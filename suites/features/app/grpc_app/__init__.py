@@ -1,0 +1,1 @@
+"""gRPC ingress versions of the unary and streaming chains (proto/servebench.proto)."""

@@ -1,0 +1,1 @@
+"""The streaming chain: MyDeployment -> GrandChildDeployment (SSE)."""

@@ -1,0 +1,1 @@
+"""The unary echo chain: FastAPI ingress -> Echo."""
