@@ -144,6 +144,10 @@ pub struct ClientHealth {
     pub bound: bool,
     /// Why it was flagged.
     pub reasons: Vec<String>,
+    /// What was seen but not held against the client (for example scheduling lag caused by other
+    /// processes on the machine).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Everything measured in one level.

@@ -129,6 +129,9 @@ pub fn table(results: &[LevelResult]) -> String {
         for reason in &r.client.reasons {
             out.push_str(&format!("  {}: client may be the bottleneck: {reason}\n", r.label));
         }
+        for note in &r.client.notes {
+            out.push_str(&format!("  {}: note: {note}\n", r.label));
+        }
         if r.counts.errors > 0 {
             let classes: Vec<String> =
                 r.errors.iter().filter(|(_, n)| **n > 0).map(|(c, n)| format!("{c} {n}")).collect();
