@@ -38,6 +38,18 @@ pub enum Phase {
     Cooldown,
 }
 
+impl Phase {
+    /// A short name for progress lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Warmup => "warm-up",
+            Phase::Measure => "measure",
+            Phase::Drain => "drain",
+            Phase::Cooldown => "cool-down",
+        }
+    }
+}
+
 /// A progress report, sent about once a second.
 #[derive(Debug, Clone)]
 pub struct Progress {

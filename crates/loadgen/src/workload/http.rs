@@ -11,8 +11,7 @@ use super::endpoint::{Builder, Endpoint, HttpConn, closing, describe};
 use super::{Failure, Probe, Workload};
 use crate::{Error, ErrorClass, Result};
 
-/// Length of the request number written at the front of each echo body, so that every request
-/// carries a different body and a server that answers with a stale or cached body is caught.
+/// Length of the request number written at the front of each echo body.
 const SEQ_DIGITS: usize = 20;
 const MAX_BODY: usize = 1 << 30;
 
@@ -85,15 +84,21 @@ impl HttpWorkload {
 
     /// The body request `seq` carries.
     fn body(&self, seq: u64) -> Bytes {
-        if self.expect == Expect::Echo && self.filler.len() >= SEQ_DIGITS {
-            let mut b = BytesMut::with_capacity(self.filler.len());
-            b.put_slice(format!("{seq:0SEQ_DIGITS$}").as_bytes());
-            b.put_slice(&self.filler[SEQ_DIGITS..]);
-            b.freeze()
-        } else {
-            self.filler.clone()
-        }
+        if self.expect == Expect::Echo { numbered(&self.filler, seq) } else { self.filler.clone() }
     }
+}
+
+/// `filler` with the request number `seq` written over its start (when it is long enough), so
+/// that every request carries a different body and a server that answers with a stale or cached
+/// body is caught.
+pub(crate) fn numbered(filler: &Bytes, seq: u64) -> Bytes {
+    if filler.len() < SEQ_DIGITS {
+        return filler.clone();
+    }
+    let mut b = BytesMut::with_capacity(filler.len());
+    b.put_slice(format!("{seq:0SEQ_DIGITS$}").as_bytes());
+    b.put_slice(&filler[SEQ_DIGITS..]);
+    b.freeze()
 }
 
 /// Printable ASCII, so that text-based servers (FastAPI, JSON) can echo it unchanged.

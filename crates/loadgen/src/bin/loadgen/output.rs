@@ -25,13 +25,7 @@ impl ProgressPrinter {
             }
             *last = Some(Instant::now());
         }
-        let phase = match p.phase {
-            Phase::Warmup => "warm-up",
-            Phase::Measure => "measure",
-            Phase::Drain => "drain",
-            Phase::Cooldown => "cool-down",
-        };
-        let mut line = format!("[{}] {phase:<9}", p.level);
+        let mut line = format!("[{}] {:<9}", p.level, p.phase.as_str());
         if let Some(r) = p.remaining {
             line.push_str(&format!(" {:>4}s left", r.as_secs()));
         }

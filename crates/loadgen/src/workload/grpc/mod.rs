@@ -8,11 +8,11 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
-use super::http::printable_filler;
+use super::http::{numbered, printable_filler};
 use super::{Failure, Probe, Workload};
 use crate::{Error, ErrorClass, Result};
 
@@ -164,18 +164,6 @@ impl GrpcWorkload {
         }
     }
 
-    fn payload(&self, seq: u64) -> Bytes {
-        const SEQ_DIGITS: usize = 20;
-        if self.filler.len() >= SEQ_DIGITS {
-            let mut b = BytesMut::with_capacity(self.filler.len());
-            b.put_slice(format!("{seq:0SEQ_DIGITS$}").as_bytes());
-            b.put_slice(&self.filler[SEQ_DIGITS..]);
-            b.freeze()
-        } else {
-            self.filler.clone()
-        }
-    }
-
     fn request<T>(&self, msg: T) -> tonic::Request<T> {
         let mut req = tonic::Request::new(msg);
         let md = req.metadata_mut();
@@ -252,7 +240,7 @@ impl Workload for GrpcWorkload {
     async fn call(&self, conn: &mut Self::Conn, seq: u64, probe: &mut Probe) -> Result<(), Failure> {
         match self.call {
             GrpcCall::Echo { .. } => {
-                let payload = self.payload(seq);
+                let payload = numbered(&self.filler, seq);
                 let reply = conn
                     .echo(self.request(pb::EchoRequest { payload: payload.clone() }))
                     .await

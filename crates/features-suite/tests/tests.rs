@@ -1,0 +1,122 @@
+//! End to end on real local Ray: a short all-on/off comparison (both variants, two levels of a
+//! few seconds), then the files, the table and the plots it wrote. Runs when SERVEBENCH_E2E=1
+//! (scripts/test.sh sets it; the Python environment comes from scripts/setup-python.sh).
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn e2e() -> bool {
+    let on = std::env::var("SERVEBENCH_E2E").is_ok_and(|v| v == "1");
+    if !on {
+        eprintln!("skipped: needs Ray; run with SERVEBENCH_E2E=1 (scripts/test.sh does)");
+    }
+    on
+}
+
+fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().map(|l| l.split(',').map(str::to_owned).collect()).collect()
+}
+
+#[test]
+fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
+    if !e2e() {
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("features-suite")
+        .unwrap()
+        .args(["--profile", "smoke", "--run", "e2e", "--results-dir"])
+        .arg(results.path())
+        .timeout(std::time::Duration::from_secs(600))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "features-suite failed:\n{stderr}\n{stdout}");
+    let run = results.path().join("e2e");
+
+    // One CSV per comparison x variant x workload, with both levels, and a JSON per level.
+    for side in ["off", "on"] {
+        let rows = csv_rows(&run.join(format!("allon_{side}_unary.csv")));
+        assert_eq!(rows.len(), 3, "header + 2 levels in allon_{side}_unary.csv");
+        assert_eq!(rows[0][0], "schema");
+        let rps: f64 = rows[1][10].parse().unwrap();
+        assert!(rps > 0.0, "no throughput measured for {side}");
+        for level in ["c1", "c4"] {
+            let json = run.join(format!("allon_{side}_unary/level_{level}.json"));
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+            assert_eq!(v["counts"]["errors"], 0, "{}: {}", json.display(), v["error_samples"]);
+            assert!(v["counts"]["ok"].as_u64().unwrap() > 0);
+        }
+    }
+    // The manifests: the run's, and one per deployment with Ray's version and the flags.
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["suite"], "features");
+    let d: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("deployments/all_on-1replica.json")).unwrap())
+            .unwrap();
+    assert_eq!(d["flags"]["RAY_SERVE_THROUGHPUT_OPTIMIZED"], "1");
+    assert!(d["ray_version"].as_str().unwrap().starts_with("2.60"));
+
+    // The summary table, printed and written, with the gain.
+    assert!(stdout.contains("| allon |"), "{stdout}");
+    let md = std::fs::read_to_string(run.join("report/summary.md")).unwrap();
+    assert!(md.contains("throughput gain") && md.contains("allon"), "{md}");
+    // The plots, PNG and SVG.
+    for f in ["report/peak_performance_gains.png", "report/peak_performance_gains.svg"] {
+        assert!(std::fs::metadata(run.join(f)).unwrap().len() > 1000, "{f}");
+    }
+    let plots: Vec<_> =
+        std::fs::read_dir(run.join("report/e2e")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(plots.iter().any(|p| p.to_string_lossy() == "allon_unary.png"), "{plots:?}");
+    assert!(plots.iter().any(|p| p.to_string_lossy() == "allon_unary.svg"), "{plots:?}");
+
+    // A second run into the same folder is refused without --resume, and --resume finds
+    // everything done and deploys nothing.
+    let again = Command::cargo_bin("features-suite")
+        .unwrap()
+        .args(["--profile", "smoke", "--run", "e2e", "--results-dir"])
+        .arg(results.path())
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+    let resumed = Command::cargo_bin("features-suite")
+        .unwrap()
+        .args(["--profile", "smoke", "--run", "e2e", "--resume", "--results-dir"])
+        .arg(results.path())
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{err}");
+    assert!(err.contains("skipped") && !err.contains("deploying"), "{err}");
+}
+
+#[test]
+fn bad_selections_get_one_line_errors() {
+    for (args, msg) in [
+        (&["--comparison", "nope", "--plan"][..], "no comparison"),
+        (&["--workload", "nope", "--plan"][..], "no workload"),
+        (&["--sweep", "unary=1,x", "--plan"][..], "not a number"),
+        (&["--profile", "nope", "--plan"][..], "no profile"),
+        (&["--variant", "grpc", "--plan"][..], "none of the selected comparisons"),
+        (&["--target", "url", "--variant", "all_on"][..], "--url"),
+    ] {
+        let out = Command::cargo_bin("features-suite").unwrap().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(msg), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let out = Command::cargo_bin("features-suite").unwrap().args(["--plan"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("baseline-1replica") && text.contains("all_on-1replica"),
+        "{text}"
+    );
+}

@@ -1,0 +1,662 @@
+//! Goodput against p99 latency for one comparison on one workload: one line per variant, every
+//! level a point labelled with its concurrency (hollow when it may not count as a peak), the SLA
+//! as a dashed line with the region beyond it shaded, each variant's peak ringed, and the gain as
+//! an arrow from the baseline's peak to the treatment's with its value written on it.
+
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::axis::{Axis, Ticked};
+use super::layout::{Layout, Rect};
+use super::text::Label;
+use super::{
+    BASELINE_COLOR, DrawResult, Figure, ImageFormat, MUTED_TEXT, TEXT_COLOR, TREATMENT_COLORS, bold_style,
+    de, render, text_style,
+};
+use crate::error::Result;
+use crate::model::{Sweep, workload_display_name};
+use crate::summary::{ComparisonSummary, Criteria, fmt_ms, fmt_ratio, fmt_throughput};
+
+const WIDTH: u32 = 1280;
+const HEIGHT: u32 = 820;
+const MARKER: i32 = 5;
+const PEAK_RING: i32 = 10;
+
+#[derive(Debug, Clone)]
+struct Point {
+    latency_ms: f64,
+    throughput: f64,
+    label: String,
+    excluded: bool,
+    peak: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Series {
+    legend: String,
+    color: RGBColor,
+    points: Vec<Point>,
+}
+
+#[derive(Debug, Clone)]
+struct Arrow {
+    from: (f64, f64),
+    to: (f64, f64),
+    text: String,
+    color: RGBColor,
+}
+
+#[derive(Debug, Clone)]
+struct ComparisonFigure {
+    title: String,
+    subtitle: String,
+    /// Name and unit.
+    x_desc: (String, String),
+    y_desc: (String, String),
+    series: Vec<Series>,
+    sla_ms: Option<f64>,
+    arrows: Vec<Arrow>,
+    excluded_note: Option<String>,
+}
+
+/// Draws goodput against p99 latency for one comparison (`cmp`, from [`crate::summarize`]) into
+/// `<out_stem>.png` / `.svg`; `sweeps` supplies the levels (sweeps of other comparisons are
+/// ignored). Returns the files written.
+pub fn plot_comparison(
+    cmp: &ComparisonSummary,
+    sweeps: &[Sweep],
+    criteria: &Criteria,
+    out_stem: &Path,
+    formats: &[ImageFormat],
+) -> Result<Vec<PathBuf>> {
+    render(&build(cmp, sweeps, criteria), out_stem, formats)
+}
+
+fn build(cmp: &ComparisonSummary, sweeps: &[Sweep], criteria: &Criteria) -> ComparisonFigure {
+    let unit = cmp.metric.throughput_unit();
+    let mut series = Vec::new();
+    let mut any_excluded = false;
+    let mut treatment_index = 0;
+    for v in &cmp.variants {
+        let Some(sweep) = sweeps.iter().find(|s| {
+            s.suite == cmp.suite
+                && s.comparison == cmp.comparison
+                && s.workload == cmp.workload
+                && s.variant == v.variant
+        }) else {
+            continue;
+        };
+        let color = if v.is_baseline {
+            BASELINE_COLOR
+        } else {
+            let c = TREATMENT_COLORS[treatment_index % TREATMENT_COLORS.len()];
+            treatment_index += 1;
+            c
+        };
+        let points: Vec<Point> = sweep
+            .levels
+            .iter()
+            .filter_map(|l| {
+                let excluded = l.exclusion(criteria.max_error_rate).is_some();
+                any_excluded |= excluded;
+                Some(Point {
+                    latency_ms: cmp.metric.latency_of(l)?,
+                    throughput: cmp.metric.throughput_of(l)?,
+                    label: l.point_label(),
+                    excluded,
+                    peak: v
+                        .peak
+                        .as_ref()
+                        .is_some_and(|p| p.concurrency == l.concurrency && p.label == l.label),
+                })
+            })
+            .collect();
+        let role = if v.is_baseline { " (baseline)" } else { "" };
+        let legend = match &v.peak {
+            Some(p) => format!(
+                "{}{role}: peak {} {unit} at c={}, p99 {}",
+                v.variant,
+                fmt_throughput(p.throughput),
+                p.concurrency,
+                fmt_ms(p.p99_ms)
+            ),
+            None => format!("{}{role}: no level meets the SLA", v.variant),
+        };
+        series.push(Series { legend, color, points });
+    }
+
+    let single = cmp.gains.len() == 1;
+    let arrows = cmp
+        .gains
+        .iter()
+        .filter_map(|g| {
+            let from = cmp.peak_of(&g.baseline)?;
+            let to = cmp.peak_of(&g.treatment)?;
+            let gain = g.throughput_gain?;
+            let color = series
+                .iter()
+                .zip(&cmp.variants)
+                .find(|(_, v)| v.variant == g.treatment)
+                .map(|(s, _)| s.color)
+                .unwrap_or(TREATMENT_COLORS[0]);
+            Some(Arrow {
+                from: (from.p99_ms, from.throughput),
+                to: (to.p99_ms, to.throughput),
+                text: if single { fmt_ratio(gain) } else { format!("{}: {}", g.treatment, fmt_ratio(gain)) },
+                color,
+            })
+        })
+        .collect();
+
+    let sla_text = cmp
+        .sla_ms
+        .map(|s| format!("{} ≤ {}", cmp.metric.latency_name(), fmt_ms(s)))
+        .unwrap_or_else(|| "no SLA".into());
+    let headline = cmp
+        .gains
+        .iter()
+        .filter_map(|g| {
+            let b = cmp.peak_of(&g.baseline)?;
+            let t = cmp.peak_of(&g.treatment)?;
+            Some(format!(
+                "{} {} → {} {} {unit} ({})",
+                g.baseline,
+                fmt_throughput(b.throughput),
+                g.treatment,
+                fmt_throughput(t.throughput),
+                fmt_ratio(g.throughput_gain?)
+            ))
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let subtitle = if headline.is_empty() {
+        format!("suite {} · peak goodput at {sla_text}", cmp.suite)
+    } else {
+        format!("suite {} · peak goodput at {sla_text}: {headline}", cmp.suite)
+    };
+    ComparisonFigure {
+        title: format!(
+            "{} · {}: goodput vs {}",
+            cmp.comparison,
+            workload_display_name(&cmp.workload),
+            cmp.metric.latency_name()
+        ),
+        subtitle,
+        x_desc: (cmp.metric.latency_name().to_string(), "ms".to_string()),
+        y_desc: ("goodput".to_string(), unit.to_string()),
+        series,
+        sla_ms: cmp.sla_ms,
+        arrows,
+        excluded_note: any_excluded.then(|| {
+            format!(
+                "hollow: client-bound or > {}% errors, not a peak",
+                (criteria.max_error_rate * 100.0 * 100.0).round() / 100.0
+            )
+        }),
+    }
+}
+
+/// How a legend row is marked.
+#[derive(Debug, Clone, Copy)]
+enum Mark {
+    Series(RGBColor),
+    Peak,
+    Hollow,
+    None,
+}
+
+/// A text placed by the layout.
+#[derive(Debug, Clone)]
+struct Placed {
+    label: Label,
+    rect: Rect,
+    pad: f64,
+    bg: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ArrowGeometry {
+    start: (f64, f64),
+    tip: (f64, f64),
+    normal: (f64, f64),
+}
+
+/// Where everything goes, computed before anything is drawn.
+#[derive(Debug, Clone)]
+struct Plan {
+    bounds: Rect,
+    /// Per series: (index of the point, pixel position) of the points that can be shown.
+    pixels: Vec<Vec<(usize, (f64, f64))>>,
+    arrows: Vec<Option<ArrowGeometry>>,
+    sla_px: Option<f64>,
+    legend: Rect,
+    legend_free: bool,
+    texts: Vec<Placed>,
+}
+
+const LEGEND_TEXT: f64 = 14.0;
+const LEGEND_ROW: f64 = 24.0;
+const LEGEND_SWATCH: f64 = 34.0;
+const LEGEND_PAD: f64 = 10.0;
+const LEGEND_INSET: f64 = 12.0;
+
+fn axis_desc(axis: &Axis, (name, unit): &(String, String)) -> String {
+    if axis.log { format!("{name} ({unit}, log scale)") } else { format!("{name} ({unit})") }
+}
+
+fn build_chart<'a, DB: DrawingBackend>(
+    body: &'a DrawingArea<DB, Shift>,
+    x: &Axis,
+    y: &Axis,
+) -> DrawResult<ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>> {
+    ChartBuilder::on(body)
+        .x_label_area_size(58)
+        .y_label_area_size(86)
+        .build_cartesian_2d(x.coord(), y.coord())
+        .map_err(de)
+}
+
+impl Figure for ComparisonFigure {
+    fn size(&self) -> (u32, u32) {
+        (WIDTH, HEIGHT)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        root.fill(&WHITE).map_err(de)?;
+        let title = Label::new(root, &self.title, bold_style(24.0, TEXT_COLOR), 24.0)?;
+        title.draw_in(root, title.rect_at(24.0, 12.0, 0.0), 0.0, 0.0)?;
+        let subtitle = Label::new(root, &self.subtitle, text_style(16.0, MUTED_TEXT), 16.0)?;
+        subtitle.draw_in(root, subtitle.rect_at(24.0, 46.0, 0.0), 0.0, 0.0)?;
+
+        let latencies: Vec<f64> = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.latency_ms))
+            .chain(self.sla_ms)
+            .collect();
+        let throughputs: Vec<f64> =
+            self.series.iter().flat_map(|s| s.points.iter().map(|p| p.throughput)).collect();
+        let x = Axis::fit(&latencies, false);
+        let y_data = Axis::fit(&throughputs, true);
+        let legend = self.legend_rows(root)?;
+        let legend_size = legend_size(&legend);
+
+        let body = root.margin(84, 12, 16, 28);
+        let mut y = y_data.clone().with_headroom(0.06);
+        let mut plan = self.plan(root, &body, &x, &y, legend_size)?;
+        if !plan.legend_free {
+            // No empty corner: make an empty band at the top for the legend.
+            let plot_h = plan.bounds.y1 - plan.bounds.y0;
+            let band = legend_size.1 + 2.0 * LEGEND_INSET + 6.0;
+            let fraction = band / (plot_h - band).max(1.0);
+            y = y_data.with_headroom(fraction + 0.06);
+            plan = self.plan(root, &body, &x, &y, legend_size)?;
+        }
+        self.draw_plan(root, &body, &x, &y, &plan, &legend)
+    }
+}
+
+fn legend_size(rows: &[(Mark, Label)]) -> (f64, f64) {
+    let text = rows.iter().map(|(_, l)| l.width).fold(0.0, f64::max);
+    (text + LEGEND_SWATCH + 2.0 * LEGEND_PAD + 6.0, rows.len() as f64 * LEGEND_ROW + 2.0 * LEGEND_PAD - 4.0)
+}
+
+impl ComparisonFigure {
+    fn shown<'a>(
+        &'a self,
+        x: &'a Axis,
+        y: &'a Axis,
+        s: &'a Series,
+    ) -> impl Iterator<Item = (usize, &'a Point)> {
+        s.points.iter().enumerate().filter(|(_, p)| x.shows(p.latency_ms) && y.shows(p.throughput))
+    }
+
+    fn legend_rows<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> DrawResult<Vec<(Mark, Label)>> {
+        let mut rows = Vec::new();
+        for s in &self.series {
+            rows.push((
+                Mark::Series(s.color),
+                Label::new(root, &s.legend, text_style(LEGEND_TEXT, TEXT_COLOR), LEGEND_TEXT)?,
+            ));
+        }
+        let muted = |text: &str| Label::new(root, text, text_style(LEGEND_TEXT, MUTED_TEXT), LEGEND_TEXT);
+        rows.push((Mark::Peak, muted("ringed: peak goodput within the SLA")?));
+        if let Some(note) = &self.excluded_note {
+            rows.push((Mark::Hollow, muted(note)?));
+        }
+        rows.push((Mark::None, muted("numbers at points: concurrency (users)")?));
+        Ok(rows)
+    }
+
+    /// Lays out every mark and text for the axes `x`, `y` without drawing anything.
+    fn plan<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        body: &DrawingArea<DB, Shift>,
+        x: &Axis,
+        y: &Axis,
+        legend_size: (f64, f64),
+    ) -> DrawResult<Plan> {
+        let chart = build_chart(body, x, y)?;
+        let (x_px, y_px) = chart.plotting_area().get_pixel_range();
+        let bounds = Rect {
+            x0: f64::from(x_px.start),
+            y0: f64::from(y_px.start),
+            x1: f64::from(x_px.end),
+            y1: f64::from(y_px.end),
+        };
+        let to_px = |lat: f64, thr: f64| -> (f64, f64) {
+            let (px, py) = chart.backend_coord(&(x.axis_t(lat), y.axis_t(thr)));
+            (f64::from(px), f64::from(py))
+        };
+        let mut layout = Layout::new(bounds.grow(-2.0));
+        let mut texts = Vec::new();
+
+        // Markers and lines.
+        let mut pixels = Vec::new();
+        for s in &self.series {
+            let px: Vec<(usize, (f64, f64))> =
+                self.shown(x, y, s).map(|(i, p)| (i, to_px(p.latency_ms, p.throughput))).collect();
+            for &(i, (cx, cy)) in &px {
+                let r = if s.points[i].peak { PEAK_RING + 2 } else { MARKER + 2 };
+                layout.block(Rect::around(cx, cy, f64::from(r)));
+            }
+            for w in px.windows(2) {
+                layout.soft_line(w[0].1, w[1].1);
+            }
+            pixels.push(px);
+        }
+
+        // The SLA line.
+        let sla_px = self.sla_ms.filter(|s| x.shows(*s)).map(|sla| to_px(sla, y.hi).0);
+        if let Some(sx) = sla_px {
+            layout.hard_line((sx, bounds.y0), (sx, bounds.y1));
+        }
+
+        // Arrows.
+        let mut arrows = Vec::new();
+        for a in &self.arrows {
+            let from = to_px(a.from.0, a.from.1);
+            let to = to_px(a.to.0, a.to.1);
+            let (dx, dy) = (to.0 - from.0, to.1 - from.1);
+            let len = (dx * dx + dy * dy).sqrt();
+            if len < 2.0 * f64::from(PEAK_RING) + 20.0 {
+                arrows.push(None);
+                continue;
+            }
+            let (ux, uy) = (dx / len, dy / len);
+            let gap = f64::from(PEAK_RING) + 4.0;
+            let start = (from.0 + ux * gap, from.1 + uy * gap);
+            let tip = (to.0 - ux * gap, to.1 - uy * gap);
+            layout.hard_line(start, tip);
+            arrows.push(Some(ArrowGeometry { start, tip, normal: (-uy, ux) }));
+        }
+
+        // The legend: an empty corner or edge, if there is one.
+        let (w, h) = legend_size;
+        let (l, r, t, b) = (
+            bounds.x0 + LEGEND_INSET,
+            bounds.x1 - LEGEND_INSET - w,
+            bounds.y0 + LEGEND_INSET,
+            bounds.y1 - LEGEND_INSET - h,
+        );
+        let mid = (l + r) / 2.0;
+        let mut candidates = vec![
+            Rect::new(l, t, w, h),
+            Rect::new(r, t, w, h),
+            Rect::new(r, b, w, h),
+            Rect::new(l, b, w, h),
+            Rect::new(mid, t, w, h),
+            Rect::new(mid, b, w, h),
+        ];
+        let steps = 8;
+        for i in 0..=steps {
+            let xx = l + (r - l) * f64::from(i) / f64::from(steps);
+            candidates.push(Rect::new(xx, t, w, h));
+            candidates.push(Rect::new(xx, b, w, h));
+        }
+        let free = candidates.iter().find(|c| layout.is_free(&c.grow(6.0))).copied();
+        let legend = free.unwrap_or_else(|| {
+            candidates.iter().min_by_key(|c| layout.conflicts(c)).copied().unwrap_or(candidates[0])
+        });
+        layout.block(legend);
+
+        // Gain labels beside their arrows.
+        for (a, geometry) in self.arrows.iter().zip(&arrows) {
+            let Some(g) = geometry else { continue };
+            let label = Label::new(root, &a.text, bold_style(28.0, a.color), 28.0)?;
+            let pad = 4.0;
+            let (w, h) = (label.width + 2.0 * pad, label.height + 2.0 * pad);
+            let (nx, ny) = g.normal;
+            let mut candidates = Vec::new();
+            for t in [0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8] {
+                let m = (g.start.0 + (g.tip.0 - g.start.0) * t, g.start.1 + (g.tip.1 - g.start.1) * t);
+                for dist in [14.0, 30.0, 50.0] {
+                    for side in [1.0, -1.0] {
+                        // The box's nearest edge sits about `dist` away from the arrow.
+                        let off = dist + w / 2.0 * nx.abs() + h / 2.0 * ny.abs();
+                        let (cx, cy) = (m.0 + nx * side * off, m.1 + ny * side * off);
+                        candidates.push(Rect::new(cx - w / 2.0, cy - h / 2.0, w, h));
+                    }
+                }
+            }
+            if let Some(rect) = layout.place(&candidates) {
+                texts.push(Placed { label, rect, pad, bg: 0.85 });
+            }
+        }
+
+        // The SLA's label, near the top of its line (or the bottom).
+        if let (Some(sx), Some(sla)) = (sla_px, self.sla_ms) {
+            let label = Label::new(
+                root,
+                format!("SLA {}", fmt_ms(sla)),
+                bold_style(15.0, RGBColor(170, 30, 30)),
+                15.0,
+            )?;
+            let pad = 3.0;
+            let (w, h) = (label.width + 2.0 * pad, label.height + 2.0 * pad);
+            let mut candidates = Vec::new();
+            for dy in [6.0, 30.0, 54.0, 78.0, 102.0] {
+                candidates.push(Rect::new(sx + 6.0, bounds.y0 + dy, w, h));
+                candidates.push(Rect::new(sx - 6.0 - w, bounds.y0 + dy, w, h));
+            }
+            for dy in [6.0, 30.0, 54.0] {
+                candidates.push(Rect::new(sx + 6.0, bounds.y1 - dy - h, w, h));
+                candidates.push(Rect::new(sx - 6.0 - w, bounds.y1 - dy - h, w, h));
+            }
+            if let Some(rect) = layout.place(&candidates) {
+                texts.push(Placed { label, rect, pad, bg: 0.85 });
+            }
+        }
+
+        // Point labels: peaks first, then the rest.
+        for peak_pass in [true, false] {
+            for (s, px) in self.series.iter().zip(&pixels) {
+                for &(i, (cx, cy)) in px {
+                    let p = &s.points[i];
+                    if p.peak != peak_pass {
+                        continue;
+                    }
+                    let (style, size) = if p.peak {
+                        (bold_style(14.0, darker(s.color)), 14.0)
+                    } else {
+                        (text_style(13.0, darker(s.color)), 13.0)
+                    };
+                    let label = Label::new(root, &p.label, style, size)?;
+                    let pad = 1.5;
+                    let (w, h) = (label.width + 2.0 * pad, label.height + 2.0 * pad);
+                    let r = f64::from(if p.peak { PEAK_RING } else { MARKER }) + 3.0;
+                    let mut candidates = Vec::new();
+                    for k in [1.0, 2.2] {
+                        let d = r * k;
+                        candidates.extend([
+                            Rect::new(cx + d, cy - h / 2.0, w, h),
+                            Rect::new(cx - d - w, cy - h / 2.0, w, h),
+                            Rect::new(cx - w / 2.0, cy - d - h, w, h),
+                            Rect::new(cx - w / 2.0, cy + d, w, h),
+                            Rect::new(cx + d * 0.7, cy - d * 0.7 - h, w, h),
+                            Rect::new(cx + d * 0.7, cy + d * 0.7, w, h),
+                            Rect::new(cx - d * 0.7 - w, cy - d * 0.7 - h, w, h),
+                            Rect::new(cx - d * 0.7 - w, cy + d * 0.7, w, h),
+                        ]);
+                    }
+                    if let Some(rect) = layout.place(&candidates) {
+                        texts.push(Placed { label, rect, pad, bg: 0.7 });
+                    }
+                }
+            }
+        }
+        Ok(Plan { bounds, pixels, arrows, sla_px, legend, legend_free: free.is_some(), texts })
+    }
+
+    fn draw_plan<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        body: &DrawingArea<DB, Shift>,
+        x: &Axis,
+        y: &Axis,
+        plan: &Plan,
+        legend: &[(Mark, Label)],
+    ) -> DrawResult {
+        let mut chart = build_chart(body, x, y)?;
+        let x_fmt = |t: &f64| Axis::format(x.value_of(*t));
+        let y_fmt = |t: &f64| Axis::format(y.value_of(*t));
+        chart
+            .configure_mesh()
+            .x_label_formatter(&x_fmt)
+            .y_label_formatter(&y_fmt)
+            .x_desc(axis_desc(x, &self.x_desc))
+            .y_desc(axis_desc(y, &self.y_desc))
+            .label_style(text_style(15.0, TEXT_COLOR))
+            .axis_desc_style(text_style(17.0, TEXT_COLOR))
+            .bold_line_style(BLACK.mix(0.12))
+            .light_line_style(BLACK.mix(0.04))
+            .axis_style(BLACK.mix(0.6))
+            .draw()
+            .map_err(de)?;
+        let b = plan.bounds;
+        let px = |p: (f64, f64)| (p.0.round() as i32, p.1.round() as i32);
+
+        // The SLA: the region beyond it shaded, the limit dashed.
+        if let Some(sx) = plan.sla_px {
+            root.draw(&Rectangle::new(
+                [px((sx, b.y0)), px((b.x1, b.y1))],
+                RGBColor(200, 40, 40).mix(0.05).filled(),
+            ))
+            .map_err(de)?;
+            let mut yy = b.y0;
+            while yy < b.y1 {
+                root.draw(&PathElement::new(
+                    vec![px((sx, yy)), px((sx, (yy + 8.0).min(b.y1)))],
+                    RGBColor(180, 40, 40).stroke_width(2),
+                ))
+                .map_err(de)?;
+                yy += 14.0;
+            }
+        }
+
+        // Series: lines, then markers (hollow when excluded), peaks ringed.
+        for (s, points) in self.series.iter().zip(&plan.pixels) {
+            root.draw(&PathElement::new(
+                points.iter().map(|&(_, p)| px(p)).collect::<Vec<_>>(),
+                s.color.mix(0.75).stroke_width(2),
+            ))
+            .map_err(de)?;
+        }
+        for (s, points) in self.series.iter().zip(&plan.pixels) {
+            for &(i, p) in points {
+                let point = &s.points[i];
+                draw_marker(root, px(p), s.color, point.peak, point.excluded)?;
+            }
+        }
+
+        // Gain arrows.
+        for (a, g) in self.arrows.iter().zip(&plan.arrows) {
+            let Some(g) = g else { continue };
+            let (dx, dy) = (g.tip.0 - g.start.0, g.tip.1 - g.start.1);
+            let len = (dx * dx + dy * dy).sqrt().max(1.0);
+            let (ux, uy) = (dx / len, dy / len);
+            let head = 16.0;
+            let base = (g.tip.0 - ux * head, g.tip.1 - uy * head);
+            let (nx, ny) = g.normal;
+            root.draw(&PathElement::new(vec![px(g.start), px(base)], a.color.stroke_width(4))).map_err(de)?;
+            root.draw(&Polygon::new(
+                vec![
+                    px(g.tip),
+                    px((base.0 + nx * 8.0, base.1 + ny * 8.0)),
+                    px((base.0 - nx * 8.0, base.1 - ny * 8.0)),
+                ],
+                a.color.filled(),
+            ))
+            .map_err(de)?;
+        }
+
+        self.draw_legend(root, plan.legend, legend)?;
+        for t in &plan.texts {
+            t.label.draw_in(root, t.rect, t.pad, t.bg)?;
+        }
+        Ok(())
+    }
+
+    fn draw_legend<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        rect: Rect,
+        rows: &[(Mark, Label)],
+    ) -> DrawResult {
+        let corners = [(rect.x0 as i32, rect.y0 as i32), (rect.x1 as i32, rect.y1 as i32)];
+        root.draw(&Rectangle::new(corners, WHITE.mix(0.92).filled())).map_err(de)?;
+        root.draw(&Rectangle::new(corners, BLACK.mix(0.25).stroke_width(1))).map_err(de)?;
+        for (i, (mark, label)) in rows.iter().enumerate() {
+            let top = rect.y0 + LEGEND_PAD + i as f64 * LEGEND_ROW;
+            let mid = (top + label.height / 2.0).round() as i32;
+            let sx = (rect.x0 + LEGEND_PAD) as i32;
+            let cx = sx + (LEGEND_SWATCH / 2.0) as i32;
+            match *mark {
+                Mark::Series(color) => {
+                    root.draw(&PathElement::new(
+                        vec![(sx, mid), (sx + LEGEND_SWATCH as i32, mid)],
+                        color.mix(0.75).stroke_width(2),
+                    ))
+                    .map_err(de)?;
+                    draw_marker(root, (cx, mid), color, false, false)?;
+                }
+                Mark::Peak => draw_marker(root, (cx, mid), MUTED_TEXT, true, false)?,
+                Mark::Hollow => draw_marker(root, (cx, mid), MUTED_TEXT, false, true)?,
+                Mark::None => {}
+            }
+            let lx = rect.x0 + LEGEND_PAD + LEGEND_SWATCH + 6.0;
+            label.draw_in(root, label.rect_at(lx, top, 0.0), 0.0, 0.0)?;
+        }
+        Ok(())
+    }
+}
+
+/// A level's marker: a dot, hollow when the level cannot be a peak, ringed when it is the peak.
+/// Rings are drawn as filled discs (crisper than stroked circles in the bitmap backend).
+fn draw_marker<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    center: (i32, i32),
+    color: RGBColor,
+    peak: bool,
+    hollow: bool,
+) -> DrawResult {
+    if peak {
+        root.draw(&Circle::new(center, PEAK_RING, color.filled())).map_err(de)?;
+        root.draw(&Circle::new(center, PEAK_RING - 2, WHITE.filled())).map_err(de)?;
+    }
+    root.draw(&Circle::new(center, MARKER, color.filled())).map_err(de)?;
+    if hollow {
+        root.draw(&Circle::new(center, MARKER - 2, WHITE.filled())).map_err(de)?;
+    }
+    Ok(())
+}
+
+fn darker(c: RGBColor) -> RGBColor {
+    RGBColor((f64::from(c.0) * 0.8) as u8, (f64::from(c.1) * 0.8) as u8, (f64::from(c.2) * 0.8) as u8)
+}

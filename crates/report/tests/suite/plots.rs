@@ -1,0 +1,88 @@
+//! The plots are written, decodable, the right size, and carry their labels.
+
+use std::fs;
+use std::path::Path;
+
+use report::{ImageFormat, Options, write_report};
+
+use super::common::data;
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let img = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (img.width(), img.height())
+}
+
+#[test]
+fn report_writes_every_plot_in_both_formats() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("report");
+    let files = write_report(&[data("published-features")], &out, &Options::default()).expect("report");
+    assert!(files.warnings.is_empty(), "{:?}", files.warnings);
+
+    // peak_performance_gains: PNG and SVG.
+    let png = out.join("peak_performance_gains.png");
+    let svg = out.join("peak_performance_gains.svg");
+    assert!(files.peak_gains.contains(&png) && files.peak_gains.contains(&svg));
+    assert!(fs::metadata(&png).expect("png").len() > 10_000);
+    let (w, h) = png_size(&png);
+    assert!(w >= 1200 && h >= 600, "{w}x{h}");
+    let svg_text = fs::read_to_string(&svg).expect("svg");
+    for label in ["11.5x", "8.9x", "Unary", "Streaming", "higher is better", "lower is better", "allon8"] {
+        assert!(svg_text.contains(label), "peak gains SVG lacks {label}");
+    }
+
+    // One plot per comparison and workload, in a folder per suite.
+    assert_eq!(files.comparisons.len(), 4 * 2);
+    let unary = out.join("published-features/allon8_unary.png");
+    assert!(files.comparisons.contains(&unary));
+    assert_eq!(png_size(&unary), (1280, 820));
+    let svg_text = fs::read_to_string(out.join("published-features/allon8_unary.svg")).expect("svg");
+    for label in ["11.5x", "SLA 200 ms", "p99 latency (ms", "goodput (rps", "off (baseline)", "128"] {
+        assert!(svg_text.contains(label), "comparison SVG lacks {label}");
+    }
+    let streaming = fs::read_to_string(out.join("published-features/allon8_streaming.svg")).expect("svg");
+    assert!(streaming.contains("8.9x") && streaming.contains("tokens/s"));
+
+    // The Markdown links the plots.
+    let md = fs::read_to_string(&files.markdown).expect("md");
+    assert!(md.contains("peak_performance_gains.png"), "{md}");
+}
+
+#[test]
+fn plots_can_be_png_only_and_mark_excluded_levels() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let options = Options { formats: vec![ImageFormat::Png], ..Options::default() };
+    let files = write_report(&[data("servebench")], tmp.path(), &options).expect("report");
+    assert!(files.all().all(|p| p.extension().is_none_or(|e| e != "svg")));
+    for p in files.peak_gains.iter().chain(&files.comparisons) {
+        let (w, h) = png_size(p);
+        assert!(w > 0 && h > 0);
+    }
+    // With SVG, the legend explains the hollow markers.
+    let files = write_report(
+        &[data("servebench")],
+        tmp.path().join("svg"),
+        &Options { formats: vec![ImageFormat::Svg], ..Options::default() },
+    )
+    .expect("report");
+    let unary =
+        files.comparisons.iter().find(|p| p.ends_with("servebench/grpc_unary.svg")).expect("grpc unary svg");
+    let text = fs::read_to_string(unary).expect("svg");
+    assert!(
+        text.contains("hollow: client-bound or &gt; 1% errors")
+            || text.contains("hollow: client-bound or > 1% errors"),
+        "{text}"
+    );
+}
+
+#[test]
+fn no_gains_still_draws_a_chart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("only-on");
+    fs::create_dir(&dir).expect("mkdir");
+    fs::copy(data("servebench/grpc_on_unary.csv"), dir.join("grpc_on_unary.csv")).expect("copy");
+    let files = write_report(&[&dir], tmp.path().join("out"), &Options::default()).expect("report");
+    assert_eq!(files.peak_gains.len(), 2);
+    assert!(files.summary.comparisons[0].gains.is_empty());
+    assert!(files.summary.to_markdown().contains("no baseline variant"));
+}
