@@ -3,6 +3,7 @@
 # for unary (10 KiB POST echo) at concurrency 8, as features-suite reports it and as wrk measures
 # it against the same two deployments (each deployed afresh by crates/deploy's deploy_one).
 # Prints both gains and their ratio; the target is agreement within 15%.
+# SUITE_RUN=<run> reuses a finished features-suite run instead of running one.
 #
 # Needs: wrk (apt-get install wrk), the project's .venv (scripts/setup-python.sh), cargo.
 set -euo pipefail
@@ -12,12 +13,18 @@ CONC=${CONC:-8}
 OUT=${OUT:-/tmp/crosscheck}
 RUN=${RUN:-crosscheck-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
-cargo build -q --release -p features-suite -p deploy --example deploy_one
+# Built one by one: building them together unifies features differently and rebuilds polars.
+cargo build -q --release -p features-suite
+cargo build -q --release -p deploy --example deploy_one
 T=${CARGO_TARGET_DIR:-target}/release
 
-echo "== features-suite: allon, unary, c=$CONC" >&2
-"$T/features-suite" --comparison allon --workload unary --sweep "unary=$CONC" --duration "${DURATION}s" \
-  --warmup 3s --cooldown 1s --run "$RUN" > "$OUT/suite.md"
+if [ -n "${SUITE_RUN:-}" ]; then
+  RUN=$SUITE_RUN   # reuse a finished run that has allon unary at c=$CONC
+else
+  echo "== features-suite: allon, unary, c=$CONC" >&2
+  "$T/features-suite" --comparison allon --workload unary --sweep "unary=$CONC" --duration "${DURATION}s" \
+    --warmup 3s --cooldown 1s --run "$RUN" > "$OUT/suite.md"
+fi
 
 # 10 KiB body, like the suite's unary workload.
 python3 -c "print('x' * 10240, end='')" > "$OUT/body.txt"

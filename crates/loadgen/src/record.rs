@@ -315,7 +315,8 @@ impl Shards {
         LocalRecorder {
             shards: self.clone(),
             shard: task % self.shards.len(),
-            buf: Vec::with_capacity(BUFFER),
+            // Grows as needed: at 10,000 users a full buffer each would cost ~300 MiB.
+            buf: Vec::new(),
             gaps: Vec::new(),
             errors: Vec::new(),
             reconnects: 0,

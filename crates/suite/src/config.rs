@@ -120,7 +120,7 @@ impl SuiteConfig {
             if !valid_name(&w.name) {
                 return Err(format!("workload name {:?} must be ASCII letters and digits", w.name));
             }
-            if !(w.sla_p99_ms > 0.0) {
+            if w.sla_p99_ms.is_nan() || w.sla_p99_ms <= 0.0 {
                 return Err(format!("workload {}: sla_p99_ms must be positive", w.name));
             }
         }

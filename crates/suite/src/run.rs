@@ -233,7 +233,7 @@ pub async fn run(
                 let r = match AnyWorkload::new(w, &target)? {
                     AnyWorkload::Http(x) => sweep_one(x, &sweep, stop, group, &w.name, on_event).await,
                     AnyWorkload::Sse(x) => sweep_one(x, &sweep, stop, group, &w.name, on_event).await,
-                    AnyWorkload::Grpc(x) => sweep_one(x, &sweep, stop, group, &w.name, on_event).await,
+                    AnyWorkload::Grpc(x) => sweep_one(*x, &sweep, stop, group, &w.name, on_event).await,
                 };
                 match r {
                     Ok(()) => {}

@@ -13,8 +13,8 @@ pub enum AnyWorkload {
     Http(HttpWorkload),
     /// Server-sent events.
     Sse(SseWorkload),
-    /// gRPC unary.
-    Grpc(GrpcWorkload),
+    /// gRPC unary (boxed: it is much larger than the others).
+    Grpc(Box<GrpcWorkload>),
 }
 
 impl AnyWorkload {
@@ -58,7 +58,7 @@ impl AnyWorkload {
                 for h in &target.headers {
                     b = b.metadata(&h.name, h.value.expose()).map_err(lg)?;
                 }
-                AnyWorkload::Grpc(b.build().map_err(lg)?)
+                AnyWorkload::Grpc(Box::new(b.build().map_err(lg)?))
             }
         })
     }
