@@ -14,7 +14,8 @@ OUT=${OUT:-/tmp/crosscheck}
 RUN=${RUN:-crosscheck-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 # Built one by one: building them together unifies features differently and rebuilds polars.
-cargo build -q --release -p features-suite
+# SKIP_SUITE_BUILD=1 uses the features-suite release binary already built.
+[ -n "${SKIP_SUITE_BUILD:-}" ] || cargo build -q --release -p features-suite
 cargo build -q --release -p deploy --example deploy_one
 T=${CARGO_TARGET_DIR:-target}/release
 
