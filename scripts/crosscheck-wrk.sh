@@ -39,7 +39,7 @@ wrk_rps() {  # variant -> requests/s
   local v=$1
   "$T/examples/deploy_one" "$v" 1replica unary --hold > "$OUT/deploy_$v.json" 2> "$OUT/deploy_$v.log" &
   local pid=$!
-  for _ in $(seq 1 240); do grep -q "holding" "$OUT/deploy_$v.log" && break; sleep 1; done
+  for _ in $(seq 1 240); do grep -qs "holding" "$OUT/deploy_$v.log" && break; sleep 1; done
   grep -q "holding" "$OUT/deploy_$v.log" || { kill -INT $pid; wait $pid || true; echo "deploy of $v failed: $OUT/deploy_$v.log" >&2; exit 1; }
   local base
   base=$(python3 -c "import json,sys; d=json.load(open('$OUT/deploy_$v.json')); print(d['target']['http_base'])" 2>/dev/null \
