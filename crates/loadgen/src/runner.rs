@@ -214,8 +214,15 @@ impl<W: Workload> User<W> {
         r
     }
 
-    /// Sends one request meant to start at `intended` and records it.
-    async fn request(&mut self, shared: &Shared, intended: Instant, in_window: bool) -> Option<ErrorClass> {
+    /// Sends one request meant to start at `intended` and records it; `scheduled` says whether
+    /// `intended` is an open-loop arrival time (whose send may be late).
+    async fn request(
+        &mut self,
+        shared: &Shared,
+        intended: Instant,
+        in_window: bool,
+        scheduled: bool,
+    ) -> Option<ErrorClass> {
         let started = Instant::now();
         self.probe.reset();
         let r = match tokio::time::timeout(shared.timeout, self.send()).await {
@@ -230,7 +237,7 @@ impl<W: Workload> User<W> {
         };
         let end = Instant::now();
         let delay = started.saturating_duration_since(intended);
-        let open = intended != started;
+        let open = scheduled;
         let (outcome, detail) = match &r {
             Ok(()) => (Outcome::Ok, None),
             Err(f) => (Outcome::Err { class: f.class, status: f.status }, Some(f.detail.as_str())),
@@ -298,7 +305,7 @@ async fn closed_user<W: Workload>(mut user: User<W>, shared: Arc<Shared>, think:
             Admit::Warmup => false,
             Admit::Window => true,
         };
-        let failed = user.request(&shared, intended, in_window).await;
+        let failed = user.request(&shared, intended, in_window, false).await;
         if failed == Some(ErrorClass::Connect) {
             tokio::time::sleep(CONNECT_BACKOFF).await;
         }
@@ -330,7 +337,7 @@ async fn open_worker<W: Workload>(
             }
             continue;
         }
-        user.request(&shared, t.scheduled, t.in_window).await;
+        user.request(&shared, t.scheduled, t.in_window, true).await;
     }
     user.rec.flush();
 }

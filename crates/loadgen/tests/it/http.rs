@@ -41,6 +41,8 @@ async fn echo_closed_loop_counts_and_validates() {
     assert!(r.counts.ok > 100, "only {} ok", r.counts.ok);
     assert_eq!(r.counts.ok, r.counts.issued);
     assert_eq!(r.counts.reconnects, 0);
+    // Closed loop: sends are never late, there is no schedule to be late against.
+    assert!(r.send_delay_ms.is_none() && r.counts.late_sends == 0);
     let lat = r.latency_ms.unwrap();
     assert!(lat.p50 > 0.0 && lat.p50 <= lat.p99 && lat.p99 <= lat.max);
     // Throughput counts completions inside the 1 s window: close to the issued count.
