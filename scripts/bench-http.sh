@@ -98,7 +98,7 @@ class U(FastHttpUser):
         self.client.get("/")
 PY
   /usr/bin/time -f '%U %S %M' -o "$OUT/locust.time" taskset -c 1 "$LOCUST_VENV/bin/locust" -f "$OUT/locustfile.py" \
-    --headless -u "$CONNS" -r "$CONNS" -t "${DURATION}s" --host "$URL" --csv "$OUT/locust" --only-summary \
+    --headless -u "$CONNS" -r "$CONNS" -t "${DURATION}s" --host "http://127.0.0.1:$PORT" --csv "$OUT/locust" --only-summary \
     > "$OUT/locust.out" 2>&1 || true
   read -r LOCUST_REQ LOCUST_RPS < <(python3 - "$OUT/locust_stats.csv" <<'PY'
 import csv, sys
