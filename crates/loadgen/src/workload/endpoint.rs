@@ -253,6 +253,36 @@ impl Endpoint {
     }
 }
 
+/// The part of a [`super::Workload`] implementation that every workload over an [`Endpoint`]
+/// (a field named `endpoint`) shares: the connection type, the protocol's name, the target and
+/// header names, connecting, and noticing a closed connection.
+macro_rules! over_endpoint {
+    ($protocol:literal) => {
+        type Conn = $crate::workload::endpoint::HttpConn;
+
+        fn protocol(&self) -> &'static str {
+            $protocol
+        }
+
+        fn target(&self) -> String {
+            self.endpoint.target()
+        }
+
+        fn header_names(&self) -> Vec<String> {
+            self.endpoint.header_names()
+        }
+
+        async fn connect(&self) -> Result<Self::Conn, Failure> {
+            self.endpoint.connect().await
+        }
+
+        fn is_closed(&self, conn: &mut Self::Conn) -> bool {
+            conn.is_closed()
+        }
+    };
+}
+pub(crate) use over_endpoint;
+
 type ConnFuture = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 
 /// One user's HTTP/1.1 connection: the request handle and the connection it drives.

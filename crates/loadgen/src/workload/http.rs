@@ -7,7 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::Method;
 use http_body_util::BodyExt;
 
-use super::endpoint::{Builder, Endpoint, HttpConn, closing, describe};
+use super::endpoint::{Builder, Endpoint, closing, describe, over_endpoint};
 use super::{Failure, Probe, Workload};
 use crate::{Error, ErrorClass, Result};
 
@@ -117,27 +117,7 @@ pub(crate) fn printable_filler(size: usize) -> Bytes {
 }
 
 impl Workload for HttpWorkload {
-    type Conn = HttpConn;
-
-    fn protocol(&self) -> &'static str {
-        "http"
-    }
-
-    fn target(&self) -> String {
-        self.endpoint.target()
-    }
-
-    fn header_names(&self) -> Vec<String> {
-        self.endpoint.header_names()
-    }
-
-    async fn connect(&self) -> Result<Self::Conn, Failure> {
-        self.endpoint.connect().await
-    }
-
-    fn is_closed(&self, conn: &mut Self::Conn) -> bool {
-        conn.is_closed()
-    }
+    over_endpoint!("http");
 
     async fn call(&self, conn: &mut Self::Conn, seq: u64, probe: &mut Probe) -> Result<(), Failure> {
         let body = self.body(seq);

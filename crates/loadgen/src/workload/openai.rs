@@ -18,7 +18,7 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde::Deserialize;
 
-use super::endpoint::{Builder, Endpoint, HttpConn, closing};
+use super::endpoint::{Builder, Endpoint, closing, over_endpoint};
 use super::sse::read_stream;
 use super::{Failure, Probe, Workload};
 use crate::{Error, ErrorClass, Result};
@@ -203,27 +203,7 @@ struct Usage {
 }
 
 impl Workload for OpenAiWorkload {
-    type Conn = HttpConn;
-
-    fn protocol(&self) -> &'static str {
-        "openai"
-    }
-
-    fn target(&self) -> String {
-        self.endpoint.target()
-    }
-
-    fn header_names(&self) -> Vec<String> {
-        self.endpoint.header_names()
-    }
-
-    async fn connect(&self) -> Result<Self::Conn, Failure> {
-        self.endpoint.connect().await
-    }
-
-    fn is_closed(&self, conn: &mut Self::Conn) -> bool {
-        conn.is_closed()
-    }
+    over_endpoint!("openai");
 
     async fn call(&self, conn: &mut Self::Conn, seq: u64, probe: &mut Probe) -> Result<(), Failure> {
         let body = self.prompts[seq as usize % self.prompts.len()].clone();

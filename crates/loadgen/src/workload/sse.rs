@@ -11,7 +11,7 @@ use http::Method;
 use http::header::{ACCEPT, HeaderValue};
 use http_body_util::BodyExt;
 
-use super::endpoint::{Builder, Endpoint, HttpConn, closing, describe};
+use super::endpoint::{Builder, Endpoint, closing, describe, over_endpoint};
 use super::{Failure, Probe, Workload};
 use crate::{ErrorClass, Result};
 
@@ -213,27 +213,7 @@ pub(crate) async fn read_stream(
 }
 
 impl Workload for SseWorkload {
-    type Conn = HttpConn;
-
-    fn protocol(&self) -> &'static str {
-        "sse"
-    }
-
-    fn target(&self) -> String {
-        self.endpoint.target()
-    }
-
-    fn header_names(&self) -> Vec<String> {
-        self.endpoint.header_names()
-    }
-
-    async fn connect(&self) -> Result<Self::Conn, Failure> {
-        self.endpoint.connect().await
-    }
-
-    fn is_closed(&self, conn: &mut Self::Conn) -> bool {
-        conn.is_closed()
-    }
+    over_endpoint!("sse");
 
     async fn call(&self, conn: &mut Self::Conn, _seq: u64, probe: &mut Probe) -> Result<(), Failure> {
         let mut req = self.endpoint.request(self.opts.body.clone(), Some("application/json"));
