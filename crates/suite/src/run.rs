@@ -161,7 +161,7 @@ async fn sweep_one<W: loadgen::Workload>(
     let mut on_level = |r: &LevelResult, resumed: bool| {
         on_event(Event::Level { group, workload: name, result: r, resumed });
     };
-    let run = run_sweepless(&workload, sweep, &progress, stop, &mut on_level);
+    let run = loadgen::run_sweep(&workload, sweep, Some(&progress), stop, &mut on_level);
     tokio::pin!(run);
     loop {
         tokio::select! {
@@ -169,16 +169,6 @@ async fn sweep_one<W: loadgen::Workload>(
             Some(p) = rx.recv() => on_event(Event::Progress { group, workload: name, progress: &p }),
         }
     }
-}
-
-async fn run_sweepless<W: loadgen::Workload>(
-    workload: &Arc<W>,
-    sweep: &Sweep,
-    progress: &ProgressFn,
-    stop: &Stop,
-    on_level: &mut (dyn FnMut(&LevelResult, bool) + Send),
-) -> Result<Vec<LevelResult>, loadgen::Error> {
-    loadgen::run_sweep(workload, sweep, Some(progress), stop, on_level).await
 }
 
 /// Runs `plan`: deploys each group, sweeps its workloads into `opts.dir/sweeps`, tears down, and

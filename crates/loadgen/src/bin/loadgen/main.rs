@@ -45,9 +45,9 @@ fn main() -> ExitCode {
     let limits = Limits { sla_p99, max_error_rate };
     let outcome = rt.block_on(async {
         match workload {
-            AnyWorkload::Http(w) => run(w, &sweep, json, quiet, &limits).await,
-            AnyWorkload::Sse(w) => run(w, &sweep, json, quiet, &limits).await,
-            AnyWorkload::Grpc(w) => run(w, &sweep, json, quiet, &limits).await,
+            AnyWorkload::Http(w) => run(w, &sweep, json, quiet, &limits, None).await,
+            AnyWorkload::Sse(w) => run(w, &sweep, json, quiet, &limits, None).await,
+            AnyWorkload::Grpc(w) => run(w, &sweep, json, quiet, &limits, None).await,
             AnyWorkload::Openai(w) => {
                 let vllm = vllm_result.map(|path| VllmOut {
                     path,
@@ -58,7 +58,7 @@ fn main() -> ExitCode {
                     },
                     several: sweep.levels.len() > 1,
                 });
-                run_with(w, &sweep, json, quiet, &limits, vllm.as_ref()).await
+                run(w, &sweep, json, quiet, &limits, vllm.as_ref()).await
             }
         }
     });
@@ -105,18 +105,8 @@ impl VllmOut {
     }
 }
 
-async fn run<W: Workload>(
-    workload: W,
-    sweep: &Sweep,
-    json: Option<std::path::PathBuf>,
-    quiet: bool,
-    limits: &Limits,
-) -> Result<ExitCode> {
-    run_with(workload, sweep, json, quiet, limits, None).await
-}
-
 #[allow(clippy::print_stderr, clippy::print_stdout)]
-async fn run_with<W: Workload>(
+async fn run<W: Workload>(
     workload: W,
     sweep: &Sweep,
     json: Option<std::path::PathBuf>,
