@@ -21,6 +21,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The build scripts/device-bundle.sh carries: features-suite without the report (no polars).
+cargo clippy -p features-suite --no-default-features --all-targets --locked -- -D warnings
 echo "== python: generated stubs, format, lint, tests"
 scripts/gen-python-proto.sh --check
 .venv/bin/ruff format --check suites/

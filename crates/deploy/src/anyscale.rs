@@ -242,6 +242,7 @@ pub async fn deploy(
         ray_version: None,
         python_version: None,
         ray_logical_cpus: None,
+        ray_cpu_affinity: None,
         ray_token_auth: None,
         service_name: Some(name),
         image_uri: Some(options.image_uri.clone()),

@@ -16,6 +16,9 @@ pub enum DeployError {
     /// A configuration file is malformed or names something unknown.
     #[error("invalid {what} in {path}: {message}")]
     Config { what: &'static str, path: PathBuf, message: String },
+    /// An option has a value that cannot work.
+    #[error("invalid {what}: {message}")]
+    Invalid { what: &'static str, message: String },
     /// Something was asked for that does not exist (a variant, an app, a layout).
     #[error("{0}")]
     NotFound(String),

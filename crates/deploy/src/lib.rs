@@ -40,11 +40,15 @@ pub use crate::apps::{
 };
 pub use crate::error::DeployError;
 pub use crate::http::{GrpcReply, HttpResponse, grpc_call, request as http_request};
-pub use crate::local::{LOOPBACK, LocalCluster, LocalOptions, LocalPorts, PORTS_PER_CLUSTER, cluster_pids};
+pub use crate::local::{
+    LOOPBACK, LocalCluster, LocalOptions, LocalPorts, PORTS_PER_CLUSTER, check_cpu_list, cluster_pids,
+};
 pub use crate::manifest::{MANIFEST_SCHEMA_VERSION, Machine, Manifest, git_revision};
 pub use crate::probe::{check_app, check_payload, decode_fields, encode_bytes_field, parse_sse};
 pub use crate::project::Project;
-pub use crate::python::{PYTHON_ENV_VAR, PythonEnv, PythonEnvOptions, PythonError};
+pub use crate::python::{
+    PYTHON_ENV_VAR, PYTHON_INTERPRETER_VAR, PythonEnv, PythonEnvOptions, PythonError, RayCli,
+};
 pub use crate::serve_api::{AppStatus, DeploymentStatus, ServeApi, parse_status};
 pub use crate::target::{AppEndpoint, AppKind, Header, Secret, Target};
 pub use crate::variant::{Variant, VariantSet};
@@ -169,6 +173,7 @@ async fn external(
         ray_version: None,
         python_version: None,
         ray_logical_cpus: None,
+        ray_cpu_affinity: None,
         ray_token_auth: None,
         service_name: None,
         image_uri: None,

@@ -76,6 +76,9 @@ pub struct Manifest {
     pub python_version: Option<String>,
     /// Logical CPUs the local cluster was started with.
     pub ray_logical_cpus: Option<u32>,
+    /// The CPUs the local cluster's processes were pinned to (`taskset -c` list), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ray_cpu_affinity: Option<String>,
     /// Whether Ray's token authentication was on (local clusters).
     pub ray_token_auth: Option<bool>,
     /// The Anyscale service's name.

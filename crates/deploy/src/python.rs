@@ -8,6 +8,17 @@ use std::process::Command;
 /// Environment variable naming a ready virtual environment to use as is (no install).
 pub const PYTHON_ENV_VAR: &str = "SERVEBENCH_PYTHON_ENV";
 
+/// Environment variable naming a Python interpreter that imports Ray as it is, e.g. with Ray
+/// on `PYTHONPATH` and no console scripts (a machine without package registries, where Ray
+/// travels as an unpacked `site-packages`): nothing is installed, `ray` is run as
+/// `python -c 'from ray.scripts.scripts import main; main()'`, and the caller's `PYTHONPATH`
+/// stays on the cluster's.
+pub const PYTHON_INTERPRETER_VAR: &str = "SERVEBENCH_PYTHON";
+
+/// What runs Ray's CLI in interpreter mode (the module behind the `ray` console script).
+const RAY_CLI_SNIPPET: &str =
+    "import sys; sys.argv[0] = 'ray'; from ray.scripts.scripts import main; sys.exit(main())";
+
 const STAMP: &str = ".servebench-requirements";
 const LOCK: &str = ".servebench.lock";
 
@@ -56,6 +67,12 @@ pub struct PythonEnvOptions {
     /// Use this ready environment as is, installing nothing (from `SERVEBENCH_PYTHON_ENV`
     /// by [`PythonEnvOptions::for_project`]).
     pub existing: Option<PathBuf>,
+    /// Use this interpreter as is: Ray must import with the caller's `PYTHONPATH` (from
+    /// `SERVEBENCH_PYTHON` by [`PythonEnvOptions::for_project`]; wins over `existing`).
+    pub interpreter: Option<PathBuf>,
+    /// Interpreter mode: the `PYTHONPATH` that makes Ray importable (the caller's, by
+    /// [`PythonEnvOptions::for_project`]).
+    pub pythonpath: Option<String>,
 }
 
 impl PythonEnvOptions {
@@ -67,25 +84,50 @@ impl PythonEnvOptions {
             requirements: project.requirements(),
             base_python: "python3".to_owned(),
             existing: std::env::var_os(PYTHON_ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from),
+            interpreter: std::env::var_os(PYTHON_INTERPRETER_VAR)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            pythonpath: std::env::var("PYTHONPATH").ok().filter(|p| !p.is_empty()),
         }
+    }
+
+    /// What identifies the environment these options give (for caching a ready one).
+    pub fn key(&self) -> PathBuf {
+        self.interpreter.clone().or_else(|| self.existing.clone()).unwrap_or_else(|| self.venv.clone())
     }
 }
 
-/// A ready virtual environment.
+/// A ready Python with Ray: a virtual environment, or an interpreter given as is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PythonEnv {
-    /// Its directory.
-    pub root: PathBuf,
+    /// The interpreter.
+    pub python: PathBuf,
+    /// How `ray` runs.
+    pub ray_cli: RayCli,
+    /// The `PYTHONPATH` Ray was found with, which the cluster must keep (interpreter mode).
+    pub pythonpath: Option<String>,
     /// Python version, e.g. `3.11.7`.
     pub python_version: String,
     /// Ray version, e.g. `2.60.0`.
     pub ray_version: String,
 }
 
+/// How Ray's CLI is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RayCli {
+    /// The environment's console script (`<venv>/bin/ray`).
+    Script(PathBuf),
+    /// Through the interpreter (`python -c '...main()'`), where no console script exists.
+    Interpreter,
+}
+
 impl PythonEnv {
     /// Makes sure the environment exists and has the requirements installed (blocking; may
     /// take a minute on first use). `progress` hears what is being done.
     pub fn ensure(options: &PythonEnvOptions, progress: &dyn Fn(&str)) -> Result<PythonEnv, PythonError> {
+        if let Some(interpreter) = &options.interpreter {
+            return Self::interpreter(interpreter, options.pythonpath.as_deref());
+        }
         if let Some(existing) = &options.existing {
             return Self::open(existing);
         }
@@ -161,36 +203,71 @@ impl PythonEnv {
         env
     }
 
-    /// Opens a ready environment without installing anything.
+    /// Opens a ready virtual environment without installing anything.
     pub fn open(root: &Path) -> Result<PythonEnv, PythonError> {
-        let unusable = |message: String| PythonError::Unusable { path: root.to_path_buf(), message };
         let python = root.join("bin/python");
-        let output = Command::new(&python)
-            .args(["-c", "import sys, ray; print(sys.version.split()[0]); print(ray.__version__)"])
-            .output()
-            .map_err(|e| unusable(format!("cannot run {}: {e}", python.display())))?;
-        if !output.status.success() {
-            return Err(unusable(format!("`import ray` failed: {}", tail(&output.stderr))));
+        let (python_version, ray_version) = probe(Command::new(&python), root)?;
+        let ray = root.join("bin/ray");
+        if !ray.is_file() {
+            return Err(PythonError::Unusable {
+                path: root.to_path_buf(),
+                message: "it has no bin/ray".to_owned(),
+            });
         }
-        let text = String::from_utf8_lossy(&output.stdout);
-        let mut lines = text.lines();
-        let python_version = lines.next().unwrap_or_default().trim().to_owned();
-        let ray_version = lines.next().unwrap_or_default().trim().to_owned();
-        if !root.join("bin/ray").is_file() {
-            return Err(unusable("it has no bin/ray".to_owned()));
-        }
-        Ok(PythonEnv { root: root.to_path_buf(), python_version, ray_version })
+        Ok(PythonEnv { python, ray_cli: RayCli::Script(ray), pythonpath: None, python_version, ray_version })
+    }
+
+    /// Uses `python` as it is, with `pythonpath` (see [`PYTHON_INTERPRETER_VAR`]).
+    pub fn interpreter(python: &Path, pythonpath: Option<&str>) -> Result<PythonEnv, PythonError> {
+        let mut command = Command::new(python);
+        match pythonpath {
+            Some(p) => command.env("PYTHONPATH", p),
+            None => command.env_remove("PYTHONPATH"),
+        };
+        let (python_version, ray_version) = probe(command, python)?;
+        Ok(PythonEnv {
+            python: python.to_path_buf(),
+            ray_cli: RayCli::Interpreter,
+            pythonpath: pythonpath.map(str::to_owned),
+            python_version,
+            ray_version,
+        })
     }
 
     /// Its `python`.
-    pub fn python(&self) -> PathBuf {
-        self.root.join("bin/python")
+    pub fn python(&self) -> &Path {
+        &self.python
     }
 
-    /// An executable of its `bin/` (e.g. `ray`).
-    pub fn bin(&self, name: &str) -> PathBuf {
-        self.root.join("bin").join(name)
+    /// The program and leading arguments that run `ray ARGS...`.
+    pub fn ray_command(&self) -> (PathBuf, Vec<String>) {
+        match &self.ray_cli {
+            RayCli::Script(path) => (path.clone(), Vec::new()),
+            RayCli::Interpreter => (self.python.clone(), vec!["-c".to_owned(), RAY_CLI_SNIPPET.to_owned()]),
+        }
     }
+}
+
+/// Runs `python` (a command ready but for its arguments) to learn its version and Ray's;
+/// `what` names it in errors.
+fn probe(mut python: Command, what: &Path) -> Result<(String, String), PythonError> {
+    let unusable = |message: String| PythonError::Unusable { path: what.to_path_buf(), message };
+    let program = python.get_program().to_owned();
+    let output = python
+        .args(["-c", "import sys, ray; print(sys.version.split()[0]); print(ray.__version__)"])
+        .output()
+        .map_err(|e| unusable(format!("cannot run {}: {e}", program.display())))?;
+    if !output.status.success() {
+        return Err(unusable(format!("`import ray` failed: {}", tail(&output.stderr))));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    let python_version = lines.next().unwrap_or_default().trim().to_owned();
+    let ray_version = lines.next().unwrap_or_default().trim().to_owned();
+    if ray_version.is_empty() {
+        return Err(unusable(format!("`import ray` printed no version: {}", tail(&output.stdout))));
+    }
+    Ok((python_version, ray_version))
 }
 
 /// The last lines of a command's output, for error messages.

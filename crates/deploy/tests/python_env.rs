@@ -51,6 +51,8 @@ fn options(dir: &Path, base: &Path) -> PythonEnvOptions {
         requirements,
         base_python: base.display().to_string(),
         existing: None,
+        interpreter: None,
+        pythonpath: None,
     }
 }
 
@@ -117,4 +119,46 @@ fn a_named_environment_is_used_as_is_or_rejected() {
     let err = PythonEnv::ensure(&opts, &|_m: &str| {}).expect_err("unusable");
     assert!(matches!(err, PythonError::Unusable { .. }), "{err:?}");
     assert!(!dir.path().join("venv").exists(), "nothing installed");
+}
+
+/// A fake interpreter that imports "ray" only when PYTHONPATH names `site`.
+fn fake_interpreter(dir: &Path) -> PathBuf {
+    let path = dir.join("python3.12");
+    let script = r#"#!/bin/sh
+case "$PYTHONPATH" in
+  *site*) echo 3.12.3; echo 2.60.0; exit 0 ;;
+  *) echo "ModuleNotFoundError: No module named 'ray'" >&2; exit 1 ;;
+esac
+"#;
+    std::fs::write(&path, script).expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+#[test]
+fn an_interpreter_is_used_as_is_with_ray_run_through_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let python = fake_interpreter(dir.path());
+    let mut opts = options(dir.path(), Path::new("no-python3"));
+    opts.interpreter = Some(python.clone());
+    opts.existing = Some(dir.path().join("not-a-venv"));
+    assert_eq!(opts.key(), python, "the interpreter wins");
+
+    let site = dir.path().join("site").display().to_string();
+    opts.pythonpath = Some(site.clone());
+    let env = PythonEnv::ensure(&opts, &|_m: &str| {}).expect("interpreter");
+    assert_eq!(env.python_version, "3.12.3");
+    assert_eq!(env.ray_version, "2.60.0");
+    assert_eq!(env.ray_cli, deploy::RayCli::Interpreter);
+    assert_eq!(env.pythonpath.as_deref(), Some(site.as_str()), "Ray's PYTHONPATH is kept");
+    let (program, prefix) = env.ray_command();
+    assert_eq!(program, python);
+    assert_eq!(prefix[0], "-c");
+    assert!(prefix[1].contains("from ray.scripts.scripts import main"), "{prefix:?}");
+    assert!(!dir.path().join("venv").exists(), "nothing installed");
+
+    opts.pythonpath = None;
+    let err = PythonEnv::ensure(&opts, &|_m: &str| {}).expect_err("no ray");
+    assert!(matches!(err, PythonError::Unusable { .. }), "{err:?}");
+    assert!(err.to_string().contains("No module named 'ray'"), "{err}");
 }

@@ -116,6 +116,11 @@ struct Cli {
     #[arg(long)]
     num_cpus: Option<u32>,
 
+    /// Local: pin each Ray cluster to these CPUs (a taskset list such as 0-11); pin this client
+    /// to the others yourself, e.g. `taskset -c 12-15 features-suite --ray-cpus 0-11`.
+    #[arg(long, value_name = "LIST")]
+    ray_cpus: Option<String>,
+
     /// Print the plan (deployments, levels, time) and exit.
     #[arg(long)]
     plan: bool,
@@ -193,7 +198,14 @@ fn backend(cli: &Cli, project: &Project, dir: &Path) -> Result<Backend> {
             if cli.num_cpus.is_some() {
                 o.num_cpus = cli.num_cpus;
             }
+            if let Some(list) = &cli.ray_cpus {
+                deploy::check_cpu_list(list).context("--ray-cpus")?;
+                o.cpu_affinity = Some(list.clone());
+            }
             Backend::Local(o)
+        }
+        _ if cli.ray_cpus.is_some() || cli.num_cpus.is_some() => {
+            bail!("--ray-cpus and --num-cpus apply to --target local only")
         }
         TargetKind::Anyscale => Backend::Anyscale(AnyscaleOptions::new(project, dir.join("anyscale"))),
         TargetKind::Url => {
@@ -407,15 +419,22 @@ async fn main_async(cli: Cli) -> Result<ExitCode> {
         }
     }
 
+    write_report(&settings, &dir, cli.max_error_rate)?;
+    outcome?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The summary table (printed and written as Markdown) and the plots under `<dir>/report`.
+#[cfg(feature = "report")]
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn write_report(settings: &Settings, dir: &Path, max_error_rate: f64) -> Result<()> {
     let mut slas = report::Slas::none();
     for w in &settings.workloads {
         slas.set(&w.name, w.sla_p99_ms);
     }
-    let options = report::Options {
-        criteria: report::Criteria { slas, max_error_rate: cli.max_error_rate },
-        ..report::Options::default()
-    };
-    let files = report::write_report(&[&dir], dir.join("report"), &options).context("writing the report")?;
+    let options =
+        report::Options { criteria: report::Criteria { slas, max_error_rate }, ..report::Options::default() };
+    let files = report::write_report(&[dir], dir.join("report"), &options).context("writing the report")?;
     for w in &files.warnings {
         eprintln!("report: skipped {w}");
     }
@@ -426,8 +445,22 @@ async fn main_async(cli: Cli) -> Result<ExitCode> {
         files.all().count() - 1,
         dir.join("report").display()
     );
-    outcome?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// Built without the `report` feature: says how to make the report where the results land.
+#[cfg(not(feature = "report"))]
+#[allow(clippy::print_stderr)]
+fn write_report(settings: &Settings, dir: &Path, max_error_rate: f64) -> Result<()> {
+    let slas: Vec<String> =
+        settings.workloads.iter().map(|w| format!("--sla {}={}ms", w.name, w.sla_p99_ms)).collect();
+    eprintln!(
+        "features-suite: built without the `report` feature; for the summary and plots run: \
+         cargo run --release -p report -- {dir} -o {dir}/report --no-default-slas {} --max-error-rate {max_error_rate}",
+        slas.join(" "),
+        dir = dir.display()
+    );
+    Ok(())
 }
 
 #[allow(clippy::print_stderr)]

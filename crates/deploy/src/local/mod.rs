@@ -47,6 +47,9 @@ pub struct LocalOptions {
     /// Logical CPUs Ray advertises; `None`: enough for the layout's replicas, at least 8,
     /// whatever the machine has (so an 8-replica layout schedules on 2 cores).
     pub num_cpus: Option<u32>,
+    /// Pin every process of the cluster to these CPUs (a `taskset -c` list such as `0-11`), so
+    /// that a client pinned to the others does not compete with it; `None`: no pinning.
+    pub cpu_affinity: Option<String>,
     /// `--object-store-memory` in bytes; `None`: Ray's default.
     pub object_store_memory: Option<u64>,
     /// Where each cluster's temp dir is made; keep it short (Unix socket paths live there).
@@ -75,6 +78,7 @@ impl LocalOptions {
         Self {
             python: PythonEnvOptions::for_project(project),
             num_cpus: None,
+            cpu_affinity: None,
             object_store_memory: None,
             temp_root: short_temp_root(),
             keep_temp_dir: false,
@@ -243,11 +247,20 @@ async fn python_env(
     options: &PythonEnvOptions,
     say: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<PythonEnv, DeployError> {
-    let key = options.existing.clone().unwrap_or_else(|| options.venv.clone());
+    let key = options.key();
     if let Some(env) = PYTHON_ENVS.lock().ok().and_then(|m| m.get(&key).cloned()) {
         return Ok(env);
     }
-    say(&format!("preparing the Python environment {} (the first use installs ray[serve])", key.display()));
+    if options.interpreter.is_some() {
+        say(&format!("using {} as it is (Ray from its PYTHONPATH)", key.display()));
+    } else if options.existing.is_some() {
+        say(&format!("using the Python environment {} as it is", key.display()));
+    } else {
+        say(&format!(
+            "preparing the Python environment {} (the first use installs ray[serve])",
+            key.display()
+        ));
+    }
     let owned = options.clone();
     let env = tokio::task::spawn_blocking(move || PythonEnv::ensure(&owned, &|_m: &str| {}))
         .await
@@ -293,6 +306,9 @@ pub async fn deploy(
                 "a cluster dir may have at most {MAX_DIR_LEN} bytes: HAProxy's socket paths below it are limited to 97; use a short temp_root such as /tmp"
             ),
         });
+    }
+    if let Some(list) = &options.cpu_affinity {
+        check_cpu_list(list)?;
     }
     let env = python_env(&options.python, &say).await?;
     let block = PortBlock::reserve()?;
@@ -349,6 +365,8 @@ pub async fn deploy(
         set("SERVEBENCH_BIND_HOST", LOOPBACK.to_owned());
     }
     pythonpath.push(apps.app_dir.display().to_string());
+    // Interpreter mode: Ray itself comes from the caller's PYTHONPATH.
+    pythonpath.extend(env.pythonpath.clone());
     set("PYTHONPATH", pythonpath.join(":"));
     let hap = |f: &str| hap_dir.join(f).display().to_string();
     set("RAY_SERVE_HAPROXY_CONFIG_FILE_LOC", hap("haproxy.cfg"));
@@ -407,9 +425,20 @@ pub async fn deploy(
     let log = std::fs::File::create(&log_path)
         .map_err(|e| DeployError::io(format!("creating {}", log_path.display()), e))?;
     let log_err = log.try_clone().map_err(|e| DeployError::io("duplicating a log handle", e))?;
-    let mut command = tokio::process::Command::new("setsid");
+    let (ray_program, ray_prefix) = env.ray_command();
+    let mut command = match &options.cpu_affinity {
+        Some(list) => {
+            let mut c = tokio::process::Command::new("taskset");
+            c.args(["-c", list.as_str(), "setsid"]);
+            c
+        }
+        None => tokio::process::Command::new("setsid"),
+    };
+    let launcher =
+        if options.cpu_affinity.is_some() { "taskset -c LIST setsid ray start" } else { "setsid ray start" };
     command
-        .arg(env.bin("ray"))
+        .arg(ray_program)
+        .args(ray_prefix)
         .args(&args)
         .env_clear()
         .envs(std::env::vars_os().filter(|(k, _)| {
@@ -423,8 +452,8 @@ pub async fn deploy(
         .stderr(log_err)
         .kill_on_drop(false);
     let mut child = command.spawn().map_err(|e| DeployError::Command {
-        command: "setsid ray start".to_owned(),
-        message: format!("{e} (setsid comes with util-linux)"),
+        command: launcher.to_owned(),
+        message: format!("{e} (setsid and taskset come with util-linux)"),
     })?;
     // `setsid` runs `ray start` as the leader of a new session, which every process of the
     // cluster inherits: its pid is the session id.
@@ -485,6 +514,7 @@ pub async fn deploy(
         ray_version: Some(env.ray_version.clone()),
         python_version: Some(env.python_version.clone()),
         ray_logical_cpus: Some(num_cpus),
+        ray_cpu_affinity: options.cpu_affinity.clone(),
         ray_token_auth: Some(token.is_some()),
         service_name: None,
         image_uri: None,
@@ -495,6 +525,27 @@ pub async fn deploy(
     };
     let cluster = LocalCluster { resources, api, ports, log_dir: ray_dir };
     Ok((cluster, target, manifest))
+}
+
+/// A `taskset -c` CPU list: numbers and ranges separated by commas (`0-11`, `0,2,4-7`), each
+/// range ascending.
+pub fn check_cpu_list(list: &str) -> Result<(), DeployError> {
+    let bad = |why: &str| DeployError::Invalid {
+        what: "cpu_affinity",
+        message: format!("{list:?} is not a CPU list like 0-11 or 0,2,4-7: {why}"),
+    };
+    if list.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    for part in list.split(',') {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let lo: u32 = lo.trim().parse().map_err(|_| bad(&format!("{part:?} is not a number or range")))?;
+        let hi: u32 = hi.trim().parse().map_err(|_| bad(&format!("{part:?} is not a number or range")))?;
+        if lo > hi {
+            return Err(bad(&format!("{part:?} runs backwards")));
+        }
+    }
+    Ok(())
 }
 
 /// Sends each app's check request until it succeeds or `timeout` runs out (a route can
@@ -520,4 +571,20 @@ pub(crate) async fn check_until_ok(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_cpu_list;
+
+    #[test]
+    fn cpu_lists_are_checked() {
+        for ok in ["0", "0-11", "0,2,4-7", "12-15"] {
+            assert!(check_cpu_list(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a", "0-", "3-1", "0;1", "-1", "0,,1"] {
+            let err = check_cpu_list(bad).expect_err(bad).to_string();
+            assert!(err.contains("is not a CPU list"), "{err}");
+        }
+    }
 }
