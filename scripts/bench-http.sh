@@ -2,7 +2,8 @@
 # Client benchmark of loadgen's HTTP/1.1 core against wrk and Locust (issue 2).
 #
 # nginx (Debian's package) serves a fixed body on 127.0.0.1, pinned to core 0; each client runs
-# pinned to core 1 with 64 connections for DURATION seconds. loadgen and wrk alternate ROUNDS times;
+# pinned to core 1 with 64 connections for DURATION seconds. wrk, loadgen (its native HTTP/1.1
+# engine) and loadgen --engine hyper alternate ROUNDS times;
 # Locust (FastHttpUser, one process) runs once. CPU time per request comes from the OS (user+sys
 # of the client process, /usr/bin/time). Peak memory of loadgen is measured at 256 and 10,000
 # users. Writes a Markdown table to stdout and raw numbers to $OUT (default /tmp/bench-http).
@@ -62,10 +63,13 @@ run_wrk() {  # -> "rps cpu_s requests"
   echo "$rps $(cpu_of "$f.time") $req"
 }
 
-run_loadgen() {  # -> "rps cpu_s requests"
-  local f="$OUT/loadgen_$1"
+run_hyper() { run_loadgen "$1" hyper; }
+
+run_loadgen() {  # ROUND [ENGINE] -> "rps cpu_s requests"
+  local engine=${2:-native}
+  local f="$OUT/loadgen-${engine}_$1"
   /usr/bin/time -f '%U %S %M' -o "$f.time" taskset -c 1 "$LOADGEN" "$URL" -c "$CONNS" -d "${DURATION}s" \
-    --warmup 0s --threads 1 --quiet --json "$f.json" > "$f.out"
+    --warmup 0s --threads 1 --engine "$engine" --quiet --json "$f.json" > "$f.out"
   python3 - "$f.json" "$(cpu_of "$f.time")" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))[0]
@@ -75,7 +79,7 @@ PY
 
 echo "round,client,rps,cpu_s,requests,cpu_us_per_req" > "$OUT/pairs.csv"
 for i in $(seq 1 "$ROUNDS"); do
-  for client in wrk loadgen; do
+  for client in wrk loadgen hyper; do
     read -r rps cpu req < <("run_$client" "$i")
     per=$(python3 -c "print(f'{$cpu/$req*1e6:.3f}')")
     echo "$i,$client,$rps,$cpu,$req,$per" >> "$OUT/pairs.csv"
@@ -128,13 +132,16 @@ for r in rows:
     by.setdefault(r["round"], {})[r["client"]] = r
 rps_ratio = [float(p["loadgen"]["rps"]) / float(p["wrk"]["rps"]) for p in by.values()]
 cpu_ratio = [float(p["loadgen"]["cpu_us_per_req"]) / float(p["wrk"]["cpu_us_per_req"]) for p in by.values()]
-print("| round | wrk req/s | loadgen req/s | wrk CPU µs/req | loadgen CPU µs/req |")
-print("|---|---|---|---|---|")
+hyper_rps = [float(p["hyper"]["rps"]) / float(p["wrk"]["rps"]) for p in by.values()]
+hyper_cpu = [float(p["hyper"]["cpu_us_per_req"]) / float(p["wrk"]["cpu_us_per_req"]) for p in by.values()]
+print("| round | wrk req/s | loadgen req/s | loadgen --engine hyper req/s | wrk CPU µs/req | loadgen CPU µs/req | hyper engine CPU µs/req |")
+print("|---|---|---|---|---|---|---|")
 for k, p in sorted(by.items()):
-    print(f"| {k} | {float(p['wrk']['rps']):,.0f} | {float(p['loadgen']['rps']):,.0f} | {p['wrk']['cpu_us_per_req']} | {p['loadgen']['cpu_us_per_req']} |")
+    print(f"| {k} | {float(p['wrk']['rps']):,.0f} | {float(p['loadgen']['rps']):,.0f} | {float(p['hyper']['rps']):,.0f} | {p['wrk']['cpu_us_per_req']} | {p['loadgen']['cpu_us_per_req']} | {p['hyper']['cpu_us_per_req']} |")
 print()
-print(f"- loadgen/wrk requests/s, median of pairs: **{statistics.median(rps_ratio):.3f}** (each: {', '.join(f'{x:.3f}' for x in rps_ratio)})")
-print(f"- loadgen/wrk CPU per request, median of pairs: **{statistics.median(cpu_ratio):.3f}** (each: {', '.join(f'{x:.3f}' for x in cpu_ratio)})")
+each = lambda xs: ", ".join(f"{x:.3f}" for x in xs)
+print(f"- loadgen/wrk requests/s, median of rounds: **{statistics.median(rps_ratio):.3f}** (each: {each(rps_ratio)}); hyper engine: {statistics.median(hyper_rps):.3f} ({each(hyper_rps)})")
+print(f"- loadgen/wrk CPU per request, median of rounds: **{statistics.median(cpu_ratio):.3f}** (each: {each(cpu_ratio)}); hyper engine: {statistics.median(hyper_cpu):.3f} ({each(hyper_cpu)})")
 if locust_per:
     lg = statistics.median(float(p["loadgen"]["cpu_us_per_req"]) for p in by.values())
     print(f"- Locust FastHttpUser (1 process): {float(locust_rps):,.0f} req/s, {locust_per} µs CPU/request; loadgen/Locust CPU per request: **{lg/float(locust_per):.3f}**")

@@ -26,6 +26,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::Failure;
+use super::h1::Stream;
 use crate::{Error, ErrorClass, Result};
 
 pub(crate) fn target_err(target: &str, reason: impl Into<String>) -> Error {
@@ -81,6 +82,9 @@ impl<O> Builder<O> {
     pub fn header(mut self, name: &str, value: &str) -> Result<Self> {
         let n = HeaderName::from_bytes(name.trim().as_bytes())
             .map_err(|_| Error::config(format!("{name:?} is not a valid header name")))?;
+        if n == http::header::CONTENT_LENGTH || n == http::header::TRANSFER_ENCODING {
+            return Err(Error::config(format!("header {n} is set by loadgen from the body")));
+        }
         let mut v = HeaderValue::from_str(value.trim())
             .map_err(|_| Error::config(format!("the value of header {n} is not valid (not shown)")))?;
         v.set_sensitive(true);
@@ -228,28 +232,57 @@ impl Endpoint {
         Ok(tcp)
     }
 
-    /// Opens one keep-alive HTTP/1.1 connection.
-    pub(crate) async fn connect(&self) -> Result<HttpConn, Failure> {
+    /// Opens the byte stream of a connection: TCP, and TLS over it for `https`.
+    pub(crate) async fn open_stream(&self) -> Result<Stream, Failure> {
         let tcp = self.tcp().await?;
-        let handshake_err = |e: hyper::Error| {
-            Failure::broken(ErrorClass::Connect, format!("HTTP handshake: {}", describe(&e)))
-        };
         match &self.tls {
-            None => {
-                let (sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(handshake_err)?;
-                Ok(HttpConn { sender, conn: Box::pin(conn), ended: None })
-            }
+            None => Ok(Stream::Plain(tcp)),
             Some((connector, name)) => {
                 let tls = tokio::time::timeout(self.connect_timeout, connector.connect(name.clone(), tcp))
                     .await
                     .map_err(|_| Failure::broken(ErrorClass::Connect, "TLS handshake timed out"))?
                     .map_err(|e| Failure::broken(ErrorClass::Connect, format!("TLS handshake: {e}")))?;
-                let (sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(handshake_err)?;
-                Ok(HttpConn { sender, conn: Box::pin(conn), ended: None })
+                Ok(Stream::Tls(Box::new(tls)))
             }
         }
+    }
+
+    /// Opens one keep-alive HTTP/1.1 connection driven by hyper.
+    pub(crate) async fn connect(&self) -> Result<HttpConn, Failure> {
+        let stream = self.open_stream().await?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| Failure::broken(ErrorClass::Connect, format!("HTTP handshake: {}", describe(&e))))?;
+        Ok(HttpConn { sender, conn: Box::pin(conn), ended: None })
+    }
+
+    /// The serialized head of a request with a body of `body_len` bytes (what [`Self::request`]
+    /// builds, as bytes on the wire): request line, Host, Content-Type, the extra headers, and
+    /// Content-Length where there is a body or the method expects one.
+    pub(crate) fn raw_head(&self, body_len: usize, content_type: Option<&'static str>) -> Vec<u8> {
+        let mut h = Vec::with_capacity(256);
+        let target = self.uri.path_and_query().map_or("/", |p| p.as_str());
+        h.extend_from_slice(format!("{} {target} HTTP/1.1\r\n", self.method).as_bytes());
+        if !self.headers.iter().any(|(n, _)| n == HOST) {
+            h.extend_from_slice(b"host: ");
+            h.extend_from_slice(self.host_header.as_bytes());
+            h.extend_from_slice(b"\r\n");
+        }
+        if let Some(ct) = content_type.filter(|_| body_len > 0) {
+            h.extend_from_slice(format!("content-type: {ct}\r\n").as_bytes());
+        }
+        for (n, v) in &self.headers {
+            h.extend_from_slice(n.as_str().as_bytes());
+            h.extend_from_slice(b": ");
+            h.extend_from_slice(v.as_bytes());
+            h.extend_from_slice(b"\r\n");
+        }
+        let expects_body = matches!(self.method, Method::POST | Method::PUT | Method::PATCH);
+        if body_len > 0 || expects_body {
+            h.extend_from_slice(format!("content-length: {body_len}\r\n").as_bytes());
+        }
+        h.extend_from_slice(b"\r\n");
+        h
     }
 }
 

@@ -1,5 +1,7 @@
 //! HTTP/1.1 unary requests. Every response is read to the end and validated: the status, and for
-//! the echo workload the body, which must equal what was sent.
+//! the echo workload the body, which must equal what was sent. Two engines send them: loadgen's
+//! own HTTP/1.1 connection (the default: the request serialized once, the answer parsed in place)
+//! and hyper's, kept to cross-check the first.
 
 use std::fmt;
 
@@ -7,7 +9,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::Method;
 use http_body_util::BodyExt;
 
-use super::endpoint::{Builder, Endpoint, closing, describe, over_endpoint};
+use super::endpoint::{Builder, Endpoint, HttpConn, closing, describe};
+use super::h1::H1Conn;
 use super::{Failure, Probe, Workload};
 use crate::{Error, ErrorClass, Result};
 
@@ -26,11 +29,23 @@ pub enum Expect {
     Echo,
 }
 
+/// Which HTTP/1.1 implementation sends the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// loadgen's own connection: one write per request, the answer parsed with `httparse` from a
+    /// reused buffer (about a third of hyper's CPU per request; see docs/benchmarks.md).
+    #[default]
+    Native,
+    /// hyper's client connection.
+    Hyper,
+}
+
 /// The unary workload's own options.
 #[derive(Debug, Clone, Copy)]
 pub struct UnaryOptions {
     body_size: usize,
     expect: Expect,
+    engine: Engine,
 }
 
 /// Builds an [`HttpWorkload`].
@@ -49,21 +64,39 @@ impl Builder<UnaryOptions> {
         self
     }
 
+    /// Which HTTP/1.1 implementation sends the requests (default: [`Engine::Native`]).
+    pub fn engine(mut self, engine: Engine) -> Self {
+        self.opts.engine = engine;
+        self
+    }
+
     /// Checks the settings and builds the workload.
     pub fn build(self) -> Result<HttpWorkload> {
         if self.opts.body_size > MAX_BODY {
             return Err(Error::config(format!("body size {} is over 1 GiB", self.opts.body_size)));
         }
         let (endpoint, opts) = self.endpoint()?;
-        Ok(HttpWorkload { endpoint, filler: printable_filler(opts.body_size), expect: opts.expect })
+        let raw_head = endpoint.raw_head(opts.body_size, Some(CONTENT_TYPE));
+        Ok(HttpWorkload {
+            endpoint,
+            filler: printable_filler(opts.body_size),
+            expect: opts.expect,
+            engine: opts.engine,
+            raw_head,
+        })
     }
 }
+
+const CONTENT_TYPE: &str = "application/octet-stream";
 
 /// HTTP/1.1 unary requests against one URL.
 pub struct HttpWorkload {
     endpoint: Endpoint,
     filler: Bytes,
     expect: Expect,
+    engine: Engine,
+    /// The serialized request head (native engine).
+    raw_head: Vec<u8>,
 }
 
 impl fmt::Debug for HttpWorkload {
@@ -72,6 +105,7 @@ impl fmt::Debug for HttpWorkload {
             .field("endpoint", &self.endpoint)
             .field("body_size", &self.filler.len())
             .field("expect", &self.expect)
+            .field("engine", &self.engine)
             .finish()
     }
 }
@@ -79,7 +113,11 @@ impl fmt::Debug for HttpWorkload {
 impl HttpWorkload {
     /// Starts building a workload for `url` (`http://` or `https://`); GET with no body unless set.
     pub fn builder(url: &str) -> Result<HttpWorkloadBuilder> {
-        Builder::new(url, Method::GET, UnaryOptions { body_size: 0, expect: Expect::Success })
+        Builder::new(
+            url,
+            Method::GET,
+            UnaryOptions { body_size: 0, expect: Expect::Success, engine: Engine::Native },
+        )
     }
 
     /// The body request `seq` carries.
@@ -96,9 +134,18 @@ pub(crate) fn numbered(filler: &Bytes, seq: u64) -> Bytes {
         return filler.clone();
     }
     let mut b = BytesMut::with_capacity(filler.len());
-    b.put_slice(format!("{seq:0SEQ_DIGITS$}").as_bytes());
+    b.put_slice(&filler[..SEQ_DIGITS]);
+    write_seq(&mut b[..SEQ_DIGITS], seq);
     b.put_slice(&filler[SEQ_DIGITS..]);
     b.freeze()
+}
+
+/// Writes `seq` as 20 zero-padded decimal digits (as `format!("{seq:020}")`).
+fn write_seq(out: &mut [u8], mut seq: u64) {
+    for d in out[..SEQ_DIGITS].iter_mut().rev() {
+        *d = b'0' + (seq % 10) as u8;
+        seq /= 10;
+    }
 }
 
 /// Printable ASCII, so that text-based servers (FastAPI, JSON) can echo it unchanged.
@@ -116,12 +163,100 @@ pub(crate) fn printable_filler(size: usize) -> Bytes {
         .into()
 }
 
-impl Workload for HttpWorkload {
-    over_endpoint!("http");
+/// One user's connection, of the workload's engine.
+#[derive(Debug)]
+pub enum UnaryConn {
+    /// loadgen's own.
+    Native(H1Conn),
+    /// hyper's.
+    Hyper(HttpConn),
+}
 
-    async fn call(&self, conn: &mut Self::Conn, seq: u64, probe: &mut Probe) -> Result<(), Failure> {
+impl Workload for HttpWorkload {
+    type Conn = UnaryConn;
+
+    fn protocol(&self) -> &'static str {
+        "http"
+    }
+
+    fn target(&self) -> String {
+        self.endpoint.target()
+    }
+
+    fn header_names(&self) -> Vec<String> {
+        self.endpoint.header_names()
+    }
+
+    async fn connect(&self) -> Result<UnaryConn, Failure> {
+        Ok(match self.engine {
+            Engine::Native => {
+                let stream = self.endpoint.open_stream().await?;
+                let head_request = self.endpoint.method == Method::HEAD;
+                UnaryConn::Native(H1Conn::new(stream, &self.raw_head, &self.filler, head_request))
+            }
+            Engine::Hyper => UnaryConn::Hyper(self.endpoint.connect().await?),
+        })
+    }
+
+    fn is_closed(&self, conn: &mut UnaryConn) -> bool {
+        match conn {
+            UnaryConn::Native(c) => c.is_closed(),
+            UnaryConn::Hyper(c) => c.is_closed(),
+        }
+    }
+
+    async fn call(&self, conn: &mut UnaryConn, seq: u64, probe: &mut Probe) -> Result<(), Failure> {
+        match conn {
+            UnaryConn::Native(c) => self.call_native(c, seq, probe).await,
+            UnaryConn::Hyper(c) => self.call_hyper(c, seq, probe).await,
+        }
+    }
+}
+
+impl HttpWorkload {
+    fn check(&self, status: u16, echo_ok: bool, sent: usize, received: usize) -> Result<(), Failure> {
+        let status_ok = match self.expect {
+            Expect::Status(code) => status == code,
+            Expect::Success | Expect::Echo => (200..300).contains(&status),
+        };
+        if !status_ok {
+            let shown = http::StatusCode::from_u16(status).map_or(status.to_string(), |s| s.to_string());
+            return Err(Failure::status(status, format!("HTTP {shown}")));
+        }
+        if self.expect == Expect::Echo && !(echo_ok && received == sent) {
+            return Err(Failure::new(
+                ErrorClass::Body,
+                format!("echo differs: sent {sent} bytes, got {received} bytes back"),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn call_native(&self, conn: &mut H1Conn, seq: u64, probe: &mut Probe) -> Result<(), Failure> {
+        let check = self.expect == Expect::Echo;
+        if check && self.filler.len() >= SEQ_DIGITS {
+            write_seq(conn.body_mut(), seq);
+        }
+        // The body is compared with what was sent as it arrives, never collected.
+        let (mut received, mut same) = (0usize, true);
+        let r = conn
+            .exchange(probe, &mut |sent: &[u8], data: &[u8]| {
+                let end = received + data.len();
+                if check {
+                    same &= sent.get(received..end).is_some_and(|s| s == data);
+                }
+                received = end;
+            })
+            .await;
+        let status = r?;
+        let closing = conn.ended();
+        self.check(status, same, self.filler.len(), received)
+            .map_err(|f| if closing { Failure { conn_broken: true, ..f } } else { f })
+    }
+
+    async fn call_hyper(&self, conn: &mut HttpConn, seq: u64, probe: &mut Probe) -> Result<(), Failure> {
         let body = self.body(seq);
-        let req = self.endpoint.request(body.clone(), Some("application/octet-stream"));
+        let req = self.endpoint.request(body.clone(), Some(CONTENT_TYPE));
         let (resp, mut driver) = conn.send(req).await?;
         probe.first_byte();
         let status = resp.status();
@@ -143,20 +278,7 @@ impl Workload for HttpWorkload {
                 received = end;
             }
         }
-        let fail = |f: Failure| if closing { Failure { conn_broken: true, ..f } } else { f };
-        let status_ok = match self.expect {
-            Expect::Status(code) => status.as_u16() == code,
-            Expect::Success | Expect::Echo => status.is_success(),
-        };
-        if !status_ok {
-            return Err(fail(Failure::status(status.as_u16(), format!("HTTP {status}"))));
-        }
-        if check && !(same && received == body.len()) {
-            return Err(fail(Failure::new(
-                ErrorClass::Body,
-                format!("echo differs: sent {} bytes, got {received} bytes back", body.len()),
-            )));
-        }
-        Ok(())
+        self.check(status.as_u16(), same, body.len(), received)
+            .map_err(|f| if closing { Failure { conn_broken: true, ..f } } else { f })
     }
 }

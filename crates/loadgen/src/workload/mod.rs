@@ -9,13 +9,15 @@ use crate::ErrorClass;
 
 mod endpoint;
 pub mod grpc;
+mod h1;
 pub mod http;
 pub mod openai;
 pub mod sse;
 
 pub use endpoint::{Builder, HttpConn};
 pub use grpc::{GrpcCall, GrpcWorkload, GrpcWorkloadBuilder};
-pub use http::{Expect, HttpWorkload, HttpWorkloadBuilder};
+pub use h1::H1Conn;
+pub use http::{Engine, Expect, HttpWorkload, HttpWorkloadBuilder, UnaryConn};
 pub use openai::{Api, OpenAiWorkload, OpenAiWorkloadBuilder};
 pub use sse::{SseWorkload, SseWorkloadBuilder};
 

@@ -3,6 +3,7 @@
 mod cli;
 mod codegen;
 mod grpc;
+mod h1;
 mod http;
 mod openai;
 pub mod server;

@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use http::Method;
-use loadgen::workload::{Builder, Expect, GrpcCall, GrpcWorkload, HttpWorkload, OpenAiWorkload, SseWorkload};
+use loadgen::workload::{
+    Builder, Engine, Expect, GrpcCall, GrpcWorkload, HttpWorkload, OpenAiWorkload, SseWorkload,
+};
 use loadgen::{Arrival, Level, Phases, Schedule, Slo, Sweep, SweepOutput, Window};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -234,6 +236,19 @@ pub struct HttpArgs {
     /// Only this status counts as success [default: any 2xx].
     #[arg(long, conflicts_with = "echo")]
     pub expect_status: Option<u16>,
+
+    /// The HTTP/1.1 implementation: native (loadgen's own, lighter) or hyper (to cross-check).
+    #[arg(long, value_enum, default_value = "native")]
+    pub engine: EngineArg,
+}
+
+/// `--engine`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum EngineArg {
+    /// loadgen's own HTTP/1.1 connection.
+    Native,
+    /// hyper's client connection.
+    Hyper,
 }
 
 /// SSE options.
@@ -438,7 +453,15 @@ impl HttpArgs {
             }
             (false, None) => Expect::Success,
         };
-        let b = HttpWorkload::builder(self.target.url())?.method(method).body_size(body_size).expect(expect);
+        let engine = match self.engine {
+            EngineArg::Native => Engine::Native,
+            EngineArg::Hyper => Engine::Hyper,
+        };
+        let b = HttpWorkload::builder(self.target.url())?
+            .method(method)
+            .body_size(body_size)
+            .expect(expect)
+            .engine(engine);
         Ok(self.target.apply(b)?.build()?)
     }
 }

@@ -1,0 +1,323 @@
+//! loadgen's own HTTP/1.1 connection (the unary workload's default engine) against scripted raw
+//! TCP servers: every framing RFC 9112 allows a server, answers split into single bytes, interim
+//! 1xx answers, closes, and broken answers, which must be errors and never successes. The same
+//! workloads also run through hyper's engine, as a cross-check.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use loadgen::workload::{Engine, Expect, HttpWorkload, Probe, UnaryConn, Workload};
+use loadgen::{ErrorClass, Level, Phases, Schedule, Stop, Window, run_level};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How the scripted server answers one request body.
+type Script = fn(&[u8]) -> Answer;
+
+struct Answer {
+    /// The bytes to send, each piece written (and flushed) on its own.
+    pieces: Vec<Vec<u8>>,
+    /// Close the connection after the answer.
+    close: bool,
+}
+
+fn whole(bytes: impl Into<Vec<u8>>) -> Answer {
+    Answer { pieces: vec![bytes.into()], close: false }
+}
+
+fn bytewise(bytes: &[u8]) -> Answer {
+    Answer { pieces: bytes.iter().map(|b| vec![*b]).collect(), close: false }
+}
+
+struct Scripted {
+    addr: std::net::SocketAddr,
+    /// Raw request heads received.
+    heads: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Scripted {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// Reads one request (head, then a Content-Length body); `None` at the end of the connection.
+async fn read_request(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                })
+                .map_or(0, |v| v.parse::<usize>().unwrap());
+            while buf.len() < end + 4 + len {
+                let mut chunk = [0u8; 16384];
+                let n = tcp.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let body = buf[end + 4..end + 4 + len].to_vec();
+            buf.drain(..end + 4 + len);
+            return Some((head, body));
+        }
+        let mut chunk = [0u8; 16384];
+        let n = tcp.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn scripted(script: Script) -> Scripted {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else { return };
+            tcp.set_nodelay(true).unwrap();
+            let seen = seen.clone();
+            conns.spawn(async move {
+                let mut buf = Vec::new();
+                while let Some((head, body)) = read_request(&mut tcp, &mut buf).await {
+                    seen.lock().unwrap().push(head);
+                    let answer = script(&body);
+                    for piece in answer.pieces {
+                        if tcp.write_all(&piece).await.is_err() {
+                            return;
+                        }
+                        tcp.flush().await.unwrap();
+                        tokio::task::yield_now().await;
+                    }
+                    if answer.close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Scripted { addr, heads, task }
+}
+
+fn echo_workload(url: &str, engine: Engine, size: usize) -> HttpWorkload {
+    HttpWorkload::builder(url)
+        .unwrap()
+        .method(http::Method::POST)
+        .body_size(size)
+        .expect(Expect::Echo)
+        .engine(engine)
+        .header("x-api-key", "not-shown")
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
+/// Sends `n` requests over one connection, reconnecting when it closes; returns each outcome.
+async fn calls(w: &HttpWorkload, n: u64) -> Vec<Result<(), loadgen::workload::Failure>> {
+    let mut conn: Option<UnaryConn> = None;
+    let mut out = Vec::new();
+    for seq in 0..n {
+        if conn.as_mut().is_some_and(|c| w.is_closed(c)) {
+            conn = None;
+        }
+        let c = match &mut conn {
+            Some(c) => c,
+            None => conn.insert(w.connect().await.unwrap()),
+        };
+        let r = tokio::time::timeout(Duration::from_secs(5), w.call(c, seq, &mut Probe::detached()))
+            .await
+            .expect("an answer or an error, not a hang");
+        if r.as_ref().is_err_and(|f| f.conn_broken) {
+            conn = None;
+        }
+        out.push(r);
+    }
+    out
+}
+
+fn chunked(body: &[u8]) -> Vec<u8> {
+    // Uneven chunks, an extension, a trailer.
+    let mut out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut rest = body;
+    let mut size = 1;
+    while !rest.is_empty() {
+        let take = size.min(rest.len());
+        out.extend_from_slice(format!("{take:x};ext=1\r\n").as_bytes());
+        out.extend_from_slice(&rest[..take]);
+        out.extend_from_slice(b"\r\n");
+        rest = &rest[take..];
+        size = size * 3 + 1;
+    }
+    out.extend_from_slice(b"0\r\nx-trailer: yes\r\n\r\n");
+    out
+}
+
+fn with_length(status: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_echo_split_into_single_bytes_is_read_and_checked() {
+    let s = scripted(|body| bytewise(&chunked(body))).await;
+    for engine in [Engine::Native, Engine::Hyper] {
+        let w = echo_workload(&s.url("/echo?x=1"), engine, 300);
+        for r in calls(&w, 5).await {
+            assert!(r.is_ok(), "{engine:?}: {r:?}");
+        }
+    }
+    // Both engines put the same request on the wire.
+    let heads = s.heads.lock().unwrap().clone();
+    assert_eq!(heads.len(), 10);
+    for h in &heads {
+        let lower = h.to_ascii_lowercase();
+        assert!(h.starts_with("POST /echo?x=1 HTTP/1.1\r\n"), "{h}");
+        assert!(lower.contains(&format!("host: {}", s.addr)), "{h}");
+        assert!(lower.contains("content-length: 300"), "{h}");
+        assert!(lower.contains("x-api-key: not-shown"), "{h}");
+        assert!(lower.contains("content-type: application/octet-stream"), "{h}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_carries_its_number_and_a_stale_echo_fails() {
+    // Answers with the first body it ever saw: right once, wrong after.
+    static FIRST: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+    let s = scripted(|body| {
+        let first = FIRST.lock().unwrap().get_or_insert_with(|| body.to_vec()).clone();
+        whole(with_length("200 OK", &first))
+    })
+    .await;
+    let w = echo_workload(&s.url("/"), Engine::Native, 64);
+    let rs = calls(&w, 3).await;
+    assert!(rs[0].is_ok(), "{:?}", rs[0]);
+    for r in &rs[1..] {
+        let f = r.as_ref().expect_err("a stale echo is never a success");
+        assert_eq!(f.class, ErrorClass::Body);
+        assert!(!f.conn_broken, "a wrong body leaves a keep-alive connection usable");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interim_answers_no_length_and_http_1_0_are_understood() {
+    // 100 Continue, then the echo; then a body delimited by the close.
+    let s = scripted(|body| {
+        let mut out = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n".to_vec();
+        out.extend_from_slice(&with_length("200 OK", body));
+        whole(out)
+    })
+    .await;
+    let w = echo_workload(&s.url("/"), Engine::Native, 100);
+    assert!(calls(&w, 3).await.iter().all(Result::is_ok));
+
+    let s = scripted(|body| {
+        let mut out = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+        out.extend_from_slice(body);
+        Answer { pieces: vec![out], close: true }
+    })
+    .await;
+    let w = echo_workload(&s.url("/"), Engine::Native, 100);
+    assert!(calls(&w, 3).await.iter().all(Result::is_ok));
+    assert_eq!(s.heads.lock().unwrap().len(), 3, "one connection per request");
+
+    let s = scripted(|body| {
+        let mut out = format!("HTTP/1.0 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+        out.extend_from_slice(body);
+        Answer { pieces: vec![out], close: true }
+    })
+    .await;
+    let w = echo_workload(&s.url("/"), Engine::Native, 100);
+    assert!(calls(&w, 3).await.iter().all(Result::is_ok), "HTTP/1.0 closes after each answer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_answers_are_protocol_errors_never_successes() {
+    let cases: [(&str, Script); 5] = [
+        ("short body then close", |_| Answer {
+            pieces: vec![with_length("200 OK", b"abc")[..40].to_vec()],
+            close: true,
+        }),
+        ("garbage", |_| Answer { pieces: vec![b"SMTP ready\r\n\r\n".to_vec()], close: true }),
+        ("bad chunk size", |_| Answer {
+            pieces: vec![b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n".to_vec()],
+            close: true,
+        }),
+        ("chunk longer than its size", |_| Answer {
+            pieces: vec![
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n".to_vec(),
+            ],
+            close: false,
+        }),
+        ("closed before any answer", |_| Answer { pieces: vec![], close: true }),
+    ];
+    for (what, script) in cases {
+        let s = scripted(script).await;
+        let w = HttpWorkload::builder(&s.url("/")).unwrap().build().unwrap();
+        for r in calls(&w, 2).await {
+            let f = r.expect_err(what);
+            assert_eq!(f.class, ErrorClass::Protocol, "{what}: {f:?}");
+            assert!(f.conn_broken, "{what}: the connection must be dropped");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_and_head_requests() {
+    let s = scripted(|_| whole("HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nbusy")).await;
+    let w = HttpWorkload::builder(&s.url("/")).unwrap().build().unwrap();
+    for r in calls(&w, 2).await {
+        let f = r.expect_err("503");
+        assert_eq!((f.class, f.status), (ErrorClass::Status, Some(503)));
+        assert!(f.detail.contains("503 Service Unavailable"), "{}", f.detail);
+    }
+    // A HEAD answer announces a length but has no body.
+    let s = scripted(|_| whole("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n")).await;
+    let w = HttpWorkload::builder(&s.url("/")).unwrap().method(http::Method::HEAD).build().unwrap();
+    assert!(calls(&w, 3).await.iter().all(Result::is_ok));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_engines_measure_the_same_server_alike() {
+    let s = super::server::echo().await;
+    let mut rates = Vec::new();
+    for engine in [Engine::Native, Engine::Hyper] {
+        let w = echo_workload(&s.url("/echo"), engine, 10 * 1024);
+        let mut l = Level::new(Schedule::closed(4));
+        l.phases = Phases {
+            warmup: Duration::from_millis(100),
+            window: Window::Duration(Duration::from_millis(700)),
+            cooldown: Duration::ZERO,
+        };
+        let r = run_level(&Arc::new(w), &l, None, &Stop::new()).await.unwrap();
+        assert_eq!(r.counts.errors, 0, "{engine:?}: {:?}", r.error_samples);
+        assert_eq!(r.counts.reconnects, 0);
+        assert!(r.counts.ok > 100, "{engine:?}: {}", r.counts.ok);
+        rates.push(r.throughput_rps);
+    }
+    // Same server, same load: throughput within a factor of three (the client is not the limit).
+    let ratio = rates[0] / rates[1];
+    assert!((0.33..3.0).contains(&ratio), "native {} vs hyper {} req/s", rates[0], rates[1]);
+}
+
+#[test]
+fn headers_that_loadgen_sets_cannot_be_overridden() {
+    for name in ["content-length", "Transfer-Encoding"] {
+        let err = HttpWorkload::builder("http://127.0.0.1:1/").unwrap().header(name, "1").unwrap_err();
+        assert!(err.to_string().contains("set by loadgen"), "{err}");
+    }
+}
