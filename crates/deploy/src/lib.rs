@@ -224,7 +224,7 @@ impl Deployment {
 }
 
 /// The error of [`run_with_deployment`]: deploying, the body, or the teardown failed, or
-/// Ctrl-C arrived (after which everything was torn down).
+/// Ctrl-C or SIGTERM arrived (after which everything was torn down).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError<E> {
     /// Deploying failed (nothing is left running).
@@ -236,13 +236,14 @@ pub enum RunError<E> {
     /// The body succeeded but tearing down failed.
     #[error("teardown: {0}")]
     Teardown(DeployError),
-    /// Ctrl-C (SIGINT) arrived; everything was torn down.
-    #[error("interrupted (Ctrl-C); the deployment was torn down")]
+    /// Ctrl-C (SIGINT) or SIGTERM arrived; everything was torn down.
+    #[error("interrupted (Ctrl-C or SIGTERM); the deployment was torn down")]
     Interrupted,
 }
 
 /// Deploys `request`, runs `body` with the target, and tears down whatever happens: on
-/// success, on error, and on Ctrl-C (which this function listens for while it runs).
+/// success, on error, and on Ctrl-C or SIGTERM (which this function listens for while it runs,
+/// through [`interrupt_signal`]).
 pub async fn run_with_deployment<T, E, F, Fut>(
     backend: &Backend,
     request: &DeployRequest,
@@ -253,7 +254,7 @@ where
     F: FnOnce(Target) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let ctrl_c = tokio::signal::ctrl_c();
+    let ctrl_c = interrupt_signal();
     tokio::pin!(ctrl_c);
     let deployment = tokio::select! {
         d = backend.deploy(request, progress) => d.map_err(RunError::Deploy)?,
@@ -270,5 +271,22 @@ where
         (Some(Ok(value)), None) => Ok(value),
         (Some(Ok(_)), Some(t)) => Err(RunError::Teardown(t)),
         (Some(Err(error)), teardown) => Err(RunError::Body { error, teardown }),
+    }
+}
+
+/// Completes when the process receives SIGINT (Ctrl-C) or SIGTERM (what `timeout`, `kill` and
+/// container runtimes send). Every pending call hears the same signal. Once a program has called
+/// this, those signals no longer end it by themselves: it must act on them.
+pub async fn interrupt_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        // No signal handling in this runtime: never interrupted.
+        _ => std::future::pending().await,
     }
 }

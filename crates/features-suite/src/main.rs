@@ -405,6 +405,16 @@ async fn main_async(cli: Cli) -> Result<ExitCode> {
         done_levels: Mutex::new(0),
     };
     let stop = loadgen::Stop::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        deploy::interrupt_signal().await;
+        on_signal.stop();
+        deploy::interrupt_signal().await;
+        eprintln!(
+            "\nfeatures-suite: interrupted twice: exiting now (each local cluster's watchdog stops it)"
+        );
+        std::process::exit(130);
+    });
     let outcome = suite::run(&settings, &plan, &opts, &stop, &|e| printer.event(e)).await;
     if printer.tty {
         eprintln!();
@@ -420,8 +430,13 @@ async fn main_async(cli: Cli) -> Result<ExitCode> {
     }
 
     write_report(&settings, &dir, cli.max_error_rate)?;
-    outcome?;
-    Ok(ExitCode::SUCCESS)
+    match outcome {
+        Err(SuiteError::Interrupted) => Ok(ExitCode::from(130)),
+        other => {
+            other?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 /// The summary table (printed and written as Markdown) and the plots under `<dir>/report`.

@@ -129,3 +129,32 @@ fn sse_subcommand_reports_events() {
         .code(3)
         .stdout(predicate::str::contains("stream"));
 }
+
+#[test]
+fn sigterm_stops_a_sweep_keeping_the_finished_levels() {
+    let rt = rt();
+    let s = rt.block_on(server::echo());
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("loadgen");
+    let child = std::process::Command::new(bin)
+        .args([&s.url("/"), "--sweep", "1,2", "-d", "1s", "--warmup", "0s", "--quiet", "--name", "term"])
+        .arg("--out-dir")
+        .arg(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first level (1 s) is on disk, the second (1 s) is cut short.
+    let first = dir.path().join("term/level_c1.json");
+    let started = std::time::Instant::now();
+    while !first.exists() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(first.exists(), "the finished level is kept");
+    assert!(!dir.path().join("term/level_c2.json").exists(), "the cut level is not saved as finished");
+}

@@ -125,7 +125,15 @@ async fn run<W: Workload>(
     let stop = Stop::new();
     let on_signal = stop.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        // SIGINT (Ctrl-C) or SIGTERM: stop the level, keep what finished.
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut int), Ok(mut term)) =
+            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
             on_signal.stop();
         }
     });
