@@ -258,20 +258,23 @@ impl Endpoint {
 
     /// The serialized head of a request with a body of `body_len` bytes (what [`Self::request`]
     /// builds, as bytes on the wire): request line, Host, Content-Type, the extra headers, and
-    /// Content-Length where there is a body or the method expects one.
+    /// Content-Length where there is a body or the method expects one. As there, an extra header
+    /// replaces a default or an earlier one of the same name.
     pub(crate) fn raw_head(&self, body_len: usize, content_type: Option<&'static str>) -> Vec<u8> {
-        let mut h = Vec::with_capacity(256);
         let target = self.uri.path_and_query().map_or("/", |p| p.as_str());
-        h.extend_from_slice(format!("{} {target} HTTP/1.1\r\n", self.method).as_bytes());
-        if !self.headers.iter().any(|(n, _)| n == HOST) {
-            h.extend_from_slice(b"host: ");
-            h.extend_from_slice(self.host_header.as_bytes());
-            h.extend_from_slice(b"\r\n");
-        }
+        let mut fields: Vec<(HeaderName, HeaderValue)> = vec![(HOST, self.host_header.clone())];
         if let Some(ct) = content_type.filter(|_| body_len > 0) {
-            h.extend_from_slice(format!("content-type: {ct}\r\n").as_bytes());
+            fields.push((http::header::CONTENT_TYPE, HeaderValue::from_static(ct)));
         }
         for (n, v) in &self.headers {
+            match fields.iter_mut().find(|(have, _)| have == n) {
+                Some(field) => field.1 = v.clone(),
+                None => fields.push((n.clone(), v.clone())),
+            }
+        }
+        let mut h = Vec::with_capacity(256);
+        h.extend_from_slice(format!("{} {target} HTTP/1.1\r\n", self.method).as_bytes());
+        for (n, v) in &fields {
             h.extend_from_slice(n.as_str().as_bytes());
             h.extend_from_slice(b": ");
             h.extend_from_slice(v.as_bytes());
@@ -283,6 +286,14 @@ impl Endpoint {
         }
         h.extend_from_slice(b"\r\n");
         h
+    }
+
+    /// Whether the extra headers ask the server to close each connection (`Connection: close`).
+    pub(crate) fn asks_close(&self) -> bool {
+        self.headers.iter().any(|(n, v)| {
+            n == http::header::CONNECTION
+                && v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+        })
     }
 }
 

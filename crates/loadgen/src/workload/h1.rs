@@ -13,8 +13,8 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -96,7 +96,10 @@ pub(crate) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<(Head,
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     let len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
+        Ok(httparse::Status::Complete(_)) => {
+            return Err(format!("response head over {} KiB", MAX_HEAD / 1024));
+        }
         Ok(httparse::Status::Partial) => {
             if buf.len() > MAX_HEAD {
                 return Err(format!("response head over {} KiB", MAX_HEAD / 1024));
@@ -112,7 +115,9 @@ pub(crate) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<(Head,
         if h.name.eq_ignore_ascii_case("content-length") {
             let v = std::str::from_utf8(h.value)
                 .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|v| v.trim_matches([' ', '\t']))
+                .filter(|v| !v.is_empty() && v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok())
                 .ok_or_else(|| "invalid Content-Length".to_owned())?;
             if length.is_some_and(|l| l != v) {
                 return Err("conflicting Content-Length headers".to_owned());
@@ -142,8 +147,27 @@ pub(crate) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<(Head,
     } else {
         Framing::UntilClose
     };
-    let close = close || (http10 && !keep_alive) || framing == Framing::UntilClose;
+    // Transfer-Encoding with Content-Length, or in HTTP/1.0, may be a smuggling attempt: the
+    // connection is not reused after it (RFC 9112, 6.1 and 6.3).
+    let suspicious = chunked && (length.is_some() || http10);
+    let close = close || (http10 && !keep_alive) || framing == Framing::UntilClose || suspicious;
     Ok(Some((Head { status, framing, close }, len)))
+}
+
+/// Bodies up to this size are copied into each connection's request buffer (one write per
+/// request); larger ones that every request shares are written from one shared buffer.
+const INLINE_BODY: usize = 64 * 1024;
+
+/// What a connection sends: the serialized head and the body.
+pub(crate) struct RequestBytes<'a> {
+    pub(crate) head: &'a [u8],
+    pub(crate) body: &'a Bytes,
+    /// The connection rewrites the body before each send (echo numbering), so it needs its own.
+    pub(crate) own_body: bool,
+    /// The request is a HEAD (answers have no body).
+    pub(crate) head_request: bool,
+    /// The request says `Connection: close`: one request per connection.
+    pub(crate) close_after: bool,
 }
 
 /// One keep-alive HTTP/1.1 connection and its buffers.
@@ -151,11 +175,12 @@ pub struct H1Conn {
     stream: Stream,
     /// Bytes read and not yet consumed.
     buf: BytesMut,
-    /// The request: head, then body from `body_at`.
+    /// The request head, then its body from `body_at` unless the body is `shared_body`.
     out: Vec<u8>,
     body_at: usize,
-    /// The request is a HEAD (answers have no body).
+    shared_body: Option<Bytes>,
     head_request: bool,
+    close_after: bool,
     /// Why the connection can no longer be used.
     ended: Option<&'static str>,
 }
@@ -170,23 +195,46 @@ fn protocol(detail: impl Into<String>) -> Failure {
     Failure::broken(ErrorClass::Protocol, detail)
 }
 
+const CUT_SHORT: &str = "an earlier exchange on this connection was cut short";
+const UNSOLICITED: &str = "unsolicited bytes from the server";
+
+/// Reads whatever the server has sent without waiting, into `buf`; `Ok(true)` at its end.
+fn drain(stream: &mut Stream, buf: &mut BytesMut, cx: &mut Context<'_>) -> io::Result<bool> {
+    let mut chunk = [0u8; 8192];
+    loop {
+        let mut rb = ReadBuf::new(&mut chunk);
+        match Pin::new(&mut *stream).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) if rb.filled().is_empty() => return Ok(true),
+            Poll::Ready(Ok(())) => buf.extend_from_slice(rb.filled()),
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => return Ok(false),
+        }
+    }
+}
+
 impl H1Conn {
-    /// A connection over `stream` that sends `head` followed by `body` as its request.
-    pub(crate) fn new(stream: Stream, head: &[u8], body: &[u8], head_request: bool) -> Self {
-        let mut out = Vec::with_capacity(head.len() + body.len());
-        out.extend_from_slice(head);
-        out.extend_from_slice(body);
+    /// A connection over `stream` that sends `request` each time.
+    pub(crate) fn new(stream: Stream, request: RequestBytes<'_>) -> Self {
+        let inline = request.own_body || request.body.len() <= INLINE_BODY;
+        let mut out = Vec::with_capacity(request.head.len() + if inline { request.body.len() } else { 0 });
+        out.extend_from_slice(request.head);
+        if inline {
+            out.extend_from_slice(request.body);
+        }
         H1Conn {
             stream,
             buf: BytesMut::with_capacity(READ_CHUNK),
             out,
-            body_at: head.len(),
-            head_request,
+            body_at: request.head.len(),
+            shared_body: (!inline).then(|| request.body.clone()),
+            head_request: request.head_request,
+            close_after: request.close_after,
             ended: None,
         }
     }
 
-    /// The request body, to be rewritten in place before a send.
+    /// The request body, to be rewritten in place before a send (only for a connection made
+    /// with `own_body`; otherwise empty).
     pub(crate) fn body_mut(&mut self) -> &mut [u8] {
         &mut self.out[self.body_at..]
     }
@@ -203,8 +251,8 @@ impl H1Conn {
             return true;
         }
         if !self.buf.is_empty() {
-            // Bytes nobody asked for: the connection is out of step.
-            self.ended = Some("unsolicited bytes from the server");
+            // Bytes beyond the last answer: the connection is out of step.
+            self.ended = Some(UNSOLICITED);
             return true;
         }
         let mut one = [0u8; 1];
@@ -215,28 +263,59 @@ impl H1Conn {
                 self.ended = Some("connection closed by the server");
                 true
             }
-            Poll::Ready(_) => {
-                self.ended = Some("unsolicited bytes from the server");
+            Poll::Ready(Ok(())) => {
+                self.ended = Some(UNSOLICITED);
+                true
+            }
+            Poll::Ready(Err(_)) => {
+                self.ended = Some("the connection failed while idle");
                 true
             }
         }
     }
 
     /// Reads more bytes into the buffer; the connection's end is an error.
-    async fn fill(&mut self, probe: &mut Probe) -> Result<(), Failure> {
-        self.buf.reserve(READ_CHUNK);
-        let n = self.stream.read_buf(&mut self.buf).await.map_err(|e| protocol(format!("reading: {e}")))?;
-        if n == 0 {
-            self.ended = Some("connection closed by the server");
-            return Err(protocol("connection closed by the server before the answer was complete"));
-        }
-        probe.first_byte();
-        Ok(())
+    async fn fill(&mut self) -> Result<(), Failure> {
+        Self::fill_parts(&mut self.stream, &mut self.buf).await
+    }
+
+    /// Writes the request. While the server takes no more, whatever it already answers is read
+    /// into the buffer, so that a server streaming its answer while it reads (an echo of a large
+    /// body) never waits on this client, nor this client on it.
+    async fn send(&mut self) -> io::Result<()> {
+        let (stream, buf) = (&mut self.stream, &mut self.buf);
+        let parts: [&[u8]; 2] = [&self.out, self.shared_body.as_deref().unwrap_or_default()];
+        let (mut part, mut at, mut eof) = (0usize, 0usize, false);
+        std::future::poll_fn(|cx| {
+            loop {
+                while part < parts.len() && at == parts[part].len() {
+                    part += 1;
+                    at = 0;
+                }
+                let r = match parts.get(part) {
+                    Some(p) => Pin::new(&mut *stream).poll_write(cx, &p[at..]).map_ok(Some),
+                    None => Pin::new(&mut *stream).poll_flush(cx).map_ok(|()| None),
+                };
+                match r {
+                    Poll::Ready(Ok(Some(0))) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(Some(n))) => at += n,
+                    Poll::Ready(Ok(None)) => return Poll::Ready(Ok(())),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {
+                        if !eof {
+                            eof = drain(stream, buf, cx)?;
+                        }
+                        return Poll::Pending;
+                    }
+                }
+            }
+        })
+        .await
     }
 
     /// Sends the request and reads the whole answer, handing each piece of the answer's body to
     /// `on_body` in order, with the request's body beside it. Returns the final response's status;
-    /// afterwards [`Self::is_closed`] says whether the connection can carry another request.
+    /// afterwards [`Self::ended`] says whether the connection is done.
     pub(crate) async fn exchange(
         &mut self,
         probe: &mut Probe,
@@ -245,20 +324,39 @@ impl H1Conn {
         if let Some(why) = self.ended {
             return Err(protocol(why));
         }
-        let result = self.exchange_inner(probe, on_body).await;
-        if result.is_err() && self.ended.is_none() {
-            self.ended = Some("a failed exchange");
+        if !self.buf.is_empty() {
+            self.ended = Some(UNSOLICITED);
+            return Err(protocol(UNSOLICITED));
         }
-        result
+        // Until the exchange completes the connection is unusable: one cut short (a timeout
+        // drops this future) must never carry another request.
+        self.ended = Some(CUT_SHORT);
+        match self.exchange_inner(probe, on_body).await {
+            Ok((status, close)) => {
+                self.ended = if close {
+                    Some("the server closed the connection after its answer")
+                } else if self.close_after {
+                    Some("the request asked to close the connection")
+                } else {
+                    None
+                };
+                Ok(status)
+            }
+            Err(f) => Err(f),
+        }
     }
 
     async fn exchange_inner(
         &mut self,
         probe: &mut Probe,
         on_body: &mut impl FnMut(&[u8], &[u8]),
-    ) -> Result<u16, Failure> {
-        self.stream.write_all(&self.out).await.map_err(|e| protocol(format!("sending: {e}")))?;
-        self.stream.flush().await.map_err(|e| protocol(format!("sending: {e}")))?;
+    ) -> Result<(u16, bool), Failure> {
+        if let Err(e) = self.send().await {
+            // A server may answer early and stop reading (413): its answer still counts.
+            if self.buf.is_empty() {
+                return Err(protocol(format!("sending: {e}")));
+            }
+        }
         let head = loop {
             match parse_head(&self.buf, self.head_request).map_err(protocol)? {
                 Some((head, len)) => {
@@ -272,27 +370,32 @@ impl H1Conn {
                     }
                     break head;
                 }
-                None => self.fill(probe).await?,
+                None => self.fill().await?,
             }
+        };
+        probe.first_byte();
+        let sent: &[u8] = match &self.shared_body {
+            Some(b) => b,
+            None => &self.out[self.body_at..],
         };
         match head.framing {
             Framing::Empty => {}
             Framing::Length(mut left) => loop {
                 let take = (left.min(self.buf.len() as u64)) as usize;
                 if take > 0 {
-                    on_body(&self.out[self.body_at..], &self.buf[..take]);
+                    on_body(sent, &self.buf[..take]);
                     self.buf.advance(take);
                     left -= take as u64;
                 }
                 if left == 0 {
                     break;
                 }
-                self.fill(probe).await?;
+                Self::fill_parts(&mut self.stream, &mut self.buf).await?;
             },
-            Framing::Chunked => self.read_chunked(probe, on_body).await?,
+            Framing::Chunked => Self::read_chunked(&mut self.stream, &mut self.buf, sent, on_body).await?,
             Framing::UntilClose => loop {
                 if !self.buf.is_empty() {
-                    on_body(&self.out[self.body_at..], &self.buf);
+                    on_body(sent, &self.buf);
                     self.buf.clear();
                 }
                 self.buf.reserve(READ_CHUNK);
@@ -306,73 +409,86 @@ impl H1Conn {
                 }
             },
         }
-        if head.close {
-            self.ended = Some("the server closed the connection after its answer");
+        Ok((head.status, head.close))
+    }
+
+    /// [`Self::fill`] on the parts of a connection (for use while its request is borrowed).
+    async fn fill_parts(stream: &mut Stream, buf: &mut BytesMut) -> Result<(), Failure> {
+        buf.reserve(READ_CHUNK);
+        let n = stream.read_buf(buf).await.map_err(|e| protocol(format!("reading: {e}")))?;
+        if n == 0 {
+            return Err(protocol("connection closed by the server before the answer was complete"));
         }
-        Ok(head.status)
+        Ok(())
     }
 
     /// One line (without its CRLF) from the front of the buffer, reading as needed.
-    async fn line(&mut self, probe: &mut Probe) -> Result<BytesMut, Failure> {
+    async fn line(stream: &mut Stream, buf: &mut BytesMut) -> Result<BytesMut, Failure> {
+        let mut searched = 0;
         loop {
-            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let line = self.buf.split_to(i);
-                self.buf.advance(2);
+            if let Some(i) = buf[searched..].windows(2).position(|w| w == b"\r\n") {
+                let line = buf.split_to(searched + i);
+                buf.advance(2);
                 return Ok(line);
             }
-            if self.buf.len() > MAX_LINE {
+            if buf.len() > MAX_LINE {
                 return Err(protocol("chunk header or trailer line too long"));
             }
-            self.fill(probe).await?;
+            searched = buf.len().saturating_sub(1);
+            Self::fill_parts(stream, buf).await?;
         }
     }
 
     async fn read_chunked(
-        &mut self,
-        probe: &mut Probe,
+        stream: &mut Stream,
+        buf: &mut BytesMut,
+        sent: &[u8],
         on_body: &mut impl FnMut(&[u8], &[u8]),
     ) -> Result<(), Failure> {
         loop {
-            let line = self.line(probe).await?;
+            let line = Self::line(stream, buf).await?;
             let size = chunk_size(&line).ok_or_else(|| {
-                protocol(format!(
-                    "bad chunk size line {:?}",
-                    String::from_utf8_lossy(&line[..line.len().min(40)])
-                ))
+                let shown = String::from_utf8_lossy(&line[..line.len().min(40)]).into_owned();
+                protocol(format!("bad chunk size line {shown:?}"))
             })?;
             if size == 0 {
                 // Trailers until an empty line.
-                while !self.line(probe).await?.is_empty() {}
+                while !Self::line(stream, buf).await?.is_empty() {}
                 return Ok(());
             }
             let mut left = size;
             loop {
-                let take = (left.min(self.buf.len() as u64)) as usize;
+                let take = (left.min(buf.len() as u64)) as usize;
                 if take > 0 {
-                    on_body(&self.out[self.body_at..], &self.buf[..take]);
-                    self.buf.advance(take);
+                    on_body(sent, &buf[..take]);
+                    buf.advance(take);
                     left -= take as u64;
                 }
                 if left == 0 {
                     break;
                 }
-                self.fill(probe).await?;
+                Self::fill_parts(stream, buf).await?;
             }
-            if !self.line(probe).await?.is_empty() {
+            if !Self::line(stream, buf).await?.is_empty() {
                 return Err(protocol("chunk data longer than its size"));
             }
         }
     }
 }
 
-/// The size of a chunk from its header line (`1a;ext=1`).
+/// The size of a chunk from its header line (`1a;ext=1`): hex digits only (leading zeros
+/// allowed), optional whitespace before an extension.
 fn chunk_size(line: &[u8]) -> Option<u64> {
     let hex = line.split(|&b| b == b';').next()?;
-    let hex = std::str::from_utf8(hex).ok()?.trim();
-    if hex.is_empty() || hex.len() > 15 {
+    let hex = std::str::from_utf8(hex).ok()?.trim_end_matches([' ', '\t']);
+    if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    u64::from_str_radix(hex, 16).ok()
+    let digits = hex.trim_start_matches('0');
+    if digits.len() > 15 {
+        return None;
+    }
+    if digits.is_empty() { Some(0) } else { u64::from_str_radix(digits, 16).ok() }
 }
 
 #[cfg(test)]
@@ -399,6 +515,8 @@ mod tests {
         for bad in [
             "HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n",
             "HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: +1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: 1 2\r\n\r\n",
             "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n",
             "SMTP ready\r\n\r\n",
         ] {
@@ -406,6 +524,9 @@ mod tests {
         }
         let huge = format!("HTTP/1.1 200 OK\r\nx: {}", "a".repeat(MAX_HEAD + 1));
         assert!(parse_head(huge.as_bytes(), false).is_err());
+        assert!(parse_head(format!("{huge}\r\n\r\n").as_bytes(), false).is_err(), "complete but too long");
+        let h = head("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n");
+        assert_eq!((h.framing, h.close), (Framing::Chunked, true), "TE wins, the connection is not reused");
     }
 
     #[test]
@@ -416,5 +537,9 @@ mod tests {
         assert_eq!(chunk_size(b""), None);
         assert_eq!(chunk_size(b"zz"), None);
         assert_eq!(chunk_size(b"ffffffffffffffffff"), None);
+        assert_eq!(chunk_size(b"0000000000000000001a"), Some(26), "leading zeros");
+        assert_eq!(chunk_size(b"1a ;ext"), Some(26), "whitespace before an extension");
+        assert_eq!(chunk_size(b"+1a"), None);
+        assert_eq!(chunk_size(b" 1a"), None);
     }
 }

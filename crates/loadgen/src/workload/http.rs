@@ -10,7 +10,7 @@ use http::Method;
 use http_body_util::BodyExt;
 
 use super::endpoint::{Builder, Endpoint, HttpConn, closing, describe};
-use super::h1::H1Conn;
+use super::h1::{H1Conn, RequestBytes};
 use super::{Failure, Probe, Workload};
 use crate::{Error, ErrorClass, Result};
 
@@ -120,6 +120,11 @@ impl HttpWorkload {
         )
     }
 
+    /// Whether each request's body carries its number (echo bodies of at least 20 bytes).
+    fn numbers_bodies(&self) -> bool {
+        self.expect == Expect::Echo && self.filler.len() >= SEQ_DIGITS
+    }
+
     /// The body request `seq` carries.
     fn body(&self, seq: u64) -> Bytes {
         if self.expect == Expect::Echo { numbered(&self.filler, seq) } else { self.filler.clone() }
@@ -191,8 +196,14 @@ impl Workload for HttpWorkload {
         Ok(match self.engine {
             Engine::Native => {
                 let stream = self.endpoint.open_stream().await?;
-                let head_request = self.endpoint.method == Method::HEAD;
-                UnaryConn::Native(H1Conn::new(stream, &self.raw_head, &self.filler, head_request))
+                let request = RequestBytes {
+                    head: &self.raw_head,
+                    body: &self.filler,
+                    own_body: self.numbers_bodies(),
+                    head_request: self.endpoint.method == Method::HEAD,
+                    close_after: self.endpoint.asks_close(),
+                };
+                UnaryConn::Native(H1Conn::new(stream, request))
             }
             Engine::Hyper => UnaryConn::Hyper(self.endpoint.connect().await?),
         })
@@ -234,7 +245,7 @@ impl HttpWorkload {
 
     async fn call_native(&self, conn: &mut H1Conn, seq: u64, probe: &mut Probe) -> Result<(), Failure> {
         let check = self.expect == Expect::Echo;
-        if check && self.filler.len() >= SEQ_DIGITS {
+        if self.numbers_bodies() {
             write_seq(conn.body_mut(), seq);
         }
         // The body is compared with what was sent as it arrives, never collected.

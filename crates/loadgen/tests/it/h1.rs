@@ -33,6 +33,8 @@ struct Scripted {
     addr: std::net::SocketAddr,
     /// Raw request heads received.
     heads: Arc<Mutex<Vec<String>>>,
+    /// Connections accepted.
+    conns: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -45,6 +47,10 @@ impl Drop for Scripted {
 impl Scripted {
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    fn conns(&self) -> usize {
+        self.conns.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -84,11 +90,13 @@ async fn scripted(script: Script) -> Scripted {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let heads = Arc::new(Mutex::new(Vec::new()));
-    let seen = heads.clone();
+    let conns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (seen, accepted) = (heads.clone(), conns.clone());
     let task = tokio::spawn(async move {
         let mut conns = tokio::task::JoinSet::new();
         loop {
             let Ok((mut tcp, _)) = listener.accept().await else { return };
+            accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tcp.set_nodelay(true).unwrap();
             let seen = seen.clone();
             conns.spawn(async move {
@@ -110,7 +118,7 @@ async fn scripted(script: Script) -> Scripted {
             });
         }
     });
-    Scripted { addr, heads, task }
+    Scripted { addr, heads, conns, task }
 }
 
 fn echo_workload(url: &str, engine: Engine, size: usize) -> HttpWorkload {
@@ -181,9 +189,16 @@ async fn chunked_echo_split_into_single_bytes_is_read_and_checked() {
             assert!(r.is_ok(), "{engine:?}: {r:?}");
         }
     }
-    // Both engines put the same request on the wire.
+    assert_eq!(s.conns(), 2, "one keep-alive connection per engine");
+    // Both engines put the same request on the wire (header order and case aside).
     let heads = s.heads.lock().unwrap().clone();
     assert_eq!(heads.len(), 10);
+    let lines = |h: &str| {
+        let mut l: Vec<String> = h.lines().map(str::to_ascii_lowercase).collect();
+        l.sort();
+        l
+    };
+    assert_eq!(lines(&heads[0]), lines(&heads[5]), "native vs hyper");
     for h in &heads {
         let lower = h.to_ascii_lowercase();
         assert!(h.starts_with("POST /echo?x=1 HTTP/1.1\r\n"), "{h}");
@@ -233,21 +248,209 @@ async fn interim_answers_no_length_and_http_1_0_are_understood() {
     .await;
     let w = echo_workload(&s.url("/"), Engine::Native, 100);
     assert!(calls(&w, 3).await.iter().all(Result::is_ok));
-    assert_eq!(s.heads.lock().unwrap().len(), 3, "one connection per request");
+    assert_eq!(s.conns(), 3, "a body delimited by the close: one connection per request");
 
+    // HTTP/1.0 closes after each answer unless it says keep-alive (the server here keeps the
+    // connection open either way: the client must decide).
     let s = scripted(|body| {
         let mut out = format!("HTTP/1.0 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
         out.extend_from_slice(body);
-        Answer { pieces: vec![out], close: true }
+        whole(out)
     })
     .await;
     let w = echo_workload(&s.url("/"), Engine::Native, 100);
-    assert!(calls(&w, 3).await.iter().all(Result::is_ok), "HTTP/1.0 closes after each answer");
+    assert!(calls(&w, 3).await.iter().all(Result::is_ok));
+    assert_eq!(s.conns(), 3, "HTTP/1.0 without keep-alive: not reused");
+    let s = scripted(|body| {
+        let mut out =
+            format!("HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: {}\r\n\r\n", body.len())
+                .into_bytes();
+        out.extend_from_slice(body);
+        whole(out)
+    })
+    .await;
+    let w = echo_workload(&s.url("/"), Engine::Native, 100);
+    assert!(calls(&w, 3).await.iter().all(Result::is_ok));
+    assert_eq!(s.conns(), 1, "HTTP/1.0 with keep-alive: reused");
+
+    // 204 and 304 have no body whatever their Content-Length says; the connection is reused.
+    let s = scripted(|_| whole("HTTP/1.1 204 No Content\r\ncontent-length: 50\r\n\r\n")).await;
+    let w = HttpWorkload::builder(&s.url("/")).unwrap().build().unwrap();
+    assert!(calls(&w, 3).await.iter().all(Result::is_ok));
+    assert_eq!(s.conns(), 1);
+    let s = scripted(|_| whole("HTTP/1.1 304 Not Modified\r\ncontent-length: 50\r\n\r\n")).await;
+    let w = HttpWorkload::builder(&s.url("/")).unwrap().expect(Expect::Status(304)).build().unwrap();
+    assert!(calls(&w, 3).await.iter().all(Result::is_ok));
+    assert_eq!(s.conns(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_out_of_step_or_asked_to_close_are_not_reused() {
+    // More body than Content-Length: the answer counts, the connection is dropped (its next
+    // bytes would be read as the next answer).
+    let s = scripted(|_| whole("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokEXTRA")).await;
+    let w = HttpWorkload::builder(&s.url("/")).unwrap().build().unwrap();
+    assert!(calls(&w, 3).await.iter().all(Result::is_ok));
+    assert_eq!(s.conns(), 3);
+    // Chunked with a Content-Length too: read as chunked, then not reused.
+    let s = scripted(|_| {
+        whole(
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        )
+    })
+    .await;
+    let w = HttpWorkload::builder(&s.url("/")).unwrap().build().unwrap();
+    assert!(calls(&w, 2).await.iter().all(Result::is_ok));
+    assert_eq!(s.conns(), 2);
+    // The request says Connection: close: one request per connection, even if the server
+    // keeps it open.
+    let s = scripted(|_| whole(with_length("200 OK", b"ok"))).await;
+    let w =
+        HttpWorkload::builder(&s.url("/")).unwrap().header("Connection", "close").unwrap().build().unwrap();
+    assert!(calls(&w, 3).await.iter().all(Result::is_ok));
+    assert_eq!(s.conns(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_headers_replace_defaults_as_with_hyper() {
+    let s = scripted(|body| whole(with_length("200 OK", body))).await;
+    for engine in [Engine::Native, Engine::Hyper] {
+        let w = HttpWorkload::builder(&s.url("/"))
+            .unwrap()
+            .method(http::Method::POST)
+            .body_size(10)
+            .header("Content-Type", "application/json")
+            .unwrap()
+            .header("x-a", "1")
+            .unwrap()
+            .header("x-a", "2")
+            .unwrap()
+            .engine(engine)
+            .build()
+            .unwrap();
+        assert!(calls(&w, 1).await.iter().all(Result::is_ok));
+    }
+    let heads = s.heads.lock().unwrap().clone();
+    for h in &heads {
+        let lower = h.to_ascii_lowercase();
+        assert_eq!(lower.matches("content-type:").count(), 1, "{h}");
+        assert!(lower.contains("content-type: application/json"), "{h}");
+        assert_eq!(lower.matches("x-a:").count(), 1, "{h}");
+        assert!(lower.contains("x-a: 2"), "{h}");
+    }
+}
+
+/// A hyper server that streams each request body back as it reads it.
+async fn streaming_echo() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    // Small server-side socket buffers, so that what the connection can hold in flight is
+    // bounded by the client's buffers (at most 4 MiB to send and 32 MiB to receive here).
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    socket.set_send_buffer_size(64 * 1024).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(16).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            conns.spawn(async move {
+                let svc = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(req.into_body()))
+                });
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_echo_streamed_back_while_it_is_sent_does_not_stall() {
+    // 48 MiB: more than all socket buffers together, so a client that only reads after writing
+    // everything would wait forever on a server that writes while it reads.
+    let (addr, task) = streaming_echo().await;
+    for engine in [Engine::Native, Engine::Hyper] {
+        let w = echo_workload(&format!("http://{addr}/"), engine, 48 << 20);
+        for r in calls(&w, 1).await {
+            assert!(r.is_ok(), "{engine:?}: {r:?}");
+        }
+    }
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_with_a_private_ca() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tls");
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(data.join("server.pem")).unwrap().map(Result::unwrap).collect();
+    let key = PrivateKeyDer::from_pem_file(data.join("server.key")).unwrap();
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let acceptor = acceptor.clone();
+            conns.spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let svc =
+                    hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(req.into_body()))
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    for engine in [Engine::Native, Engine::Hyper] {
+        let w = HttpWorkload::builder(&format!("https://localhost:{port}/"))
+            .unwrap()
+            .method(http::Method::POST)
+            .body_size(200 * 1024)
+            .expect(Expect::Echo)
+            .engine(engine)
+            .ca_cert(&data.join("ca.pem"))
+            .unwrap()
+            .build()
+            .unwrap();
+        for r in calls(&w, 3).await {
+            assert!(r.is_ok(), "{engine:?}: {r:?}");
+        }
+        // Without the CA the server is not trusted.
+        let untrusted = HttpWorkload::builder(&format!("https://localhost:{port}/"))
+            .unwrap()
+            .engine(engine)
+            .build()
+            .unwrap();
+        let err = untrusted.connect().await.expect_err("an unknown CA is refused");
+        assert_eq!(err.class, ErrorClass::Connect, "{err:?}");
+    }
+    task.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_answers_are_protocol_errors_never_successes() {
-    let cases: [(&str, Script); 5] = [
+    let cases: [(&str, Script); 6] = [
+        ("bare LF in a chunk header", |_| Answer {
+            pieces: vec![b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\nok\r\n0\r\n\r\n".to_vec()],
+            close: false,
+        }),
         ("short body then close", |_| Answer {
             pieces: vec![with_length("200 OK", b"abc")[..40].to_vec()],
             close: true,
