@@ -94,17 +94,7 @@ impl<O> Builder<O> {
 
     /// Trusts the CA certificates in a PEM file besides the built-in web roots.
     pub fn ca_cert(mut self, pem: &Path) -> Result<Self> {
-        let read_err = |e: &dyn fmt::Display| {
-            Error::config(format!("reading CA certificates from {}: {e}", pem.display()))
-        };
-        let certs = CertificateDer::pem_file_iter(pem)
-            .map_err(|e| read_err(&e))?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| read_err(&e))?;
-        if certs.is_empty() {
-            return Err(Error::config(format!("no certificate in {}", pem.display())));
-        }
-        self.extra_roots.extend(certs);
+        self.extra_roots.extend(read_ca_certs(pem)?);
         Ok(self)
     }
 
@@ -122,22 +112,9 @@ impl<O> Builder<O> {
         let host_header = HeaderValue::from_str(&authority)
             .map_err(|_| target_err(&target, "host is not a valid Host header"))?;
         let tls = if https {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            for c in self.extra_roots {
-                roots.add(c).map_err(|e| Error::config(format!("CA certificate rejected: {e}")))?;
-            }
-            let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::config(format!("TLS: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
             let name = ServerName::try_from(host.clone())
                 .map_err(|e| target_err(&target, format!("not a TLS server name: {e}")))?;
-            Some((TlsConnector::from(Arc::new(cfg)), name))
+            Some((tls_connector(self.extra_roots, b"http/1.1")?, name))
         } else {
             None
         };
@@ -155,6 +132,37 @@ impl<O> Builder<O> {
         };
         Ok((endpoint, self.opts))
     }
+}
+
+/// The CA certificates of a PEM file.
+pub(crate) fn read_ca_certs(pem: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let read_err =
+        |e: &dyn fmt::Display| Error::config(format!("reading CA certificates from {}: {e}", pem.display()));
+    let certs = CertificateDer::pem_file_iter(pem)
+        .map_err(|e| read_err(&e))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| read_err(&e))?;
+    if certs.is_empty() {
+        return Err(Error::config(format!("no certificate in {}", pem.display())));
+    }
+    Ok(certs)
+}
+
+/// A TLS client trusting the built-in web roots and `extra_roots`, offering `alpn`.
+pub(crate) fn tls_connector(extra_roots: Vec<CertificateDer<'static>>, alpn: &[u8]) -> Result<TlsConnector> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for c in extra_roots {
+        roots.add(c).map_err(|e| Error::config(format!("CA certificate rejected: {e}")))?;
+    }
+    let mut cfg =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::config(format!("TLS: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    cfg.alpn_protocols = vec![alpn.to_vec()];
+    Ok(TlsConnector::from(Arc::new(cfg)))
 }
 
 /// Where and how an HTTP workload connects, and the headers it sends.

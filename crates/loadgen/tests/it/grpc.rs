@@ -185,3 +185,90 @@ fn bad_grpc_targets_are_rejected() {
     assert!(GrpcWorkload::builder("http://127.0.0.1:9000").connections(0).build().is_err());
     assert!(GrpcWorkload::builder("http://127.0.0.1:9000").metadata("bad key", "v").is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_with_a_private_ca() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_stream::StreamExt;
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tls");
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(data.join("server.pem")).unwrap().map(Result::unwrap).collect();
+    let key = PrivateKeyDer::from_pem_file(data.join("server.key")).unwrap();
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // TLS is done here, so that the server needs no TLS feature of tonic's.
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).then(move |tcp| {
+        let acceptor = acceptor.clone();
+        async move { acceptor.accept(tcp?).await.map(TlsIo) }
+    });
+    let task = tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(ServeBenchServer::new(Svc::default()))
+            .serve_with_incoming(incoming)
+            .await;
+    });
+    let url = format!("https://localhost:{port}");
+    let w = GrpcWorkload::builder(&url).ca_cert(&data.join("ca.pem")).unwrap().build().unwrap();
+    let r = run(w, &level(2, 500)).await;
+    assert_eq!(r.counts.errors, 0, "{:?}", r.error_samples);
+    assert!(r.counts.ok > 20, "ok {}", r.counts.ok);
+    assert!(r.target.starts_with("grpcs://localhost:"), "{}", r.target);
+    // Without the CA: connect errors, never successes.
+    let w = GrpcWorkload::builder(&url).build().unwrap();
+    let r = run(w, &level(1, 300)).await;
+    assert_eq!(r.counts.ok, 0);
+    assert!(r.errors["connect"] > 0, "{:?}", r.errors);
+    task.abort();
+}
+
+/// A server-side TLS stream tonic can serve on (it wants to know the peer: nothing here).
+struct TlsIo(tokio_rustls::server::TlsStream<tokio::net::TcpStream>);
+
+impl tonic::transport::server::Connected for TlsIo {
+    type ConnectInfo = ();
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
+impl tokio::io::AsyncRead for TlsIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}

@@ -135,8 +135,12 @@ impl OpenAiArgs {
 /// gRPC options.
 #[derive(Debug, Args)]
 pub struct GrpcArgs {
-    /// Server address, http://HOST:PORT.
+    /// Server address, http://HOST:PORT, or https://HOST:PORT for TLS.
     pub url: String,
+
+    /// PEM file of CA certificates to trust for https targets (besides the web roots).
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
 
     /// The call: unary Echo, or the server-streaming Stream.
     #[arg(long, value_enum, default_value = "echo")]
@@ -190,6 +194,9 @@ impl GrpcArgs {
         }
         if let Some(n) = self.connections {
             b = b.connections(n);
+        }
+        if let Some(pem) = &self.ca_cert {
+            b = b.ca_cert(pem)?;
         }
         Ok(b.build()?)
     }

@@ -2,15 +2,27 @@
 //! `servebench.v1.ServeBench` service in `proto/servebench.proto`, which the features suite's Ray
 //! Serve apps serve too. Each virtual user has an HTTP/2 connection of its own unless a number of
 //! shared connections is set. Metadata (Ray Serve routes on `application`) goes with every call;
-//! gRPC status codes are counted by code under the `status` class.
+//! gRPC status codes are counted by code under the `status` class. `https://` targets are reached
+//! over TLS (rustls, ALPN `h2`; the built-in web roots and any CA given with `ca_cert`).
 
 use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::transport::{Channel, Endpoint};
+
+use super::endpoint::{read_ca_certs, tls_connector};
 
 use super::http::{numbered, printable_filler};
 use super::{Failure, Probe, Workload};
@@ -52,9 +64,16 @@ pub struct GrpcWorkloadBuilder {
     metadata: Vec<(AsciiMetadataKey, AsciiMetadataValue)>,
     connections: Option<u32>,
     connect_timeout: Duration,
+    extra_roots: Vec<CertificateDer<'static>>,
 }
 
 impl GrpcWorkloadBuilder {
+    /// Trusts the CA certificates in a PEM file besides the built-in web roots (`https://`).
+    pub fn ca_cert(mut self, pem: &Path) -> Result<Self> {
+        self.extra_roots.extend(read_ca_certs(pem)?);
+        Ok(self)
+    }
+
     /// Adds metadata sent with every call (for example `application`). Its value is never shown
     /// or written.
     pub fn metadata(mut self, name: &str, value: &str) -> Result<Self> {
@@ -89,11 +108,11 @@ impl GrpcWorkloadBuilder {
     pub fn build(self) -> Result<GrpcWorkload> {
         let target_err = |reason: String| Error::Target { target: self.url.clone(), reason };
         let uri: http::Uri = self.url.parse().map_err(|e| target_err(format!("not a URL ({e})")))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => return Err(target_err("TLS for gRPC is not supported yet: use http://".into())),
-            _ => return Err(target_err("write http://HOST:PORT".into())),
-        }
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(target_err("write http://HOST:PORT or https://HOST:PORT".into())),
+        };
         if uri.host().is_none_or(str::is_empty) {
             return Err(target_err("no host".into()));
         }
@@ -108,6 +127,16 @@ impl GrpcWorkloadBuilder {
         {
             return Err(Error::config("gRPC payloads over 64 MiB are not supported"));
         }
+        let tls = if https {
+            let host =
+                uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+            let name = ServerName::try_from(host.clone())
+                .map_err(|e| target_err(format!("not a TLS server name: {e}")))?;
+            let port = uri.port_u16().unwrap_or(443);
+            Some(TlsConnect { tls: tls_connector(self.extra_roots, b"h2")?, name, host, port })
+        } else {
+            None
+        };
         let endpoint = Endpoint::from(uri.clone())
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
@@ -120,7 +149,12 @@ impl GrpcWorkloadBuilder {
             self.connections.map(|n| (0..n).map(|_| tokio::sync::OnceCell::new()).collect::<Vec<_>>());
         Ok(GrpcWorkload {
             endpoint,
-            target: format!("grpc://{}", uri.authority().map(|a| a.as_str()).unwrap_or_default()),
+            target: format!(
+                "{}://{}",
+                if https { "grpcs" } else { "grpc" },
+                uri.authority().map(|a| a.as_str()).unwrap_or_default()
+            ),
+            tls,
             call: self.call,
             metadata: self.metadata,
             filler,
@@ -134,6 +168,7 @@ impl GrpcWorkloadBuilder {
 pub struct GrpcWorkload {
     endpoint: Endpoint,
     target: String,
+    tls: Option<TlsConnect>,
     call: GrpcCall,
     metadata: Vec<(AsciiMetadataKey, AsciiMetadataValue)>,
     filler: Bytes,
@@ -161,6 +196,7 @@ impl GrpcWorkload {
             metadata: Vec::new(),
             connections: None,
             connect_timeout: Duration::from_secs(5),
+            extra_roots: Vec::new(),
         }
     }
 
@@ -175,7 +211,11 @@ impl GrpcWorkload {
 
     async fn channel(&self) -> Result<Channel, Failure> {
         let open = || async {
-            self.endpoint.connect().await.map_err(|e| {
+            let channel = match &self.tls {
+                None => self.endpoint.connect().await,
+                Some(tls) => self.endpoint.connect_with_connector(tls.clone()).await,
+            };
+            channel.map_err(|e| {
                 Failure::broken(ErrorClass::Connect, format!("connecting to {}: {}", self.target, chain(&e)))
             })
         };
@@ -186,6 +226,38 @@ impl GrpcWorkload {
                 slot.get_or_try_init(open).await.cloned()
             }
         }
+    }
+}
+
+/// Opens TCP + TLS (ALPN `h2`) connections for tonic, which is built without TLS of its own.
+#[derive(Clone)]
+struct TlsConnect {
+    tls: TlsConnector,
+    name: ServerName<'static>,
+    host: String,
+    port: u16,
+}
+
+impl tower_service::Service<http::Uri> for TlsConnect {
+    type Response = TokioIo<TlsStream<TcpStream>>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _uri: http::Uri) -> Self::Future {
+        let me = self.clone();
+        Box::pin(async move {
+            let tcp = TcpStream::connect((me.host.as_str(), me.port)).await?;
+            tcp.set_nodelay(true)?;
+            let tls = me.tls.connect(me.name, tcp).await?;
+            if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+                return Err(std::io::Error::other("the server did not agree to HTTP/2 (ALPN h2)"));
+            }
+            Ok(TokioIo::new(tls))
+        })
     }
 }
 
