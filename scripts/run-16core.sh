@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The all on/off comparison with 1 and with 8 replicas per deployment (unary and streaming) on a
 # machine with many cores (made for 16): Ray pinned to all cores but the last CLIENT_CPUS, the
-# client to those, so that the two do not compete. Results land in RESULTS/RUN; with OUT set
+# client to those (features-suite --ray-cpus/--client-cpus), so that the two do not compete. Results land in RESULTS/RUN; with OUT set
 # (a device run) the run folder is also packed into $OUT/RUN.tar.gz, since only a few files come
 # back from there.
 #
@@ -62,31 +62,28 @@ else
     suite=$target_dir/release/features-suite
 fi
 
-# Ray on the first cores, the client on the last CLIENT_CPUS (when there are enough cores and
-# taskset is there to pin with).
+# Ray on the first cores, the client on the last CLIENT_CPUS (features-suite pins both itself;
+# on fewer than 2 x CLIENT_CPUS cores they share them).
 cores=$(nproc)
 pin=()
-ray_cpus=()
-if ((cores >= 2 * client_cpus)) && command -v taskset >/dev/null; then
-    ray_cpus=(--ray-cpus "0-$((cores - client_cpus - 1))")
-    pin=(taskset -c "$((cores - client_cpus))-$((cores - 1))")
-    say "$cores cores: Ray on 0-$((cores - client_cpus - 1)), the client on $((cores - client_cpus))-$((cores - 1))"
+if ((cores >= 2 * client_cpus)); then
+    pin=(--ray-cpus "0-$((cores - client_cpus - 1))" --client-cpus "$((cores - client_cpus))-$((cores - 1))")
 else
-    say "$cores cores (or no taskset): Ray and the client share them"
+    pin=(--no-pin)
 fi
 
 args=(--comparison "$comparisons" --workload "$workloads"
     --sweep "unary=$unary" --sweep "streaming=$streaming"
     --warmup "${WARMUP:-1s}" --duration "${DURATION:-4s}" --cooldown "${COOLDOWN:-1s}"
-    --results-dir "$results" --run "$run" "${ray_cpus[@]}")
+    --results-dir "$results" --run "$run" "${pin[@]}")
 [[ ${RESUME:-0} == 1 ]] && args+=(--resume)
 mkdir -p "$results"
 limit=()
 [[ -n ${LIMIT_S:-} ]] && limit=(timeout --signal=INT --kill-after=60 "$LIMIT_S")
 
-say "${pin[*]} $suite ${args[*]}"
+say "$suite ${args[*]}"
 set +e
-"${limit[@]}" "${pin[@]}" "$suite" "${args[@]}" 2>&1 | tee "$results/$run.log"
+"${limit[@]}" "$suite" "${args[@]}" 2>&1 | tee "$results/$run.log"
 status=${PIPESTATUS[0]}
 set -e
 [[ -d $results/$run ]] && mv "$results/$run.log" "$results/$run/run.log"

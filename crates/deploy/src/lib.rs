@@ -42,6 +42,7 @@ pub use crate::error::DeployError;
 pub use crate::http::{GrpcReply, HttpResponse, grpc_call, request as http_request};
 pub use crate::local::{
     LOOPBACK, LocalCluster, LocalOptions, LocalPorts, PORTS_PER_CLUSTER, check_cpu_list, cluster_pids,
+    format_cpu_list, parse_cpu_list,
 };
 pub use crate::manifest::{MANIFEST_SCHEMA_VERSION, Machine, Manifest, git_revision};
 pub use crate::probe::{check_app, check_payload, decode_fields, encode_bytes_field, parse_sse};

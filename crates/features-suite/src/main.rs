@@ -116,10 +116,19 @@ struct Cli {
     #[arg(long)]
     num_cpus: Option<u32>,
 
-    /// Local: pin each Ray cluster to these CPUs (a taskset list such as 0-11); pin this client
-    /// to the others yourself, e.g. `taskset -c 12-15 features-suite --ray-cpus 0-11`.
+    /// Local: the CPUs of each Ray cluster (a taskset list such as 0-11) [default: on 4 or more
+    /// cores, all but the client's; on fewer, all, shared with the client].
     #[arg(long, value_name = "LIST")]
     ray_cpus: Option<String>,
+
+    /// Local: the CPUs of this client [default: on 4 or more cores, the last quarter; on fewer,
+    /// all, shared with Ray].
+    #[arg(long, value_name = "LIST")]
+    client_cpus: Option<String>,
+
+    /// Local: pin nothing (Ray and the client share every core).
+    #[arg(long, conflicts_with_all = ["ray_cpus", "client_cpus"])]
+    no_pin: bool,
 
     /// Print the plan (deployments, levels, time) and exit.
     #[arg(long)]
@@ -191,21 +200,69 @@ fn settings(cli: &Cli, config: &SuiteConfig) -> Result<Settings> {
     Ok(s)
 }
 
-fn backend(cli: &Cli, project: &Project, dir: &Path) -> Result<Backend> {
+/// Which CPUs the client and each local Ray cluster run on (`None`: not pinned).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+struct Pinning {
+    client: Option<Vec<usize>>,
+    ray: Option<Vec<usize>>,
+    /// How it was chosen: "auto", "given" or "off".
+    how: &'static str,
+}
+
+impl Pinning {
+    fn resolve(cli: &Cli) -> Result<Pinning> {
+        let list = |flag: &str, l: &Option<String>| -> Result<Option<Vec<usize>>> {
+            l.as_deref().map(|l| deploy::parse_cpu_list(l).with_context(|| flag.to_owned())).transpose()
+        };
+        let (client, ray) = (list("--client-cpus", &cli.client_cpus)?, list("--ray-cpus", &cli.ray_cpus)?);
+        if cli.no_pin || cli.target != TargetKind::Local {
+            return Ok(Pinning { how: "off", ..Pinning::default() });
+        }
+        let allowed = loadgen::affinity::allowed_cpus();
+        if let Some(c) = client.iter().chain(&ray).flatten().find(|c| !allowed.contains(c)) {
+            bail!(
+                "CPU {c} is not available to this process (it may use {})",
+                deploy::format_cpu_list(&allowed)
+            );
+        }
+        Ok(match (client, ray) {
+            (None, None) => match loadgen::affinity::auto_split(&allowed) {
+                Some(split) => Pinning { client: Some(split.client), ray: Some(split.server), how: "auto" },
+                None => Pinning { how: "off", ..Pinning::default() },
+            },
+            (Some(client), None) => {
+                let rest: Vec<usize> = allowed.iter().copied().filter(|c| !client.contains(c)).collect();
+                ensure!(!rest.is_empty(), "--client-cpus leaves no CPU for Ray: name --ray-cpus too");
+                Pinning { client: Some(client), ray: Some(rest), how: "given" }
+            }
+            (client, ray) => Pinning { client, ray, how: "given" },
+        })
+    }
+
+    fn describe(&self) -> String {
+        let show =
+            |c: &Option<Vec<usize>>| c.as_deref().map_or("any CPU".to_owned(), deploy::format_cpu_list);
+        match self.how {
+            "off" => "not pinned: Ray and the client share the CPUs".to_owned(),
+            how => {
+                format!("pinned ({how}): Ray on {}, the client on {}", show(&self.ray), show(&self.client))
+            }
+        }
+    }
+}
+
+fn backend(cli: &Cli, project: &Project, dir: &Path, pinning: &Pinning) -> Result<Backend> {
     Ok(match cli.target {
         TargetKind::Local => {
             let mut o = LocalOptions::for_project(project);
             if cli.num_cpus.is_some() {
                 o.num_cpus = cli.num_cpus;
             }
-            if let Some(list) = &cli.ray_cpus {
-                deploy::check_cpu_list(list).context("--ray-cpus")?;
-                o.cpu_affinity = Some(list.clone());
-            }
+            o.cpu_affinity = pinning.ray.as_deref().map(deploy::format_cpu_list);
             Backend::Local(o)
         }
-        _ if cli.ray_cpus.is_some() || cli.num_cpus.is_some() => {
-            bail!("--ray-cpus and --num-cpus apply to --target local only")
+        _ if cli.ray_cpus.is_some() || cli.client_cpus.is_some() || cli.num_cpus.is_some() => {
+            bail!("--ray-cpus, --client-cpus and --num-cpus apply to --target local only")
         }
         TargetKind::Anyscale => Backend::Anyscale(AnyscaleOptions::new(project, dir.join("anyscale"))),
         TargetKind::Url => {
@@ -316,6 +373,7 @@ fn write_run_manifest(
     settings: &Settings,
     plan: &Plan,
     project: &Project,
+    pinning: &Pinning,
 ) -> Result<()> {
     let (git_revision, git_dirty) = deploy::git_revision(&project.root);
     let manifest = serde_json::json!({
@@ -329,6 +387,7 @@ fn write_run_manifest(
         "machine": deploy::Machine::current(),
         "settings": settings,
         "plan": plan,
+        "cpu_pinning": pinning,
     });
     let path = dir.join("manifest.json");
     let path = if path.exists() { dir.join(format!("manifest.{}.json", std::process::id())) } else { path };
@@ -337,7 +396,7 @@ fn write_run_manifest(
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
-async fn main_async(cli: Cli) -> Result<ExitCode> {
+async fn main_async(cli: Cli, pinning: &Pinning) -> Result<ExitCode> {
     let project = Project::discover();
     let config_path =
         cli.config.clone().unwrap_or_else(|| project.root.join("suites/features/configs/suite.toml"));
@@ -378,14 +437,14 @@ async fn main_async(cli: Cli) -> Result<ExitCode> {
             .to_owned(),
     };
     let dir = project.root.join(&cli.results_dir).join(&run);
-    let backend = backend(&cli, &project, &dir)?;
+    let backend = backend(&cli, &project, &dir, pinning)?;
     if cli.resume {
         ensure!(dir.exists(), "no run to resume at {}", dir.display());
     } else if dir.exists() {
         bail!("{} exists: pass --resume to continue it, or choose another --run", dir.display());
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    write_run_manifest(&dir, &std::env::args().collect::<Vec<_>>(), &settings, &plan, &project)?;
+    write_run_manifest(&dir, &std::env::args().collect::<Vec<_>>(), &settings, &plan, &project, pinning)?;
     eprintln!(
         "features-suite: profile {}, {} deployments, {levels} levels, about {}; results in {}",
         settings.profile,
@@ -393,6 +452,7 @@ async fn main_async(cli: Cli) -> Result<ExitCode> {
         humantime::format_duration(Duration::from_secs(estimate.as_secs())),
         dir.display()
     );
+    eprintln!("features-suite: {}", pinning.describe());
 
     let variants = VariantSet::load(&project.variants_file("features"))?;
     let catalog = AppCatalog::load(&project.apps_file("features"))?;
@@ -482,6 +542,20 @@ fn write_report(settings: &Settings, dir: &Path, max_error_rate: f64) -> Result<
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // The client's CPUs are set before the runtime starts, so that its threads inherit them.
+    let pinning = match Pinning::resolve(&cli) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("features-suite: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(cpus) = &pinning.client
+        && let Err(e) = loadgen::affinity::pin_current_thread(cpus)
+    {
+        eprintln!("features-suite: {e}");
+        return ExitCode::from(1);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -489,7 +563,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(main_async(cli)) {
+    match rt.block_on(main_async(cli, &pinning)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("features-suite: {e:#}");

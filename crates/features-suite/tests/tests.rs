@@ -27,10 +27,17 @@ fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
         return;
     }
     let results = tempfile::tempdir().unwrap();
+    // The client on the last CPU, Ray on the others (when there are two or more).
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut pin: Vec<String> = Vec::new();
+    if cpus >= 2 {
+        pin = vec!["--client-cpus".into(), (cpus - 1).to_string()];
+    }
     let out = Command::cargo_bin("features-suite")
         .unwrap()
         .args(["--profile", "smoke", "--run", "e2e", "--results-dir"])
         .arg(results.path())
+        .args(&pin)
         .timeout(std::time::Duration::from_secs(600))
         .output()
         .unwrap();
@@ -61,6 +68,16 @@ fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
         serde_json::from_slice(&std::fs::read(run.join("deployments/all_on-1replica.json")).unwrap())
             .unwrap();
     assert_eq!(d["flags"]["RAY_SERVE_THROUGHPUT_OPTIMIZED"], "1");
+    if cpus >= 2 {
+        assert_eq!(m["cpu_pinning"]["client"], serde_json::json!([cpus - 1]), "{}", m["cpu_pinning"]);
+        let ray = if cpus == 2 { "0".to_owned() } else { format!("0-{}", cpus - 2) };
+        assert_eq!(d["ray_cpu_affinity"], ray.as_str());
+        // The client measured with the one core it had.
+        let level: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("allon_on_unary/level_c1.json")).unwrap())
+                .unwrap();
+        assert_eq!(level["client"]["cores"], 1, "{}", level["client"]);
+    }
     assert!(d["ray_version"].as_str().unwrap().starts_with("2.60"));
 
     if cfg!(feature = "report") {
@@ -112,6 +129,9 @@ fn bad_selections_get_one_line_errors() {
         (&["--profile", "nope", "--plan"][..], "no profile"),
         (&["--variant", "grpc", "--plan"][..], "none of the selected comparisons"),
         (&["--target", "url", "--variant", "all_on"][..], "--url"),
+        (&["--client-cpus", "4000", "--plan"][..], "not available to this process"),
+        (&["--ray-cpus", "3-1", "--plan"][..], "runs backwards"),
+        (&["--no-pin", "--client-cpus", "0", "--plan"][..], "cannot be used with"),
     ] {
         let out = Command::cargo_bin("features-suite").unwrap().args(args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);

@@ -11,6 +11,7 @@
 //! of the run itself is an [`Error`]. Failures of individual requests are not errors of the run:
 //! they are counted by class in the result.
 
+pub mod affinity;
 mod error;
 mod health;
 mod level;

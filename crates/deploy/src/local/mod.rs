@@ -530,6 +530,11 @@ pub async fn deploy(
 /// A `taskset -c` CPU list: numbers and ranges separated by commas (`0-11`, `0,2,4-7`), each
 /// range ascending.
 pub fn check_cpu_list(list: &str) -> Result<(), DeployError> {
+    parse_cpu_list(list).map(|_| ())
+}
+
+/// The CPUs of a `taskset -c` list (see [`check_cpu_list`]), ascending, without repeats.
+pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, DeployError> {
     let bad = |why: &str| DeployError::Invalid {
         what: "cpu_affinity",
         message: format!("{list:?} is not a CPU list like 0-11 or 0,2,4-7: {why}"),
@@ -537,15 +542,40 @@ pub fn check_cpu_list(list: &str) -> Result<(), DeployError> {
     if list.is_empty() {
         return Err(bad("it is empty"));
     }
+    let mut cpus = Vec::new();
     for part in list.split(',') {
         let (lo, hi) = part.split_once('-').unwrap_or((part, part));
-        let lo: u32 = lo.trim().parse().map_err(|_| bad(&format!("{part:?} is not a number or range")))?;
-        let hi: u32 = hi.trim().parse().map_err(|_| bad(&format!("{part:?} is not a number or range")))?;
+        let lo: usize = lo.trim().parse().map_err(|_| bad(&format!("{part:?} is not a number or range")))?;
+        let hi: usize = hi.trim().parse().map_err(|_| bad(&format!("{part:?} is not a number or range")))?;
         if lo > hi {
             return Err(bad(&format!("{part:?} runs backwards")));
         }
+        if hi >= 4096 {
+            return Err(bad(&format!("{part:?} names a CPU beyond 4095")));
+        }
+        cpus.extend(lo..=hi);
     }
-    Ok(())
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(cpus)
+}
+
+/// A CPU list in `taskset -c` form, ranges folded (`[0, 1, 2, 5]` -> `0-2,5`).
+pub fn format_cpu_list(cpus: &[usize]) -> String {
+    let mut sorted = cpus.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j { sorted[i].to_string() } else { format!("{}-{}", sorted[i], sorted[j]) });
+        i = j + 1;
+    }
+    parts.join(",")
 }
 
 /// Sends each app's check request until it succeeds or `timeout` runs out (a route can
@@ -575,7 +605,16 @@ pub(crate) async fn check_until_ok(
 
 #[cfg(test)]
 mod tests {
-    use super::check_cpu_list;
+    use super::{check_cpu_list, format_cpu_list, parse_cpu_list};
+
+    #[test]
+    fn cpu_lists_round_trip() {
+        assert_eq!(parse_cpu_list("0,2,4-7,3").expect("parses"), vec![0, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(format_cpu_list(&[0, 2, 3, 4, 5, 6, 7]), "0,2-7");
+        assert_eq!(format_cpu_list(&[12, 13, 14, 15]), "12-15");
+        assert_eq!(format_cpu_list(&[]), "");
+        assert!(parse_cpu_list("0-5000").is_err());
+    }
 
     #[test]
     fn cpu_lists_are_checked() {
