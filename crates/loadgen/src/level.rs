@@ -196,6 +196,9 @@ pub struct Level {
     pub seed: u64,
     /// Objectives a request must meet to count towards goodput.
     pub slo: Option<crate::Slo>,
+    /// Keep a record of every request of the window in the result ([`crate::RequestRecord`]),
+    /// besides the histograms (`vllm bench serve --save-detailed`). Costs memory per request.
+    pub keep_requests: bool,
 }
 
 impl Level {
@@ -213,6 +216,7 @@ impl Level {
             timeout: Duration::from_secs(30),
             seed: 1,
             slo: None,
+            keep_requests: false,
         }
     }
 

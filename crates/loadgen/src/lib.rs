@@ -24,8 +24,8 @@ pub mod workload;
 pub use error::{Error, ErrorClass, Result};
 pub use level::{Arrival, Level, Phases, Schedule, Window};
 pub use result::{
-    ClientHealth, Counts, LatencyStats, LevelResult, PhasesInfo, SCHEMA, ScheduleInfo, SeriesPoint, Slo,
-    TokenCounts, csv_header, csv_row, vllm_result,
+    ClientHealth, Counts, LatencyStats, LevelResult, PhasesInfo, RequestRecord, SCHEMA, ScheduleInfo,
+    SeriesPoint, Slo, TokenCounts, csv_header, csv_row, vllm_result, vllm_result_detailed,
 };
 pub use runner::{Phase, Progress, ProgressFn, Stop, run_level};
 pub use sweep::{Sweep, SweepOutput, read_level, run_sweep, write_csv, write_level};

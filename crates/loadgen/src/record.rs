@@ -96,6 +96,8 @@ pub(crate) struct Recorder {
     pub late_sends: u64,
     pub reconnects: u64,
     pub series: Vec<SecondBucket>,
+    /// Every request issued in the window, when kept.
+    pub requests: Vec<crate::RequestRecord>,
 }
 
 impl Recorder {
@@ -125,6 +127,7 @@ impl Recorder {
             late_sends: 0,
             reconnects: 0,
             series: Vec::new(),
+            requests: Vec::new(),
         }
     }
 
@@ -228,6 +231,7 @@ impl Recorder {
         for d in &other.error_samples {
             self.note_error(d);
         }
+        self.requests.extend(other.requests.iter().cloned());
         self.completed_in_window += other.completed_in_window;
         self.events_in_window += other.events_in_window;
         self.events += other.events;
@@ -303,12 +307,13 @@ pub(crate) fn stats(h: &Histogram<u64>) -> Option<LatencyStats> {
 #[derive(Debug, Clone)]
 pub(crate) struct Shards {
     shards: Arc<Vec<Mutex<Recorder>>>,
+    keep_requests: bool,
 }
 
 impl Shards {
-    pub(crate) fn new(n: usize, window_len: Option<Duration>) -> Self {
+    pub(crate) fn new(n: usize, window_len: Option<Duration>, keep_requests: bool) -> Self {
         let shards = (0..n.max(1)).map(|_| Mutex::new(Recorder::new(window_len))).collect();
-        Shards { shards: Arc::new(shards) }
+        Shards { shards: Arc::new(shards), keep_requests }
     }
 
     pub(crate) fn local(&self, task: usize) -> LocalRecorder {
@@ -319,6 +324,7 @@ impl Shards {
             buf: Vec::new(),
             gaps: Vec::new(),
             errors: Vec::new(),
+            requests: Vec::new(),
             reconnects: 0,
             oldest: None,
         }
@@ -361,6 +367,7 @@ pub(crate) struct LocalRecorder {
     buf: Vec<Sample>,
     gaps: Vec<u32>,
     errors: Vec<String>,
+    requests: Vec<crate::RequestRecord>,
     reconnects: u64,
     oldest: Option<Instant>,
 }
@@ -368,6 +375,19 @@ pub(crate) struct LocalRecorder {
 impl LocalRecorder {
     pub(crate) fn record(&mut self, s: Sample, gaps_us: &[u32], error: Option<&str>, now: Instant) {
         self.buf.push(s);
+        if s.in_window && self.shards.keep_requests {
+            let secs = |us: u64| us as f64 / 1e6;
+            let tokens = s.tokens.filter(|_| error.is_none());
+            self.requests.push(crate::RequestRecord {
+                start_s: (s.completed_us - i64::try_from(s.latency_us).unwrap_or(i64::MAX)) as f64 / 1e6,
+                latency_s: secs(s.latency_us),
+                ttft_s: s.first_event_us.map(secs),
+                itls_s: gaps_us.iter().map(|&g| f64::from(g) / 1e6).collect(),
+                input_tokens: tokens.map_or(0, |t| t.input),
+                output_tokens: tokens.map_or(0, |t| t.output),
+                error: error.map(str::to_owned),
+            });
+        }
         if s.in_window {
             self.gaps.extend_from_slice(gaps_us);
             if let Some(e) = error
@@ -388,7 +408,12 @@ impl LocalRecorder {
     }
 
     pub(crate) fn flush(&mut self) {
-        if self.buf.is_empty() && self.gaps.is_empty() && self.reconnects == 0 && self.errors.is_empty() {
+        if self.buf.is_empty()
+            && self.gaps.is_empty()
+            && self.reconnects == 0
+            && self.errors.is_empty()
+            && self.requests.is_empty()
+        {
             return;
         }
         let mut r = self.shards.shards[self.shard].lock().unwrap_or_else(PoisonError::into_inner);
@@ -402,6 +427,7 @@ impl LocalRecorder {
             r.note_error(e);
         }
         r.reconnects += self.reconnects;
+        r.requests.append(&mut self.requests);
         drop(r);
         self.buf.clear();
         self.gaps.clear();
@@ -456,7 +482,7 @@ mod tests {
         ) {
             let window = Some(Duration::from_secs(3));
             let mut one = Recorder::new(window);
-            let s = Shards::new(shards, window);
+            let s = Shards::new(shards, window, true);
             let mut locals: Vec<LocalRecorder> = (0..16).map(|i| s.local(i)).collect();
             let now = Instant::now();
             for (lat, done, in_w, ok, task) in &reqs {
@@ -466,6 +492,8 @@ mod tests {
             }
             drop(locals);
             let merged = s.merged(window);
+            // Every request of the window is kept, none other.
+            prop_assert_eq!(merged.requests.len(), reqs.iter().filter(|r| r.2).count());
             prop_assert_eq!(merged.issued, one.issued);
             prop_assert_eq!(merged.ok, one.ok);
             prop_assert_eq!(merged.errors, one.errors);

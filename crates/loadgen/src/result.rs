@@ -203,6 +203,30 @@ pub struct LevelResult {
     pub series: Vec<SeriesPoint>,
     /// Client health.
     pub client: ClientHealth,
+    /// Every request issued in the window, in order of intended start, when the level asked for
+    /// them ([`crate::Level::keep_requests`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Vec<RequestRecord>>,
+}
+
+/// One request of the measured window (kept only when asked for: see
+/// [`crate::Level::keep_requests`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Intended start, seconds after the window's start.
+    pub start_s: f64,
+    /// End-to-end latency from the intended start, seconds.
+    pub latency_s: f64,
+    /// Time to the first event (token) from the intended start, seconds.
+    pub ttft_s: Option<f64>,
+    /// Gaps between consecutive events, seconds.
+    pub itls_s: Vec<f64>,
+    /// Prompt tokens (0 when unknown or failed).
+    pub input_tokens: u32,
+    /// Generated tokens (0 when unknown or failed).
+    pub output_tokens: u32,
+    /// Why it failed; `None` for a success.
+    pub error: Option<String>,
 }
 
 impl LevelResult {
@@ -312,6 +336,28 @@ pub fn csv_row(r: &LevelResult) -> Vec<String> {
 /// A level as `vllm bench serve --save-result` writes it, so existing vLLM tooling reads it. The
 /// per-request arrays of vLLM's file (`ttfts`, `itls`, `input_lens`, ...) are not kept: latencies
 /// live in histograms here. `backend` is `openai` or `openai-chat`.
+/// `vllm bench serve --save-result --save-detailed`: [`vllm_result`] plus the per-request lists
+/// (`start_times`, `input_lens`, `output_lens`, `ttfts`, `itls`, `errors`; times in seconds,
+/// failed requests with zeros and their error) from [`LevelResult::requests`]. `generated_texts`
+/// is left out: loadgen does not keep what the model wrote.
+pub fn vllm_result_detailed(r: &LevelResult, model: &str, backend: &str) -> serde_json::Value {
+    use serde_json::json;
+    let mut v = vllm_result(r, model, backend);
+    let reqs = r.requests.as_deref().unwrap_or_default();
+    v["start_times"] = json!(reqs.iter().map(|q| q.start_s).collect::<Vec<_>>());
+    v["input_lens"] = json!(reqs.iter().map(|q| q.input_tokens).collect::<Vec<_>>());
+    v["output_lens"] = json!(reqs.iter().map(|q| q.output_tokens).collect::<Vec<_>>());
+    v["ttfts"] =
+        json!(reqs.iter().map(|q| q.ttft_s.filter(|_| q.error.is_none()).unwrap_or(0.0)).collect::<Vec<_>>());
+    v["itls"] = json!(
+        reqs.iter()
+            .map(|q| if q.error.is_none() { q.itls_s.clone() } else { Vec::new() })
+            .collect::<Vec<_>>()
+    );
+    v["errors"] = json!(reqs.iter().map(|q| q.error.clone().unwrap_or_default()).collect::<Vec<_>>());
+    v
+}
+
 pub fn vllm_result(r: &LevelResult, model: &str, backend: &str) -> serde_json::Value {
     use serde_json::{Value, json};
     let dur = r.phases.window_s;

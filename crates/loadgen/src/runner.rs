@@ -400,7 +400,7 @@ pub async fn run_level<W: Workload>(
         timeout: level.timeout,
         slo: level.slo,
     });
-    let shards = Shards::new(usable_cores() * 4, window_len);
+    let shards = Shards::new(usable_cores() * 4, window_len, level.keep_requests);
     let stride = u64::from(level.schedule.concurrency());
     let new_user = |i: usize| User {
         workload: workload.clone(),
@@ -580,5 +580,10 @@ pub async fn run_level<W: Workload>(
         error_samples: rec.error_samples.clone(),
         series: rec.series_points(seconds),
         client,
+        requests: level.keep_requests.then(|| {
+            let mut all = rec.requests.clone();
+            all.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+            all
+        }),
     })
 }

@@ -158,3 +158,30 @@ fn sigterm_stops_a_sweep_keeping_the_finished_levels() {
     assert!(first.exists(), "the finished level is kept");
     assert!(!dir.path().join("term/level_c2.json").exists(), "the cut level is not saved as finished");
 }
+
+#[test]
+fn openai_save_detailed_writes_vllm_per_request_lists() {
+    use super::stream_server::{openai_stream, serve};
+    let rt = rt();
+    let step = std::time::Duration::from_millis(2);
+    let s = rt.block_on(serve(move |_| openai_stream(4, std::time::Duration::ZERO, step, true, false)));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("vllm.json");
+    loadgen()
+        .args(["openai", &s.url("/v1/completions"), "--model", "m", "--input-len", "8", "--output-len", "4"])
+        .args(["-c", "2", "-n", "6", "--warmup", "0s", "--quiet", "--save-result"])
+        .arg(&out)
+        .arg("--save-detailed")
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(v["completed"], 6);
+    assert_eq!(v["output_lens"], serde_json::json!([4, 4, 4, 4, 4, 4]));
+    assert_eq!(v["itls"].as_array().unwrap().len(), 6);
+    // --save-detailed needs --save-result.
+    loadgen()
+        .args(["openai", &s.url("/v1/completions"), "--model", "m", "--save-detailed"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--save-result"));
+}

@@ -38,6 +38,7 @@ async fn a_known_per_token_delay_reads_back_as_tpot() {
         .unwrap();
     let mut l = level(2, 12);
     l.slo = Some(Slo { ttft_ms: Some(1000.0), tpot_ms: Some(100.0), e2el_ms: None });
+    l.keep_requests = true;
     let r = run(w, &l).await;
     assert_eq!(r.counts.errors, 0, "{:?}", r.error_samples);
     assert_eq!(r.counts.ok, 12);
@@ -87,6 +88,28 @@ async fn a_known_per_token_delay_reads_back_as_tpot() {
     }
     assert_eq!(v["completed"], 12);
     assert_eq!(v["total_output_tokens"], 240);
+    assert!(v.get("ttfts").is_none(), "per-request lists only with --save-detailed");
+
+    // --save-detailed: one entry per request, in seconds, as vLLM writes them.
+    let d = loadgen::vllm_result_detailed(&r, "test-model", "openai");
+    let list = |k: &str| d[k].as_array().unwrap_or_else(|| panic!("{k} missing")).clone();
+    assert_eq!(list("input_lens").len(), 12);
+    assert!(list("input_lens").iter().all(|x| x == 32));
+    assert!(list("output_lens").iter().all(|x| x == 20));
+    assert!(list("errors").iter().all(|x| x == ""));
+    for t in list("ttfts") {
+        let t = t.as_f64().unwrap();
+        assert!((0.025..0.1).contains(&t), "ttft {t} s for a 30 ms first token");
+    }
+    for itl in list("itls") {
+        let itl = itl.as_array().unwrap();
+        assert_eq!(itl.len(), 19, "20 tokens have 19 gaps");
+        let mid = itl[9].as_f64().unwrap();
+        assert!((0.003..0.02).contains(&mid), "itl {mid} s for 5 ms tokens");
+    }
+    let starts: Vec<f64> = list("start_times").iter().map(|x| x.as_f64().unwrap()).collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
+    assert_eq!(r.requests.as_ref().map(Vec::len), Some(12));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,9 +136,18 @@ async fn malformed_chunks_and_early_ends_are_stream_errors() {
     })
     .await;
     let w = OpenAiWorkload::builder(&s.url("/v1/completions")).unwrap().model("m").build().unwrap();
-    let r = run(w, &level(1, 2)).await;
+    let mut l = level(1, 2);
+    l.keep_requests = true;
+    let r = run(w, &l).await;
     assert_eq!(r.errors["stream"], 2);
     assert!(r.error_samples[0].contains("malformed"), "{:?}", r.error_samples);
+    // In the detailed lists a failed request has zeros and its error.
+    let d = loadgen::vllm_result_detailed(&r, "m", "openai");
+    assert_eq!(d["errors"].as_array().unwrap().len(), 2);
+    assert!(d["errors"][0].as_str().unwrap().contains("malformed"), "{}", d["errors"]);
+    assert_eq!(d["output_lens"][0], 0);
+    assert_eq!(d["ttfts"][0], 0.0);
+    assert_eq!(d["itls"][0], serde_json::json!([]));
 
     let s = serve(|_| {
         let mut steps = openai_stream(3, Duration::ZERO, Duration::ZERO, true, false);

@@ -117,6 +117,11 @@ pub struct OpenAiArgs {
     /// the level's label to the name).
     #[arg(long)]
     pub save_result: Option<PathBuf>,
+
+    /// With --save-result: also the per-request lists, as `vllm bench serve --save-detailed`
+    /// (start_times, input_lens, output_lens, ttfts, itls, errors; no generated_texts).
+    #[arg(long, requires = "save_result")]
+    pub save_detailed: bool,
 }
 
 impl OpenAiArgs {
@@ -419,6 +424,8 @@ pub struct Plan {
     pub quiet: bool,
     /// Where to write vLLM-style results (OpenAI only).
     pub vllm_result: Option<PathBuf>,
+    /// With the per-request lists.
+    pub vllm_detailed: bool,
 }
 
 fn parse_method(m: &str) -> Result<Method> {
@@ -507,6 +514,10 @@ impl Cli {
                 let w = openai.workload(common.seed)?;
                 let mut plan = common.plan(AnyWorkload::Openai(w))?;
                 plan.vllm_result = openai.save_result;
+                plan.vllm_detailed = openai.save_detailed;
+                for l in &mut plan.sweep.levels {
+                    l.keep_requests = openai.save_detailed;
+                }
                 return Ok(plan);
             }
         };
@@ -571,6 +582,7 @@ impl Common {
             threads: self.threads,
             quiet: self.quiet,
             vllm_result: None,
+            vllm_detailed: false,
         })
     }
 }

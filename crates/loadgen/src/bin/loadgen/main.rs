@@ -41,7 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let Plan { workload, sweep, json, sla_p99, max_error_rate, quiet, vllm_result, .. } = plan;
+    let Plan { workload, sweep, json, sla_p99, max_error_rate, quiet, vllm_result, vllm_detailed, .. } = plan;
     let limits = Limits { sla_p99, max_error_rate };
     let outcome = rt.block_on(async {
         match workload {
@@ -57,6 +57,7 @@ fn main() -> ExitCode {
                         Api::Chat => "openai-chat",
                     },
                     several: sweep.levels.len() > 1,
+                    detailed: vllm_detailed,
                 });
                 run(w, &sweep, json, quiet, &limits, vllm.as_ref()).await
             }
@@ -88,6 +89,7 @@ struct VllmOut {
     model: String,
     backend: &'static str,
     several: bool,
+    detailed: bool,
 }
 
 impl VllmOut {
@@ -99,7 +101,11 @@ impl VllmOut {
         } else {
             self.path.clone()
         };
-        let v = loadgen::vllm_result(r, &self.model, self.backend);
+        let v = if self.detailed {
+            loadgen::vllm_result_detailed(r, &self.model, self.backend)
+        } else {
+            loadgen::vllm_result(r, &self.model, self.backend)
+        };
         std::fs::write(&path, serde_json::to_vec_pretty(&v)?)
             .with_context(|| format!("writing {}", path.display()))
     }
