@@ -141,6 +141,13 @@ async fn run<W: Workload>(
                 _ = term.recv() => {}
             }
             on_signal.stop();
+            // A second one does not wait for the level to wind down.
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("\nloadgen: interrupted twice: exiting now");
+            std::process::exit(130);
         }
     });
     let printer = Arc::new(ProgressPrinter::new());
