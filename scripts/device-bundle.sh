@@ -30,6 +30,7 @@ done
 
 out=.device
 mkdir -p "$out/bin"
+rm -f "$out/site.tar.xz.part"
 stamp="py=$py numpy=$keep_numpy $(sha256sum suites/requirements.txt | cut -c1-16)"
 
 if [[ -f $out/site.tar.xz && "$(cat "$out/site.stamp" 2>/dev/null)" == "$stamp" ]]; then
@@ -72,8 +73,11 @@ cp "$target_dir/release/features-suite" "$out/bin/features-suite"
 strip "$out/bin/features-suite"
 
 # What travels: the tracked and untracked-not-ignored files plus .device.
-tree=$(git ls-files -co --exclude-standard -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
-bundle=$(du -cb "$out/site.tar.xz" "$out/bin/features-suite" | tail -1 | cut -f1)
+tree=$(git ls-files -co --exclude-standard -z | python3 -c '
+import os, sys
+names = [n for n in sys.stdin.buffer.read().split(b"\0") if n]
+print(sum(os.path.getsize(n) for n in names if os.path.isfile(n)))')
+bundle=$(find "$out" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
 total=$((tree + bundle))
 limit=$((64 * 1024 * 1024))
 printf 'device-bundle: site.tar.xz %s, features-suite %s, working tree %s: %s of 64 MiB\n' \

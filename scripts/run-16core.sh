@@ -15,9 +15,11 @@
 #
 # Settings (environment): COMPARISONS (allon,allon8), WORKLOADS (unary,streaming),
 # UNARY (1,4,16,64,256), STREAMING (1,4,16,64,128), WARMUP (1s), DURATION (4s), COOLDOWN (1s),
-# CLIENT_CPUS (4), BUNDLE (auto: use .device when there is no cargo; 1: always; 0: never), RUN (16core-<time>), RESULTS (results/features), LIMIT_S (none: the run
-# gets SIGINT after this many seconds, keeps what finished and can be resumed with
-# RUN=<name> RESUME=1). About 6 minutes with the defaults.
+# CLIENT_CPUS (features-suite's default: the last quarter of the CPUs this process may use),
+# BUNDLE (auto: use .device when there is no cargo; 1: always; 0: never), RUN (16core-<time>),
+# RESULTS (results/features), LIMIT_S (none: the run gets SIGINT after this many seconds, keeps
+# what finished and can be resumed with RUN=<name> RESUME=1; under a 600 s limit use 480, which
+# leaves time for the teardown and the packing). About 6 minutes with the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +27,7 @@ comparisons=${COMPARISONS:-allon,allon8}
 workloads=${WORKLOADS:-unary,streaming}
 unary=${UNARY:-1,4,16,64,256}
 streaming=${STREAMING:-1,4,16,64,128}
-client_cpus=${CLIENT_CPUS:-4}
+client_cpus=${CLIENT_CPUS:-}
 run=${RUN:-16core-$(date -u +%Y-%m-%d-%H-%M-%S)}
 results=${RESULTS:-results/features}
 
@@ -44,10 +46,14 @@ if [[ $bundle == 1 ]]; then
     suite=.device/bin/features-suite
     if ! python3 -c 'import ray' 2>/dev/null; then
         site_root=${SITE_ROOT:-/tmp/servebench-site}
-        if [[ ! -d $site_root/site/ray ]]; then
+        # Unpacked once per bundle: the stamp says which one (and that unpacking finished).
+        stamp=$(cat .device/site.stamp 2>/dev/null || echo none)-$(stat -c %s .device/site.tar.xz)
+        if [[ "$(cat "$site_root/.stamp" 2>/dev/null)" != "$stamp" ]]; then
             say "unpacking Ray into $site_root"
+            rm -rf "$site_root"
             mkdir -p "$site_root"
             tar -xJf .device/site.tar.xz -C "$site_root"
+            echo "$stamp" > "$site_root/.stamp"
         fi
         export PYTHONPATH=$site_root/site${PYTHONPATH:+:$PYTHONPATH}
     fi
@@ -62,14 +68,16 @@ else
     suite=$target_dir/release/features-suite
 fi
 
-# Ray on the first cores, the client on the last CLIENT_CPUS (features-suite pins both itself;
-# on fewer than 2 x CLIENT_CPUS cores they share them).
-cores=$(nproc)
+# Ray and the client on CPUs of their own: features-suite splits the CPUs this process may use
+# (the last quarter for the client); CLIENT_CPUS=N gives the client the last N of them instead.
 pin=()
-if ((cores >= 2 * client_cpus)); then
-    pin=(--ray-cpus "0-$((cores - client_cpus - 1))" --client-cpus "$((cores - client_cpus))-$((cores - 1))")
-else
-    pin=(--no-pin)
+if [[ -n $client_cpus ]]; then
+    read -r ray_list client_list < <(python3 -c '
+import os, sys
+cpus = sorted(os.sched_getaffinity(0)); n = int(sys.argv[1])
+if not 0 < n < len(cpus): sys.exit(f"CLIENT_CPUS={n}: this process may use {len(cpus)} CPUs")
+print(",".join(map(str, cpus[:-n])), ",".join(map(str, cpus[-n:])))' "$client_cpus")
+    pin=(--ray-cpus "$ray_list" --client-cpus "$client_list")
 fi
 
 args=(--comparison "$comparisons" --workload "$workloads"
@@ -79,17 +87,23 @@ args=(--comparison "$comparisons" --workload "$workloads"
 [[ ${RESUME:-0} == 1 ]] && args+=(--resume)
 mkdir -p "$results"
 limit=()
-[[ -n ${LIMIT_S:-} ]] && limit=(timeout --signal=INT --kill-after=60 "$LIMIT_S")
+# --foreground: the signal goes to features-suite alone, once (it tears its clusters down itself).
+[[ -n ${LIMIT_S:-} ]] && limit=(timeout --foreground --signal=INT --kill-after=60 "$LIMIT_S")
 
 say "$suite ${args[*]}"
 set +e
-"${limit[@]}" "$suite" "${args[@]}" 2>&1 | tee "$results/$run.log"
+# tee -i: a Ctrl-C reaches features-suite, which still has things to say before it exits.
+"${limit[@]}" "$suite" "${args[@]}" 2>&1 | tee -i "$results/$run.log"
 status=${PIPESTATUS[0]}
 set -e
-[[ -d $results/$run ]] && mv "$results/$run.log" "$results/$run/run.log"
-
-if [[ -n ${OUT:-} && -d $results/$run ]]; then
-    tar -czf "$OUT/$run.tar.gz" -C "$results" "$run"
-    say "packed $results/$run into $OUT/$run.tar.gz"
+if [[ -n ${OUT:-} ]]; then
+    cp "$results/$run.log" "$OUT/$run.log"
+fi
+if [[ -d $results/$run ]]; then
+    mv "$results/$run.log" "$results/$run/run.log"
+    if [[ -n ${OUT:-} ]]; then
+        tar -czf "$OUT/$run.tar.gz" -C "$results" "$run"
+        say "packed $results/$run into $OUT/$run.tar.gz"
+    fi
 fi
 exit "$status"

@@ -217,18 +217,41 @@ impl PythonEnv {
         Ok(PythonEnv { python, ray_cli: RayCli::Script(ray), pythonpath: None, python_version, ray_version })
     }
 
-    /// Uses `python` as it is, with `pythonpath` (see [`PYTHON_INTERPRETER_VAR`]).
+    /// Uses `python` as it is, with `pythonpath` (see [`PYTHON_INTERPRETER_VAR`]). The cluster
+    /// starts in a directory of its own: relative `PYTHONPATH` entries are made absolute, and the
+    /// interpreter is the one the probe ran (`sys.executable`, not a shim that may choose another
+    /// Python elsewhere).
     pub fn interpreter(python: &Path, pythonpath: Option<&str>) -> Result<PythonEnv, PythonError> {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let pythonpath = pythonpath.map(|p| {
+            p.split(':')
+                .filter(|e| !e.is_empty())
+                .map(|e| cwd.join(e).display().to_string())
+                .collect::<Vec<_>>()
+                .join(":")
+        });
         let mut command = Command::new(python);
-        match pythonpath {
+        match &pythonpath {
             Some(p) => command.env("PYTHONPATH", p),
             None => command.env_remove("PYTHONPATH"),
         };
         let (python_version, ray_version) = probe(command, python)?;
+        let mut command = Command::new(python);
+        match &pythonpath {
+            Some(p) => command.env("PYTHONPATH", p),
+            None => command.env_remove("PYTHONPATH"),
+        };
+        let executable = command
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .filter(|e| !e.is_empty() && Path::new(e).is_absolute())
+            .map_or_else(|| cwd.join(python), PathBuf::from);
         Ok(PythonEnv {
-            python: python.to_path_buf(),
+            python: executable,
             ray_cli: RayCli::Interpreter,
-            pythonpath: pythonpath.map(str::to_owned),
+            pythonpath,
             python_version,
             ray_version,
         })

@@ -125,6 +125,9 @@ fn a_named_environment_is_used_as_is_or_rejected() {
 fn fake_interpreter(dir: &Path) -> PathBuf {
     let path = dir.join("python3.12");
     let script = r#"#!/bin/sh
+case "$2" in
+  *sys.executable*) echo /opt/real/bin/python3.12; exit 0 ;;
+esac
 case "$PYTHONPATH" in
   *site*) echo 3.12.3; echo 2.60.0; exit 0 ;;
   *) echo "ModuleNotFoundError: No module named 'ray'" >&2; exit 1 ;;
@@ -145,14 +148,18 @@ fn an_interpreter_is_used_as_is_with_ray_run_through_it() {
     assert_eq!(opts.key(), python, "the interpreter wins");
 
     let site = dir.path().join("site").display().to_string();
-    opts.pythonpath = Some(site.clone());
+    // A relative entry is made absolute: the cluster starts in a directory of its own.
+    opts.pythonpath = Some(format!("{site}:rel/site"));
     let env = PythonEnv::ensure(&opts, &|_m: &str| {}).expect("interpreter");
     assert_eq!(env.python_version, "3.12.3");
     assert_eq!(env.ray_version, "2.60.0");
     assert_eq!(env.ray_cli, deploy::RayCli::Interpreter);
-    assert_eq!(env.pythonpath.as_deref(), Some(site.as_str()), "Ray's PYTHONPATH is kept");
+    let cwd = std::env::current_dir().expect("cwd");
+    let expected = format!("{site}:{}", cwd.join("rel/site").display());
+    assert_eq!(env.pythonpath.as_deref(), Some(expected.as_str()), "Ray's PYTHONPATH is kept");
+    // The interpreter that actually runs (a shim may pick another elsewhere).
     let (program, prefix) = env.ray_command();
-    assert_eq!(program, python);
+    assert_eq!(program, Path::new("/opt/real/bin/python3.12"));
     assert_eq!(prefix[0], "-c");
     assert!(prefix[1].contains("from ray.scripts.scripts import main"), "{prefix:?}");
     assert!(!dir.path().join("venv").exists(), "nothing installed");

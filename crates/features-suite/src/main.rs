@@ -225,17 +225,35 @@ impl Pinning {
                 deploy::format_cpu_list(&allowed)
             );
         }
+        let rest = |taken: &[usize]| -> Vec<usize> {
+            allowed.iter().copied().filter(|c| !taken.contains(c)).collect()
+        };
         Ok(match (client, ray) {
             (None, None) => match loadgen::affinity::auto_split(&allowed) {
                 Some(split) => Pinning { client: Some(split.client), ray: Some(split.server), how: "auto" },
                 None => Pinning { how: "off", ..Pinning::default() },
             },
             (Some(client), None) => {
-                let rest: Vec<usize> = allowed.iter().copied().filter(|c| !client.contains(c)).collect();
-                ensure!(!rest.is_empty(), "--client-cpus leaves no CPU for Ray: name --ray-cpus too");
-                Pinning { client: Some(client), ray: Some(rest), how: "given" }
+                let ray = rest(&client);
+                ensure!(!ray.is_empty(), "--client-cpus leaves no CPU for Ray: name --ray-cpus too");
+                Pinning { client: Some(client), ray: Some(ray), how: "given" }
             }
-            (client, ray) => Pinning { client, ray, how: "given" },
+            (None, Some(ray)) => {
+                let client = rest(&ray);
+                ensure!(
+                    !client.is_empty(),
+                    "--ray-cpus leaves no CPU for the client: name --client-cpus too"
+                );
+                Pinning { client: Some(client), ray: Some(ray), how: "given" }
+            }
+            (Some(client), Some(ray)) => {
+                if let Some(c) = client.iter().find(|c| ray.contains(c)) {
+                    bail!(
+                        "CPU {c} is in both --client-cpus and --ray-cpus: the client would compete with Ray"
+                    );
+                }
+                Pinning { client: Some(client), ray: Some(ray), how: "given" }
+            }
         })
     }
 
@@ -469,7 +487,14 @@ async fn main_async(cli: Cli, pinning: &Pinning) -> Result<ExitCode> {
     tokio::spawn(async move {
         deploy::interrupt_signal().await;
         on_signal.stop();
-        deploy::interrupt_signal().await;
+        // `timeout` signals the process and then its group: one interrupt can arrive twice.
+        let first = Instant::now();
+        loop {
+            deploy::interrupt_signal().await;
+            if first.elapsed() > Duration::from_secs(1) {
+                break;
+            }
+        }
         eprintln!(
             "\nfeatures-suite: interrupted twice: exiting now (each local cluster's watchdog stops it)"
         );
@@ -563,11 +588,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(main_async(cli, &pinning)) {
+    let code = match rt.block_on(main_async(cli, &pinning)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("features-suite: {e:#}");
             ExitCode::from(1)
         }
-    }
+    };
+    // Do not wait for blocking work left behind by an interrupt (a first-use pip install).
+    rt.shutdown_timeout(Duration::from_secs(2));
+    code
 }

@@ -131,6 +131,7 @@ fn bad_selections_get_one_line_errors() {
         (&["--target", "url", "--variant", "all_on"][..], "--url"),
         (&["--client-cpus", "4000", "--plan"][..], "not available to this process"),
         (&["--ray-cpus", "3-1", "--plan"][..], "runs backwards"),
+        (&["--ray-cpus", "0", "--client-cpus", "0", "--plan"][..], "in both"),
         (&["--no-pin", "--client-cpus", "0", "--plan"][..], "cannot be used with"),
     ] {
         let out = Command::cargo_bin("features-suite").unwrap().args(args).output().unwrap();
