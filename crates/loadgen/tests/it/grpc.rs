@@ -188,22 +188,10 @@ fn bad_grpc_targets_are_rejected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_tls_with_a_private_ca() {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use tokio_stream::StreamExt;
-    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tls");
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(data.join("server.pem")).unwrap().map(Result::unwrap).collect();
-    let key = PrivateKeyDer::from_pem_file(data.join("server.key")).unwrap();
-    let mut config =
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let data = super::tls::dir();
+    let config = super::tls::server_config(b"h2");
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     // TLS is done here, so that the server needs no TLS feature of tonic's.

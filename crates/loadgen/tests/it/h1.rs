@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use loadgen::workload::{Engine, Expect, HttpWorkload, Probe, UnaryConn, Workload};
 use loadgen::{ErrorClass, Level, Phases, Schedule, Stop, Window, run_level};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+use super::stream_server::read_request;
 
 /// How the scripted server answers one request body.
 type Script = fn(&[u8]) -> Answer;
@@ -51,38 +53,6 @@ impl Scripted {
 
     fn conns(&self) -> usize {
         self.conns.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-/// Reads one request (head, then a Content-Length body); `None` at the end of the connection.
-async fn read_request(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
-                })
-                .map_or(0, |v| v.parse::<usize>().unwrap());
-            while buf.len() < end + 4 + len {
-                let mut chunk = [0u8; 16384];
-                let n = tcp.read(&mut chunk).await.ok()?;
-                if n == 0 {
-                    return None;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            let body = buf[end + 4..end + 4 + len].to_vec();
-            buf.drain(..end + 4 + len);
-            return Some((head, body));
-        }
-        let mut chunk = [0u8; 16384];
-        let n = tcp.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -384,21 +354,9 @@ async fn a_large_echo_streamed_back_while_it_is_sent_does_not_stall() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_tls_with_a_private_ca() {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use std::sync::Arc;
-    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tls");
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(data.join("server.pem")).unwrap().map(Result::unwrap).collect();
-    let key = PrivateKeyDer::from_pem_file(data.join("server.key")).unwrap();
-    let config =
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let data = super::tls::dir();
+    let config = super::tls::server_config(b"http/1.1");
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let task = tokio::spawn(async move {

@@ -10,3 +10,4 @@ pub mod server;
 mod sse;
 pub mod stream_server;
 mod sweep;
+pub mod tls;

@@ -39,13 +39,15 @@ impl Drop for StreamServer {
     }
 }
 
-/// Reads one request head (and a body of `content-length` bytes); `None` at end of stream.
-async fn read_request(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
-    let mut chunk = [0u8; 4096];
+/// Reads one request: its head (as sent) and a body of `content-length` bytes; `None` at the end
+/// of the stream.
+pub async fn read_request(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
+    let mut chunk = [0u8; 16384];
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
             let len: usize = head
+                .to_ascii_lowercase()
                 .lines()
                 .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
                 .unwrap_or(0);
@@ -58,7 +60,7 @@ async fn read_request(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u8>>
             }
             let body = buf[end + 4..end + 4 + len].to_vec();
             buf.drain(..end + 4 + len);
-            return Some(body);
+            return Some((head, body));
         }
         let n = tcp.read(&mut chunk).await.ok()?;
         if n == 0 {
@@ -82,7 +84,7 @@ pub async fn serve(script: impl Fn(&[u8]) -> Vec<Step> + Send + Sync + 'static) 
             let script = script.clone();
             conns.spawn(async move {
                 let mut buf = Vec::new();
-                while let Some(body) = read_request(&mut tcp, &mut buf).await {
+                while let Some((_head, body)) = read_request(&mut tcp, &mut buf).await {
                     let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
                     if tcp.write_all(head.as_bytes()).await.is_err() {
                         return;
