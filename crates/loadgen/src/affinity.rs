@@ -53,16 +53,56 @@ pub struct Split {
     pub server: Vec<usize>,
 }
 
-/// The default split of `allowed` CPUs: on 4 or more, the last quarter (at least one) for the
-/// client and the rest for the server; on fewer, none (both share them: a server on one or two
-/// cores would lose too much).
+/// The default split of `allowed` CPUs, by physical core (hyperthread siblings stay together,
+/// as the machine's topology tells): on 4 or more cores, the last quarter of the cores (at least
+/// one) for the client and the rest for the server; on fewer, none (both share them: a server on
+/// one or two cores would lose too much).
 pub fn auto_split(allowed: &[usize]) -> Option<Split> {
-    if allowed.len() < 4 {
+    split_by_core(allowed, &thread_siblings)
+}
+
+/// [`auto_split`] with the topology given: `siblings(cpu)` lists the CPUs sharing its core.
+pub fn split_by_core(allowed: &[usize], siblings: &dyn Fn(usize) -> Option<Vec<usize>>) -> Option<Split> {
+    // Each core, named by its lowest allowed CPU, with its allowed CPUs, in order.
+    let mut cores: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
+    for &cpu in allowed {
+        let key = siblings(cpu)
+            .and_then(|s| s.into_iter().filter(|c| allowed.contains(c)).min())
+            .map_or(cpu, |k| k.min(cpu));
+        cores.entry(key).or_default().push(cpu);
+    }
+    let n = cores.len();
+    if n < 4 {
         return None;
     }
-    let client_n = (allowed.len() / 4).max(1);
-    let (server, client) = allowed.split_at(allowed.len() - client_n);
-    Some(Split { client: client.to_vec(), server: server.to_vec() })
+    let client_cores = (n / 4).max(1);
+    let (mut client, mut server) = (Vec::new(), Vec::new());
+    for (i, cpus) in cores.into_values().enumerate() {
+        if i >= n - client_cores {
+            client.extend(cpus);
+        } else {
+            server.extend(cpus);
+        }
+    }
+    client.sort_unstable();
+    server.sort_unstable();
+    Some(Split { client, server })
+}
+
+/// The CPUs sharing `cpu`'s core, from sysfs (`None` where it does not say).
+fn thread_siblings(cpu: usize) -> Option<Vec<usize>> {
+    let path = format!("/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list");
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',') {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let (lo, hi): (usize, usize) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
+        if lo > hi || hi - lo > 4096 {
+            return None;
+        }
+        cpus.extend(lo..=hi);
+    }
+    Some(cpus)
 }
 
 #[cfg(test)]
@@ -71,15 +111,31 @@ mod tests {
 
     #[test]
     fn the_last_quarter_goes_to_the_client() {
+        let alone = |_: usize| None;
         let cpus: Vec<usize> = (0..16).collect();
-        let s = auto_split(&cpus).expect("16 cores split");
+        let s = split_by_core(&cpus, &alone).expect("16 cores split");
         assert_eq!(s.client, vec![12, 13, 14, 15]);
         assert_eq!(s.server, (0..12).collect::<Vec<_>>());
-        let s = auto_split(&[0, 1, 2, 3]).expect("4 cores split");
+        let s = split_by_core(&[0, 1, 2, 3], &alone).expect("4 cores split");
         assert_eq!((s.client, s.server), (vec![3], vec![0, 1, 2]));
-        assert_eq!(auto_split(&[0, 1]), None, "2 cores are shared");
-        let s = auto_split(&[2, 3, 6, 7, 8]).expect("an affinity mask with gaps");
+        assert_eq!(split_by_core(&[0, 1], &alone), None, "2 cores are shared");
+        let s = split_by_core(&[2, 3, 6, 7, 8], &alone).expect("an affinity mask with gaps");
         assert_eq!((s.client, s.server), (vec![8], vec![2, 3, 6, 7]));
+    }
+
+    #[test]
+    fn hyperthread_siblings_stay_on_one_side() {
+        // 8 cores x 2 threads, numbered as Linux usually does: CPU n and n + 8 share a core.
+        let smt = |c: usize| Some(vec![c % 8, c % 8 + 8]);
+        let cpus: Vec<usize> = (0..16).collect();
+        let s = split_by_core(&cpus, &smt).expect("8 cores split");
+        assert_eq!(s.client, vec![6, 7, 14, 15], "the last two cores, both threads each");
+        assert_eq!(s.server, vec![0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13]);
+        // 2 cores x 2 threads: too few cores to split.
+        let small = |c: usize| Some(vec![c % 2, c % 2 + 2]);
+        assert_eq!(split_by_core(&[0, 1, 2, 3], &small), None);
+        // This machine's own topology gives some answer without panicking.
+        let _ = auto_split(&allowed_cpus());
     }
 
     #[test]
