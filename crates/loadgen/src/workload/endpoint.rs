@@ -41,6 +41,7 @@ pub struct Builder<O> {
     pub(crate) method: Method,
     headers: Vec<(HeaderName, HeaderValue)>,
     extra_roots: Vec<CertificateDer<'static>>,
+    server_name: Option<String>,
     connect_timeout: Duration,
     pub(crate) opts: O,
 }
@@ -61,6 +62,7 @@ impl<O> Builder<O> {
             method,
             headers: Vec::new(),
             extra_roots: Vec::new(),
+            server_name: None,
             connect_timeout: Duration::from_secs(5),
             opts,
         })
@@ -98,6 +100,13 @@ impl<O> Builder<O> {
         Ok(self)
     }
 
+    /// The name the server's certificate must carry (and the SNI sent), when it is not the URL's
+    /// host: for a target reached by IP address or through another name.
+    pub fn tls_server_name(mut self, name: &str) -> Self {
+        self.server_name = Some(name.trim().to_owned());
+        self
+    }
+
     /// The endpoint these settings describe, and the protocol's options.
     pub(crate) fn endpoint(self) -> Result<(Endpoint, O)> {
         let uri = self.uri;
@@ -112,8 +121,8 @@ impl<O> Builder<O> {
         let host_header = HeaderValue::from_str(&authority)
             .map_err(|_| target_err(&target, "host is not a valid Host header"))?;
         let tls = if https {
-            let name = ServerName::try_from(host.clone())
-                .map_err(|e| target_err(&target, format!("not a TLS server name: {e}")))?;
+            let name =
+                tls_name(self.server_name.as_deref().unwrap_or(&host)).map_err(|e| target_err(&target, e))?;
             Some((tls_connector(self.extra_roots, b"http/1.1")?, name))
         } else {
             None
@@ -146,6 +155,11 @@ pub(crate) fn read_ca_certs(pem: &Path) -> Result<Vec<CertificateDer<'static>>> 
         return Err(Error::config(format!("no certificate in {}", pem.display())));
     }
     Ok(certs)
+}
+
+/// The name a server's certificate is checked against.
+pub(crate) fn tls_name(name: &str) -> std::result::Result<ServerName<'static>, String> {
+    ServerName::try_from(name.to_owned()).map_err(|e| format!("{name:?} is not a TLS server name: {e}"))
 }
 
 /// A TLS client trusting the built-in web roots and `extra_roots`, offering `alpn`.

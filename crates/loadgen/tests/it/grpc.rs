@@ -211,6 +211,16 @@ async fn over_tls_with_a_private_ca() {
     assert_eq!(r.counts.errors, 0, "{:?}", r.error_samples);
     assert!(r.counts.ok > 20, "ok {}", r.counts.ok);
     assert!(r.target.starts_with("grpcs://localhost:"), "{}", r.target);
+    // The name checked can differ from the host reached.
+    let w = GrpcWorkload::builder(&url)
+        .ca_cert(&data.join("ca.pem"))
+        .unwrap()
+        .tls_server_name("other.example")
+        .build()
+        .unwrap();
+    let r = run(w, &level(1, 300)).await;
+    assert_eq!(r.counts.ok, 0);
+    assert!(r.errors["connect"] > 0, "{:?}", r.errors);
     // Without the CA: connect errors, never successes.
     let w = GrpcWorkload::builder(&url).build().unwrap();
     let r = run(w, &level(1, 300)).await;

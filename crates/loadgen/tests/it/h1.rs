@@ -390,6 +390,21 @@ async fn over_tls_with_a_private_ca() {
         for r in calls(&w, 3).await {
             assert!(r.is_ok(), "{engine:?}: {r:?}");
         }
+        // Reached by IP address, checked against a name: the certificate has "localhost" but
+        // not "other.example".
+        let by_ip = |name: &str| {
+            HttpWorkload::builder(&format!("https://127.0.0.1:{port}/"))
+                .unwrap()
+                .engine(engine)
+                .ca_cert(&data.join("ca.pem"))
+                .unwrap()
+                .tls_server_name(name)
+                .build()
+                .unwrap()
+        };
+        assert!(calls(&by_ip("localhost"), 1).await.iter().all(Result::is_ok), "{engine:?}");
+        let err = by_ip("other.example").connect().await.expect_err("a name the certificate lacks");
+        assert_eq!(err.class, ErrorClass::Connect, "{err:?}");
         // Without the CA the server is not trusted.
         let untrusted = HttpWorkload::builder(&format!("https://localhost:{port}/"))
             .unwrap()

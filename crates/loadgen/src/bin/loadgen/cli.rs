@@ -147,6 +147,10 @@ pub struct GrpcArgs {
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
 
+    /// https: the name the server's certificate must carry, when not the URL's host.
+    #[arg(long)]
+    pub tls_server_name: Option<String>,
+
     /// The call: unary Echo, or the server-streaming Stream.
     #[arg(long, value_enum, default_value = "echo")]
     pub call: CallArg,
@@ -203,6 +207,9 @@ impl GrpcArgs {
         if let Some(pem) = &self.ca_cert {
             b = b.ca_cert(pem)?;
         }
+        if let Some(name) = &self.tls_server_name {
+            b = b.tls_server_name(name);
+        }
         Ok(b.build()?)
     }
 }
@@ -221,6 +228,10 @@ pub struct TargetArgs {
     /// PEM file of CA certificates to trust for https targets (besides the web roots).
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
+
+    /// https: the name the server's certificate must carry, when not the URL's host.
+    #[arg(long)]
+    pub tls_server_name: Option<String>,
 
     /// Longest time to open a connection.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
@@ -445,6 +456,9 @@ impl TargetArgs {
         }
         if let Some(pem) = &self.ca_cert {
             b = b.ca_cert(pem)?;
+        }
+        if let Some(name) = &self.tls_server_name {
+            b = b.tls_server_name(name);
         }
         Ok(b)
     }

@@ -22,7 +22,7 @@ use tokio_rustls::client::TlsStream;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
-use super::endpoint::{read_ca_certs, tls_connector};
+use super::endpoint::{read_ca_certs, tls_connector, tls_name};
 
 use super::http::{numbered, printable_filler};
 use super::{Failure, Probe, Workload};
@@ -65,9 +65,17 @@ pub struct GrpcWorkloadBuilder {
     connections: Option<u32>,
     connect_timeout: Duration,
     extra_roots: Vec<CertificateDer<'static>>,
+    server_name: Option<String>,
 }
 
 impl GrpcWorkloadBuilder {
+    /// The name the server's certificate must carry (and the SNI sent), when it is not the URL's
+    /// host (`https://` targets reached by IP address or through another name).
+    pub fn tls_server_name(mut self, name: &str) -> Self {
+        self.server_name = Some(name.trim().to_owned());
+        self
+    }
+
     /// Trusts the CA certificates in a PEM file besides the built-in web roots (`https://`).
     pub fn ca_cert(mut self, pem: &Path) -> Result<Self> {
         self.extra_roots.extend(read_ca_certs(pem)?);
@@ -130,8 +138,7 @@ impl GrpcWorkloadBuilder {
         let tls = if https {
             let host =
                 uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
-            let name = ServerName::try_from(host.clone())
-                .map_err(|e| target_err(format!("not a TLS server name: {e}")))?;
+            let name = tls_name(self.server_name.as_deref().unwrap_or(&host)).map_err(target_err)?;
             let port = uri.port_u16().unwrap_or(443);
             Some(TlsConnect { tls: tls_connector(self.extra_roots, b"h2")?, name, host, port })
         } else {
@@ -197,6 +204,7 @@ impl GrpcWorkload {
             connections: None,
             connect_timeout: Duration::from_secs(5),
             extra_roots: Vec::new(),
+            server_name: None,
         }
     }
 
