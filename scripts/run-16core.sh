@@ -71,7 +71,10 @@ fi
 # Ray and the client on CPUs of their own: features-suite splits the CPUs this process may use
 # (the last quarter for the client); CLIENT_CPUS=N gives the client the last N of them instead.
 pin=()
-if [[ -n $client_cpus ]]; then
+if ! taskset -c 0 true 2>/dev/null; then
+    say "taskset cannot pin here: Ray and the client share the CPUs"
+    pin=(--no-pin)
+elif [[ -n $client_cpus ]]; then
     read -r ray_list client_list < <(python3 -c '
 import os, sys
 cpus = sorted(os.sched_getaffinity(0)); n = int(sys.argv[1])
