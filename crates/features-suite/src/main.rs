@@ -205,8 +205,26 @@ fn settings(cli: &Cli, config: &SuiteConfig) -> Result<Settings> {
 struct Pinning {
     client: Option<Vec<usize>>,
     ray: Option<Vec<usize>>,
-    /// How it was chosen: "auto", "given" or "off".
-    how: &'static str,
+    /// How it was chosen.
+    how: PinSource,
+}
+
+/// How the CPUs were chosen (as the run manifest names it).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+enum PinSource {
+    /// Nothing pinned.
+    #[default]
+    #[serde(rename = "off")]
+    Off,
+    /// The default split.
+    #[serde(rename = "auto")]
+    Auto,
+    /// From --client-cpus / --ray-cpus.
+    #[serde(rename = "given")]
+    Given,
+    /// Ray pinned, the client could not be.
+    #[serde(rename = "client pinning failed")]
+    ClientFailed,
 }
 
 impl Pinning {
@@ -216,7 +234,7 @@ impl Pinning {
         };
         let (client, ray) = (list("--client-cpus", &cli.client_cpus)?, list("--ray-cpus", &cli.ray_cpus)?);
         if cli.no_pin || cli.target != TargetKind::Local {
-            return Ok(Pinning { how: "off", ..Pinning::default() });
+            return Ok(Pinning { ..Pinning::default() });
         }
         let allowed = loadgen::affinity::allowed_cpus();
         if let Some(c) = client.iter().chain(&ray).flatten().find(|c| !allowed.contains(c)) {
@@ -230,13 +248,15 @@ impl Pinning {
         };
         Ok(match (client, ray) {
             (None, None) => match loadgen::affinity::auto_split(&allowed) {
-                Some(split) => Pinning { client: Some(split.client), ray: Some(split.server), how: "auto" },
-                None => Pinning { how: "off", ..Pinning::default() },
+                Some(split) => {
+                    Pinning { client: Some(split.client), ray: Some(split.server), how: PinSource::Auto }
+                }
+                None => Pinning { ..Pinning::default() },
             },
             (Some(client), None) => {
                 let ray = rest(&client);
                 ensure!(!ray.is_empty(), "--client-cpus leaves no CPU for Ray: name --ray-cpus too");
-                Pinning { client: Some(client), ray: Some(ray), how: "given" }
+                Pinning { client: Some(client), ray: Some(ray), how: PinSource::Given }
             }
             (None, Some(ray)) => {
                 let client = rest(&ray);
@@ -244,7 +264,7 @@ impl Pinning {
                     !client.is_empty(),
                     "--ray-cpus leaves no CPU for the client: name --client-cpus too"
                 );
-                Pinning { client: Some(client), ray: Some(ray), how: "given" }
+                Pinning { client: Some(client), ray: Some(ray), how: PinSource::Given }
             }
             (Some(client), Some(ray)) => {
                 if let Some(c) = client.iter().find(|c| ray.contains(c)) {
@@ -252,7 +272,7 @@ impl Pinning {
                         "CPU {c} is in both --client-cpus and --ray-cpus: the client would compete with Ray"
                     );
                 }
-                Pinning { client: Some(client), ray: Some(ray), how: "given" }
+                Pinning { client: Some(client), ray: Some(ray), how: PinSource::Given }
             }
         })
     }
@@ -260,12 +280,13 @@ impl Pinning {
     fn describe(&self) -> String {
         let show =
             |c: &Option<Vec<usize>>| c.as_deref().map_or("any CPU".to_owned(), deploy::format_cpu_list);
-        match self.how {
-            "off" => "not pinned: Ray and the client share the CPUs".to_owned(),
-            how => {
-                format!("pinned ({how}): Ray on {}, the client on {}", show(&self.ray), show(&self.client))
-            }
-        }
+        let how = match self.how {
+            PinSource::Off => return "not pinned: Ray and the client share the CPUs".to_owned(),
+            PinSource::Auto => "auto",
+            PinSource::Given => "given",
+            PinSource::ClientFailed => "client pinning failed",
+        };
+        format!("pinned ({how}): Ray on {}, the client on {}", show(&self.ray), show(&self.client))
     }
 }
 
@@ -582,7 +603,7 @@ fn main() -> ExitCode {
         // Measuring unpinned beats not measuring; the manifest says so.
         eprintln!("features-suite: warning: {e}; the client runs unpinned");
         pinning.client = None;
-        pinning.how = "client pinning failed";
+        pinning.how = PinSource::ClientFailed;
     }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

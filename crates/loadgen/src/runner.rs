@@ -514,7 +514,7 @@ pub async fn run_level<W: Workload>(
         return Err(Error::Stopped { level: level.label.clone() });
     };
 
-    let rec = shards.merged(window_len);
+    let mut rec = shards.merged(window_len);
     let window_s = match phases.window {
         Window::Duration(d) => d.as_secs_f64(),
         Window::Requests(_) => (rec.last_completion_us.max(1) as f64) / 1e6,
@@ -581,7 +581,7 @@ pub async fn run_level<W: Workload>(
         series: rec.series_points(seconds),
         client,
         requests: level.keep_requests.then(|| {
-            let mut all = rec.requests.clone();
+            let mut all = std::mem::take(&mut rec.requests);
             all.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
             all
         }),
