@@ -29,5 +29,5 @@ scripts/gen-python-proto.sh --check
 .venv/bin/ruff check suites/
 .venv/bin/python -m pytest -q suites/features/tests
 
-echo "== cargo test (the deploy crate's end-to-end test starts real Ray clusters)"
-SERVEBENCH_E2E=1 cargo test --workspace --locked
+echo "== cargo test (the end-to-end tests start real Ray clusters: they are the ignored ones)"
+SERVEBENCH_E2E=1 cargo test --workspace --locked -- --include-ignored

@@ -55,6 +55,10 @@ pub enum DeployError {
     /// Tearing down left something behind or failed.
     #[error("teardown: {0}")]
     Teardown(String),
+    /// A deployment that was running no longer serves (its processes died, its apps fail their
+    /// check).
+    #[error("the deployment no longer serves: {0}")]
+    Gone(String),
     /// A file could not be written.
     #[error("cannot write {path}: {source}")]
     WriteFile {

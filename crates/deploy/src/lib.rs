@@ -10,8 +10,10 @@
 //! - A [`Deployment`] is a guard: [`Deployment::shutdown`] tears down and reports errors;
 //!   dropping it (an error path, a panic, a cancelled future) tears down too. For a local
 //!   cluster a watchdog process also stops it if this process dies without either.
-//! - [`run_with_deployment`] is the loop body "deploy -> measure -> teardown" with Ctrl-C
-//!   handling, for the suites.
+//! - A server outside Ray (`[[server]]` of `apps.toml`, a bare engine) is started as a process by
+//!   [`start_server`], and is a [`Deployment`] like the others.
+//! - [`run_with_deployment`] is the loop body "deploy -> measure -> teardown", stopped by a
+//!   [`CancellationToken`] the caller owns (this crate installs no signal handler).
 //!
 //! Library code never prints: progress goes to a [`Progress`] callback.
 
@@ -25,33 +27,35 @@ mod probe;
 mod project;
 mod python;
 mod serve_api;
+mod server;
 mod target;
 mod variant;
 mod yaml;
 
-use std::future::Future;
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub use crate::anyscale::{
     AnyscaleOptions, AnyscaleService, parse_status as parse_anyscale_status, service_config, service_name,
 };
 pub use crate::apps::{
-    AppCatalog, AppDef, AppSpec, DeploymentSpec, GRPC_ECHO_METHOD, GRPC_STREAM_METHOD, Layout, ServeApps,
+    AppCatalog, AppDef, AppSpec, DeploymentOptions, DeploymentSpec, Layout, ReplicaCount, ServeApps, ServerDef,
 };
 pub use crate::error::DeployError;
-pub use crate::http::{GrpcReply, HttpResponse, grpc_call, request as http_request};
 pub use crate::local::{
     LOOPBACK, LocalCluster, LocalOptions, LocalPorts, PORTS_PER_CLUSTER, check_cpu_list, cluster_pids,
     format_cpu_list, parse_cpu_list,
 };
 pub use crate::manifest::{MANIFEST_SCHEMA_VERSION, Machine, Manifest, git_revision};
-pub use crate::probe::{check_app, check_payload, decode_fields, encode_bytes_field, parse_sse};
+pub use crate::probe::check_app;
 pub use crate::project::Project;
 pub use crate::python::{
     PYTHON_ENV_VAR, PYTHON_INTERPRETER_VAR, PythonEnv, PythonEnvOptions, PythonError, RayCli,
 };
 pub use crate::serve_api::{AppStatus, DeploymentStatus, ServeApi, parse_status};
-pub use crate::target::{AppEndpoint, AppKind, Header, Secret, Target};
+pub use crate::server::ServerProcess;
+pub use crate::target::{AppEndpoint, Header, Secret, Target};
+pub use loadgen::CancellationToken;
 pub use crate::variant::{Variant, VariantSet};
 pub use crate::yaml::to_yaml;
 
@@ -101,6 +105,7 @@ pub enum Backend {
 enum Handle {
     Local(LocalCluster),
     Anyscale(AnyscaleService),
+    Server(ServerProcess),
     External,
 }
 
@@ -136,7 +141,10 @@ impl Backend {
                     anyscale::deploy(options, &request.variant, &request.apps, progress).await?;
                 Deployment { target, manifest, handle: Handle::Anyscale(service) }
             }
-            Self::External(options) => external(options, request, progress).await?,
+            Self::External(options) => {
+                external(options, &request.variant, Some(&request.apps), request.apps.endpoints(), progress)
+                    .await?
+            }
         };
         if let Some(path) = &request.manifest_path {
             deployment.manifest.write(path)?;
@@ -147,30 +155,36 @@ impl Backend {
 
 async fn external(
     options: &ExternalOptions,
-    request: &DeployRequest,
+    variant: &Variant,
+    apps: Option<&ServeApps>,
+    endpoints: Vec<AppEndpoint>,
     progress: &Progress<'_>,
 ) -> Result<Deployment, DeployError> {
+    let http_base = loadgen::check_base_url(&options.http_base)
+        .map_err(|e| DeployError::Invalid { what: "URL", message: e.to_string() })?;
+    if let Some(g) = &options.grpc_uri {
+        loadgen::check_base_url(g).map_err(|e| DeployError::Invalid { what: "gRPC URL", message: e.to_string() })?;
+    }
     let target = Target {
-        http_base: options.http_base.trim_end_matches('/').to_owned(),
+        http_base,
         grpc_uri: options.grpc_uri.clone(),
         headers: options.token.as_ref().map(|t| Header::bearer(t.expose())).into_iter().collect(),
-        apps: request.apps.endpoints(),
+        apps: endpoints,
     };
     if options.check {
-        let say = |m: &str| progress(&format!("[{}] {m}", request.variant.name));
+        let say = |m: &str| progress(&format!("[{}] {m}", variant.name));
         local::check_until_ok(&target, std::time::Duration::from_secs(30), &say).await?;
     }
-    let machine = Machine::current();
     let project = Project::discover();
     let (git_revision, git_dirty) = manifest::git_revision(&project.root);
     let manifest = Manifest {
         schema_version: MANIFEST_SCHEMA_VERSION,
         created_unix_ms: manifest::now_unix_ms(),
         backend: "external".to_owned(),
-        variant: request.variant.name.clone(),
-        flags: request.variant.env.clone(),
-        layout: Some(request.apps.layout.clone()),
-        replicas: request.apps.replica_counts(),
+        variant: variant.name.clone(),
+        flags: variant.env.clone(),
+        layout: apps.map(|a| a.layout.clone()),
+        replicas: apps.map(ServeApps::replica_counts).unwrap_or_default(),
         ray_version: None,
         python_version: None,
         ray_logical_cpus: None,
@@ -178,12 +192,41 @@ async fn external(
         ray_token_auth: None,
         service_name: None,
         image_uri: None,
-        machine,
+        machine: Machine::current(),
         git_revision,
         git_dirty,
         target: target.clone(),
     };
     Ok(Deployment { target, manifest, handle: Handle::External })
+}
+
+/// Starts the server `def` (a bare engine outside Ray) with `args` merged over its own: a local
+/// process when `external` is `None`, else the running endpoint it names (nothing is started).
+/// Once its check request passes, its manifest is written to `manifest_path`, if given.
+pub async fn start_server(
+    local: &LocalOptions,
+    external_at: Option<&ExternalOptions>,
+    def: &ServerDef,
+    app_dir: &std::path::Path,
+    args: &serde_json::Map<String, serde_json::Value>,
+    manifest_path: Option<&std::path::Path>,
+    progress: &Progress<'_>,
+) -> Result<Deployment, DeployError> {
+    let deployment = match external_at {
+        Some(options) => {
+            let variant = Variant { name: def.name.clone(), description: def.description.clone(), env: Default::default() };
+            let endpoints = vec![AppEndpoint { name: def.name.clone(), check: def.check.clone() }];
+            external(options, &variant, None, endpoints, progress).await?
+        }
+        None => {
+            let (process, target, manifest) = server::start(local, def, app_dir, args, progress).await?;
+            Deployment { target, manifest, handle: Handle::Server(process) }
+        }
+    };
+    if let Some(path) = manifest_path {
+        deployment.manifest.write(path)?;
+    }
+    Ok(deployment)
 }
 
 impl Deployment {
@@ -213,81 +256,86 @@ impl Deployment {
         }
     }
 
-    /// Tears down (local: Serve, Ray, HAProxy, temp dir; Anyscale: terminate) and reports
-    /// what failed. External endpoints are left alone.
+    /// Whether it still serves: every process of a local cluster or server is alive, and every
+    /// app answers its check request within `timeout`. The error says what is wrong.
+    pub async fn check(&self, timeout: Duration) -> Result<(), DeployError> {
+        let gone = match &self.handle {
+            Handle::Local(c) => c.pids().is_empty(),
+            Handle::Server(s) => s.pids().is_empty(),
+            Handle::Anyscale(_) | Handle::External => false,
+        };
+        if gone {
+            return Err(DeployError::Gone("none of its processes is running any more".to_owned()));
+        }
+        for app in &self.target.apps {
+            check_app(&self.target, app, timeout).await.map_err(|e| DeployError::Gone(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Tears down (local: Serve, Ray, HAProxy, temp dir; server: its processes; Anyscale:
+    /// terminate) and reports what failed. External endpoints are left alone.
     pub async fn shutdown(self) -> Result<(), DeployError> {
         match self.handle {
             Handle::Local(cluster) => cluster.shutdown().await,
             Handle::Anyscale(service) => service.terminate().await,
+            Handle::Server(process) => process.shutdown().await,
             Handle::External => Ok(()),
         }
     }
 }
 
-/// The error of [`run_with_deployment`]: deploying, the body, or the teardown failed, or
-/// Ctrl-C or SIGTERM arrived (after which everything was torn down).
+/// The error of [`run_with_deployment`]: deploying, the body, or the teardown failed, or the
+/// token was cancelled (after which everything was torn down).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError<E> {
     /// Deploying failed (nothing is left running).
     #[error("deploy: {0}")]
-    Deploy(DeployError),
-    /// The body failed; `teardown` says whether tearing down failed too.
-    #[error("{error}")]
-    Body { error: E, teardown: Option<DeployError> },
+    Deploy(#[source] DeployError),
+    /// The body failed; `teardown` says whether tearing down failed too (it is always reported).
+    #[error("{error}{}", teardown.as_ref().map(|t| format!("; and tearing down failed too: {t}")).unwrap_or_default())]
+    Body {
+        /// What the body returned.
+        error: E,
+        /// The teardown's own failure, if any.
+        teardown: Option<DeployError>,
+    },
     /// The body succeeded but tearing down failed.
     #[error("teardown: {0}")]
-    Teardown(DeployError),
-    /// Ctrl-C (SIGINT) or SIGTERM arrived; everything was torn down.
-    #[error("interrupted (Ctrl-C or SIGTERM); the deployment was torn down")]
-    Interrupted,
+    Teardown(#[source] DeployError),
+    /// The token was cancelled; everything was torn down (`teardown` says if that failed).
+    #[error("cancelled; the deployment was torn down{}", teardown.as_ref().map(|t| format!(" (with an error: {t})")).unwrap_or_default())]
+    Cancelled {
+        /// The teardown's own failure, if any.
+        teardown: Option<DeployError>,
+    },
 }
 
-/// Deploys `request`, runs `body` with the target, and tears down whatever happens: on
-/// success, on error, and on Ctrl-C or SIGTERM (which this function listens for while it runs,
-/// through [`interrupt_signal`]).
-pub async fn run_with_deployment<T, E, F, Fut>(
-    backend: &Backend,
-    request: &DeployRequest,
-    progress: &Progress<'_>,
+/// Deploys (the `deploying` future: [`Backend::deploy`] or [`start_server`]), runs `body` with the
+/// deployment, and tears down whatever happens: on success, on error, and when `cancel` is
+/// cancelled (the body is then dropped at its next await).
+pub async fn run_with_deployment<T, E, F>(
+    deploying: impl Future<Output = Result<Deployment, DeployError>>,
+    cancel: &CancellationToken,
     body: F,
 ) -> Result<T, RunError<E>>
 where
-    F: FnOnce(Target) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
+    F: AsyncFnOnce(&Deployment) -> Result<T, E>,
 {
-    let ctrl_c = interrupt_signal();
-    tokio::pin!(ctrl_c);
     let deployment = tokio::select! {
-        d = backend.deploy(request, progress) => d.map_err(RunError::Deploy)?,
+        d = deploying => d.map_err(RunError::Deploy)?,
         // Dropping the deploy future tears down whatever it had started.
-        _ = &mut ctrl_c => return Err(RunError::Interrupted),
+        () = cancel.cancelled() => return Err(RunError::Cancelled { teardown: None }),
     };
     let outcome = tokio::select! {
-        r = body(deployment.target().clone()) => Some(r),
-        _ = &mut ctrl_c => None,
+        r = body(&deployment) => Some(r),
+        () = cancel.cancelled() => None,
     };
     let teardown = deployment.shutdown().await.err();
     match (outcome, teardown) {
-        (None, _) => Err(RunError::Interrupted),
+        (None, teardown) => Err(RunError::Cancelled { teardown }),
         (Some(Ok(value)), None) => Ok(value),
         (Some(Ok(_)), Some(t)) => Err(RunError::Teardown(t)),
         (Some(Err(error)), teardown) => Err(RunError::Body { error, teardown }),
-    }
-}
-
-/// Completes when the process receives SIGINT (Ctrl-C) or SIGTERM (what `timeout`, `kill` and
-/// container runtimes send). Every pending call hears the same signal. Once a program has called
-/// this, those signals no longer end it by themselves: it must act on them.
-pub async fn interrupt_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-        // No signal handling in this runtime: never interrupted.
-        _ => std::future::pending().await,
     }
 }

@@ -73,6 +73,10 @@ pub struct PythonEnvOptions {
     /// Interpreter mode: the `PYTHONPATH` that makes Ray importable (the caller's, by
     /// [`PythonEnvOptions::for_project`]).
     pub pythonpath: Option<String>,
+    /// What a first install downloads and takes, said before it starts (`about 9.4 GB`).
+    pub install_note: Option<String>,
+    /// Free disk space a first install needs, bytes; checked before it starts.
+    pub min_free_bytes: u64,
 }
 
 impl PythonEnvOptions {
@@ -88,7 +92,19 @@ impl PythonEnvOptions {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
             pythonpath: std::env::var("PYTHONPATH").ok().filter(|p| !p.is_empty()),
+            install_note: None,
+            min_free_bytes: 0,
         }
+    }
+
+    /// A suite's own environment instead of the project's (`.venv-llm` with its own pinned
+    /// requirements), with what a first install costs; a ready environment named by
+    /// `SERVEBENCH_PYTHON_ENV` or `SERVEBENCH_PYTHON` still wins.
+    pub fn use_suite_env(&mut self, venv: &Path, requirements: &Path, install_size: &str, min_free_gb: f64) {
+        self.venv = venv.to_path_buf();
+        self.requirements = requirements.to_path_buf();
+        self.install_note = (!install_size.is_empty()).then(|| install_size.to_owned());
+        self.min_free_bytes = (min_free_gb.max(0.0) * 1e9) as u64;
     }
 
     /// What identifies the environment these options give (for caching a ready one).
@@ -176,7 +192,23 @@ impl PythonEnv {
                     return Err(PythonError::VenvFailed { message: tail(&output.stderr), manual });
                 }
             }
-            progress(&format!("installing {} (first use; about a minute)", options.requirements.display()));
+            if options.min_free_bytes > 0
+                && let Some(free) = free_bytes(venv)
+                && free < options.min_free_bytes
+            {
+                return Err(PythonError::InstallFailed {
+                    requirements: options.requirements.clone(),
+                    message: format!(
+                        "it needs about {:.1} GB of free disk space and {} has {:.1} GB",
+                        options.min_free_bytes as f64 / 1e9,
+                        venv.display(),
+                        free as f64 / 1e9
+                    ),
+                    manual,
+                });
+            }
+            let note = options.install_note.as_deref().unwrap_or("first use; about a minute");
+            progress(&format!("installing {} into {} ({note})", options.requirements.display(), venv.display()));
             let output = Command::new(&python)
                 .args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r"])
                 .arg(&options.requirements)
@@ -291,6 +323,14 @@ fn probe(mut python: Command, what: &Path) -> Result<(String, String), PythonErr
         return Err(unusable(format!("`import ray` printed no version: {}", tail(&output.stdout))));
     }
     Ok((python_version, ray_version))
+}
+
+/// Free bytes on the file system holding `dir` (from `df`), if it can be told.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let out = Command::new("df").arg("-Pk").arg(dir).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let kib: u64 = text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// The last lines of a command's output, for error messages.

@@ -69,7 +69,7 @@ fn options(dir: &Path, cli: PathBuf) -> AnyscaleOptions {
 fn request(variant: &str) -> DeployRequest {
     DeployRequest {
         variant: features_variants().get(variant).expect("variant").clone(),
-        apps: features_catalog().select(&["unary", "streaming"], "1replica").expect("apps"),
+        apps: features_catalog().select(&["unary", "streaming"], "1replica", &Default::default()).expect("apps"),
         manifest_path: None,
     }
 }
@@ -201,17 +201,18 @@ async fn run_with_deployment_tears_down_after_the_body_whatever_it_returns() {
     let backend = Backend::Anyscale(options(dir.path(), cli));
     let terminate = "service terminate --name servebench-haproxy-1replica";
 
-    let value =
-        deploy::run_with_deployment(&backend, &request("haproxy"), &deploy::quiet, |target| async move {
-            Ok::<_, String>(target.http_base)
-        })
-        .await
-        .expect("body ran");
+    let cancel = deploy::CancellationToken::new();
+    let request = request("haproxy");
+    let value = deploy::run_with_deployment(backend.deploy(&request, &deploy::quiet), &cancel, async |d: &deploy::Deployment| {
+        Ok::<_, String>(d.target().http_base.clone())
+    })
+    .await
+    .expect("body ran");
     assert_eq!(value, url);
     assert_eq!(calls(dir.path()).last().map(String::as_str), Some(terminate));
 
     std::fs::remove_file(dir.path().join("calls.log")).expect("reset log");
-    let err = deploy::run_with_deployment(&backend, &request("haproxy"), &deploy::quiet, |_target| async {
+    let err = deploy::run_with_deployment(backend.deploy(&request, &deploy::quiet), &cancel, async |_d: &deploy::Deployment| {
         Err::<(), _>("measurement failed".to_owned())
     })
     .await

@@ -15,12 +15,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use deploy::{
-    AppKind, Backend, DeployError, DeployRequest, Deployment, LocalOptions, Project, Target, Variant,
-    http_request, parse_sse,
+    Backend, DeployError, DeployRequest, Deployment, LocalOptions, Project, Target, Variant,
 };
-use http::Method;
+use loadgen::{Probe, Workload};
 
 use crate::support::{features_catalog, features_variants, repo_root};
 
@@ -41,85 +39,46 @@ fn options(temp_root: &Path) -> LocalOptions {
     options
 }
 
-fn payload(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+/// Sends one request of the loadgen workload `spec` (TOML) to `target`; the number of events it
+/// carried.
+async fn call(target: &Target, spec: &str) -> Result<u32, loadgen::Failure> {
+    let spec: loadgen::WorkloadSpec = toml::from_str(spec).expect("workload spec");
+    let workload = spec.build(&target.endpoint()).expect("workload builds");
+    let mut conn = workload.connect().await?;
+    let mut probe = Probe::detached();
+    workload.call(&mut conn, 7, &mut probe).await?;
+    Ok(probe.events())
 }
 
 async fn check_http(target: &Target) {
-    let t = Duration::from_secs(30);
-    let echo = target.url(target.app_of_kind(AppKind::HttpEcho).expect("unary app"));
     for size in [10 * 1024, 0, 1, 300 * 1024] {
-        let body = payload(size);
-        let answer =
-            http_request(Method::POST, &echo, &[], Bytes::from(body.clone()), t).await.expect("POST /echo");
-        assert_eq!(answer.status, 200, "POST {size} bytes");
-        assert_eq!(answer.body.len(), size);
-        assert!(answer.body == body, "echo of {size} bytes differs");
+        let spec = format!("protocol = 'http'\nmethod = 'POST'\npath = '/echo'\nbody_size = {size}\nexpect = {{ echo = true }}");
+        call(target, &spec).await.unwrap_or_else(|f| panic!("POST {size} bytes: {f:?}"));
     }
-    let answer = http_request(Method::GET, &echo, &[], Bytes::new(), t).await.expect("GET /echo");
-    assert_eq!(answer.status, 200);
-    assert!(answer.body.is_empty());
+    call(target, "protocol = 'http'\npath = '/echo'").await.expect("GET /echo");
 
-    let sse = target.url(target.app_of_kind(AppKind::Sse).expect("streaming app"));
-    let answer = http_request(Method::GET, &sse, &[], Bytes::new(), t).await.expect("GET /streaming");
-    assert_eq!(answer.status, 200);
-    let content_type = answer.headers["content-type"].to_str().expect("ascii");
-    assert!(content_type.starts_with("text/event-stream"), "{content_type}");
-    let events = parse_sse(&answer.body);
-    assert_eq!(events.len(), 51, "50 chunks and [DONE]");
-    assert_eq!(events[0], r#"{"index":0,"token":"tok-0"}"#);
-    assert_eq!(events[49], r#"{"index":49,"token":"tok-49"}"#);
-    assert_eq!(events[50], "[DONE]");
-
+    let events = call(target, "protocol = 'sse'\npath = '/streaming'\nevents = 50").await.expect("GET /streaming");
+    assert_eq!(events, 50);
     let started = Instant::now();
-    let url = format!("{sse}?chunks=5&ttft_ms=300&token_delay_ms=50");
-    let answer = http_request(Method::GET, &url, &[], Bytes::new(), t).await.expect("GET with delays");
-    assert_eq!(parse_sse(&answer.body).len(), 6);
+    call(target, "protocol = 'sse'\npath = '/streaming?chunks=5&ttft_ms=300&token_delay_ms=50'\nevents = 5")
+        .await
+        .expect("GET with delays");
     assert!(started.elapsed() >= Duration::from_millis(500), "ttft and token delays");
-
-    let answer = http_request(Method::POST, &sse, &[], Bytes::from(r#"{"chunks": 2}"#), t)
+    call(target, "protocol = 'sse'\nmethod = 'POST'\npath = '/streaming'\nbody = '{\"chunks\": 2}'\nevents = 2")
         .await
         .expect("POST with a JSON body");
-    assert_eq!(
-        parse_sse(&answer.body),
-        [r#"{"index":0,"token":"tok-0"}"#, r#"{"index":1,"token":"tok-1"}"#, "[DONE]"]
-    );
-
-    let answer = http_request(Method::GET, &format!("{sse}?chunks=x"), &[], Bytes::new(), t)
-        .await
-        .expect("bad parameter");
-    assert_eq!(answer.status, 400);
+    call(target, "protocol = 'http'\npath = '/streaming?chunks=x'\nexpect = { status = 400 }").await.expect("bad parameter");
 }
 
 async fn check_grpc(target: &Target) {
-    let t = Duration::from_secs(30);
+    call(target, "protocol = 'grpc'\ncall = 'echo'\npayload_size = 10240\nmetadata = { application = 'grpc_unary' }")
+        .await
+        .expect("Echo");
+    let events = call(target, "protocol = 'grpc'\ncall = 'stream'\nchunks = 50\nmetadata = { application = 'grpc_streaming' }")
+        .await
+        .expect("Stream");
+    assert_eq!(events, 50);
     let base = target.grpc_uri.as_deref().expect("gRPC address");
-    let unary = target.app_of_kind(AppKind::GrpcEcho).expect("grpc_unary");
-    let body = payload(10 * 1024);
-    let reply = deploy::grpc_call(
-        base,
-        &unary.path,
-        &[unary.grpc_metadata()],
-        &deploy::encode_bytes_field(1, &body),
-        t,
-    )
-    .await
-    .expect("Echo");
-    assert_eq!(reply.status, 0, "{}", reply.message);
-    assert_eq!(deploy::decode_fields(&reply.messages[0]).expect("EchoReply")[0].1, body);
-    let streaming = target.app_of_kind(AppKind::GrpcStream).expect("grpc_streaming");
-    let reply =
-        deploy::grpc_call(base, &streaming.path, &[streaming.grpc_metadata()], &[], t).await.expect("Stream");
-    assert_eq!(reply.status, 0, "{}", reply.message);
-    assert_eq!(reply.messages.len(), 50);
 
     // The same through the real Python grpc client.
     let python = repo_root().join(".venv/bin/python");
@@ -301,7 +260,7 @@ async fn real_ray_baseline_and_all_on_answer_http_sse_grpc_and_leave_nothing() {
     let backend = Arc::new(Backend::Local(options(temp_root.path())));
     let variants = features_variants();
     let apps = features_catalog()
-        .select(&["unary", "streaming", "grpc_unary", "grpc_streaming"], "1replica")
+        .select(&["unary", "streaming", "grpc_unary", "grpc_streaming"], "1replica", &Default::default())
         .expect("apps");
     let mut runs = Vec::new();
     for name in ["baseline", "all_on"] {
@@ -325,7 +284,7 @@ async fn real_ray_baseline_and_all_on_answer_http_sse_grpc_and_leave_nothing() {
     }
 
     // A broken app: DEPLOY_FAILED with Serve's own message, and nothing left behind.
-    let mut broken = features_catalog().select(&["unary"], "1replica").expect("apps");
+    let mut broken = features_catalog().select(&["unary"], "1replica", &Default::default()).expect("apps");
     broken.apps[0].import_path = "unary_app.no_such_module:app".to_owned();
     let request = DeployRequest {
         variant: variants.get("baseline").expect("baseline").clone(),

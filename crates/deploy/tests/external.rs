@@ -9,7 +9,7 @@ use crate::support::{Reply, Seen, features_catalog, features_variants, serve};
 fn request() -> DeployRequest {
     DeployRequest {
         variant: features_variants().get("baseline").expect("baseline").clone(),
-        apps: features_catalog().select(&["unary", "streaming"], "8replica").expect("apps"),
+        apps: features_catalog().select(&["unary", "streaming"], "8replica", &Default::default()).expect("apps"),
         manifest_path: None,
     }
 }
@@ -53,7 +53,7 @@ async fn a_wrong_answer_fails_the_check_and_names_the_app() {
     let handler = Arc::new(|_req: &Seen| Reply::bytes(200, "application/octet-stream", "nope"));
     let (addr, server) = serve(handler).await;
     let mut req = request();
-    req.apps = features_catalog().select(&["unary"], "1replica").expect("apps");
+    req.apps = features_catalog().select(&["unary"], "1replica", &Default::default()).expect("apps");
     let backend = Backend::External(ExternalOptions {
         http_base: format!("http://{addr}"),
         grpc_uri: None,
@@ -62,6 +62,26 @@ async fn a_wrong_answer_fails_the_check_and_names_the_app() {
     });
     let err = backend.deploy(&req, &deploy::quiet).await.expect_err("wrong echo").to_string();
     assert!(err.contains("check of `unary` failed"), "{err}");
-    assert!(err.contains("differ"), "{err}");
+    assert!(err.contains("body"), "{err}");
     server.abort();
+}
+
+#[tokio::test]
+async fn base_urls_with_credentials_or_bad_ports_are_refused_and_never_recorded() {
+    for (url, expected) in [("http://127.0.0.1:99999", "99999"), ("notaurl", "notaurl"), ("http://h:1/?token=abc", "query")] {
+        let backend = Backend::External(ExternalOptions { http_base: url.to_owned(), grpc_uri: None, token: None, check: false });
+        let err = backend.deploy(&request(), &deploy::quiet).await.expect_err(url).to_string();
+        assert!(err.contains(expected), "{url}: {err}");
+        assert!(!err.contains("abc"), "{err}");
+    }
+    let backend = Backend::External(ExternalOptions {
+        http_base: "http://user:pass@127.0.0.1:9".to_owned(),
+        grpc_uri: Some("http://u:p@127.0.0.1:9".to_owned()),
+        token: None,
+        check: false,
+    });
+    if let Ok(d) = backend.deploy(&request(), &deploy::quiet).await {
+        let json = serde_json::to_string(d.manifest()).expect("json");
+        assert!(!json.contains("pass") && !json.contains("u:p"), "{json}");
+    }
 }

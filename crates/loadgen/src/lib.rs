@@ -19,6 +19,7 @@ mod record;
 mod result;
 mod runner;
 mod sweep;
+pub mod units;
 pub mod workload;
 
 pub use error::{Error, ErrorClass, Result};

@@ -1,256 +1,377 @@
-//! A suite as data: comparisons (baseline vs treatment variant in a layout), workloads (an app
-//! measured one way, with an SLA) and profiles (which of them, and how long each level runs).
+//! A suite as data (`suites/<name>/configs/suite.toml`): its studies (what is compared with
+//! what), its workloads (an app measured one way, described by [`loadgen::WorkloadSpec`]) and its
+//! profiles (which of them run, and how long each level lasts). The variants and the apps with
+//! their layouts live beside it (`variants.toml`, `apps.toml`, read by `deploy`).
+//!
+//! Adding a suite, a study, a workload or a profile is an edit of these files; no Rust changes.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::run::SuiteError;
+use crate::error::SuiteError;
 
-/// How a workload talks to its app.
+/// What a workload's throughput counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Protocol {
-    /// HTTP/1.1 POST echo, body checked.
-    Http,
-    /// Server-sent events, event count checked.
-    Sse,
-    /// gRPC unary echo, payload checked.
-    Grpc,
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Successful requests per second.
+    Requests,
+    /// Stream events (SSE events, gRPC stream messages) per second.
+    Events,
+    /// Generated (output) tokens per second (LLM workloads).
+    Tokens,
 }
 
-/// One comparison: a baseline and a treatment variant in one replica layout.
+impl Metric {
+    /// What a protocol's throughput counts unless a workload says otherwise.
+    pub fn of(spec: &loadgen::WorkloadSpec) -> Metric {
+        match spec {
+            loadgen::WorkloadSpec::Http(_) => Metric::Requests,
+            loadgen::WorkloadSpec::Sse(_) => Metric::Events,
+            loadgen::WorkloadSpec::Grpc(g) if g.is_stream() => Metric::Events,
+            loadgen::WorkloadSpec::Grpc(_) => Metric::Requests,
+            loadgen::WorkloadSpec::Openai(_) => Metric::Tokens,
+        }
+    }
+}
+
+/// A baseline and a treatment variant in one layout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Comparison {
-    /// Name used in file names (`allon`); letters and digits only.
+pub struct ComparisonStudy {
+    /// The baseline variant (`variants.toml`).
+    pub baseline: String,
+    /// The treatment variant.
+    pub treatment: String,
+    /// The layout both run in (`apps.toml`).
+    pub layout: String,
+    /// A user count at which the summary also quotes the gain (recsys: 400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_users: Option<u32>,
+}
+
+/// Variants swept across layouts (replica counts), optionally against a server outside Ray
+/// (`[[server]]` of `apps.toml`) as the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingStudy {
+    /// The variants, each run in every layout.
+    pub variants: Vec<String>,
+    /// The layouts, smallest first.
+    pub layouts: Vec<String>,
+    /// A server (`[[server]]` of `apps.toml`) measured once as the baseline, with its own sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// The sweep (profile `sweeps` key) the server is measured with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_sweep: Option<String>,
+}
+
+/// What a study compares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum StudyKind {
+    /// Baseline against treatment.
+    Comparison(ComparisonStudy),
+    /// Variants across replica layouts.
+    Scaling(ScalingStudy),
+}
+
+/// One study of the suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Study {
+    /// Name used on the command line and in the index (`allon`); letters and digits.
     pub name: String,
     /// What it shows.
     #[serde(default)]
     pub description: String,
-    /// The variant named `off` in results.
-    pub baseline: String,
-    /// The variant named `on` in results.
-    pub treatment: String,
-    /// The replica layout (apps.toml).
-    pub layout: String,
+    /// What it compares.
+    #[serde(flatten)]
+    pub kind: StudyKind,
+}
+
+impl Study {
+    /// Every (variant, layout) this study deploys on Ray Serve.
+    pub fn arms(&self) -> Vec<(String, String)> {
+        match &self.kind {
+            StudyKind::Comparison(c) => {
+                vec![(c.baseline.clone(), c.layout.clone()), (c.treatment.clone(), c.layout.clone())]
+            }
+            StudyKind::Scaling(s) => s
+                .variants
+                .iter()
+                .flat_map(|v| s.layouts.iter().map(move |l| (v.clone(), l.clone())))
+                .collect(),
+        }
+    }
+
+    /// The variants it names.
+    pub fn variants(&self) -> Vec<&str> {
+        match &self.kind {
+            StudyKind::Comparison(c) => vec![c.baseline.as_str(), c.treatment.as_str()],
+            StudyKind::Scaling(s) => s.variants.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// One workload: an app measured one way.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadDef {
-    /// Name used in file names (`unary`); letters and digits only.
+    /// Name used on the command line and in file names (`unary`); letters and digits.
     pub name: String,
-    /// The app (apps.toml) it measures.
+    /// The app (`apps.toml`) it measures.
     pub app: String,
-    /// How.
-    pub protocol: Protocol,
-    /// Request body (or gRPC payload) size in bytes.
-    #[serde(default)]
-    pub body_size: usize,
-    /// Events per stream (SSE).
-    #[serde(default)]
-    pub events: u32,
-    /// The SLA on p99 latency (end-to-end for streams), ms.
-    pub sla_p99_ms: f64,
-    /// The profile's concurrency list it sweeps.
+    /// The requests: protocol, path, body, what a good answer is.
+    pub request: loadgen::WorkloadSpec,
+    /// The p99 objective, ms (end-to-end; for token workloads, time to first token). Without one
+    /// the peak is the highest throughput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla_p99_ms: Option<f64>,
+    /// The profile's user list it sweeps (`sweeps` key).
     pub sweep: String,
+    /// A deployment whose replica count multiplies the sweep's users and the request window
+    /// (`256 users per replica`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_replica_of: Option<String>,
+    /// What throughput counts [default: from the protocol].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<Metric>,
 }
 
-/// Which comparisons and workloads run, and how long each level lasts.
+impl WorkloadDef {
+    /// What this workload's throughput counts.
+    pub fn metric(&self) -> Metric {
+        self.metric.unwrap_or_else(|| Metric::of(&self.request))
+    }
+}
+
+/// Which studies and workloads run, and how long each level lasts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
-    /// Comparisons to run.
-    pub comparisons: Vec<String>,
+    /// What it is for, shown by `--plan`.
+    #[serde(default)]
+    pub description: String,
+    /// Studies to run.
+    pub studies: Vec<String>,
     /// Workloads to run.
     pub workloads: Vec<String>,
+    /// Only these layouts of scaling studies [default: all].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layouts: Option<Vec<String>>,
     /// Warm-up per level, s.
     pub warmup_s: f64,
-    /// Measured window per level, s.
-    pub duration_s: f64,
+    /// Measured window per level, s (unless `requests` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
+    /// Measured window per level as a request count (scaled like the users of a per-replica
+    /// workload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
     /// Cool-down after each level, s.
     pub cooldown_s: f64,
     /// Request timeout, s.
     pub timeout_s: f64,
-    /// Concurrency lists by name.
+    /// User lists by name.
     pub sweeps: BTreeMap<String, Vec<u32>>,
+    /// Serve application arguments by app, merged over `apps.toml`'s (smaller models, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub app_args: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
-/// A suite's configuration file.
+/// Where a suite's Python environment comes from when it is not the project's `.venv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct PythonConfig {
+    /// The virtual environment, relative to the project root (`.venv-llm`).
+    pub venv: PathBuf,
+    /// The pinned requirements, relative to this file.
+    pub requirements: PathBuf,
+    /// Roughly how much it downloads and installs, said before a first install (`9.4 GB`).
+    #[serde(default)]
+    pub install_size: String,
+    /// Free disk space a first install needs, GB.
+    #[serde(default)]
+    pub min_free_gb: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuiteFile {
+    suite: String,
+    #[serde(default = "default_variants")]
+    variants: PathBuf,
+    #[serde(default = "default_apps")]
+    apps: PathBuf,
+    #[serde(default)]
+    python: Option<PythonConfig>,
+    #[serde(rename = "study", default)]
+    studies: Vec<Study>,
+    #[serde(rename = "workload", default)]
+    workloads: Vec<WorkloadDef>,
+    #[serde(rename = "profile", default)]
+    profiles: BTreeMap<String, Profile>,
+}
+
+fn default_variants() -> PathBuf {
+    PathBuf::from("variants.toml")
+}
+
+fn default_apps() -> PathBuf {
+    PathBuf::from("apps.toml")
+}
+
+/// A suite's configuration file, its paths resolved.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SuiteConfig {
-    /// All comparisons.
-    #[serde(rename = "comparison")]
-    pub comparisons: Vec<Comparison>,
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The suite's name (`features`); it names the results folder.
+    pub suite: String,
+    /// The variants file.
+    pub variants: PathBuf,
+    /// The apps file.
+    pub apps: PathBuf,
+    /// The suite's own Python environment, when it needs more than the project's.
+    pub python: Option<PythonConfig>,
+    /// All studies.
+    pub studies: Vec<Study>,
     /// All workloads.
-    #[serde(rename = "workload")]
     pub workloads: Vec<WorkloadDef>,
     /// Profiles by name.
-    #[serde(rename = "profile")]
     pub profiles: BTreeMap<String, Profile>,
 }
 
-fn valid_name(s: &str) -> bool {
+/// Whether `s` can name a study, workload or sweep (it lands in file names).
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.collect::<Vec<_>>().join(", ")
 }
 
 impl SuiteConfig {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Self, SuiteError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| SuiteError::Config(format!("reading {}: {e}", path.display())))?;
-        let c: SuiteConfig =
-            toml::from_str(&text).map_err(|e| SuiteError::Config(format!("{}: {e}", path.display())))?;
-        c.check().map_err(|e| SuiteError::Config(format!("{}: {e}", path.display())))?;
+            .map_err(|source| SuiteError::Read { path: path.to_owned(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks configuration text; `path` names it in errors and anchors relative
+    /// paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, SuiteError> {
+        let bad = |message: String| SuiteError::Config { path: path.to_owned(), message };
+        let f: SuiteFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut python = f.python;
+        if let Some(p) = &mut python {
+            p.requirements = base.join(&p.requirements);
+        }
+        let c = SuiteConfig {
+            path: path.to_owned(),
+            suite: f.suite,
+            variants: base.join(f.variants),
+            apps: base.join(f.apps),
+            python,
+            studies: f.studies,
+            workloads: f.workloads,
+            profiles: f.profiles,
+        };
+        c.check().map_err(bad)?;
         Ok(c)
     }
 
     fn check(&self) -> Result<(), String> {
-        for c in &self.comparisons {
-            if !valid_name(&c.name) {
-                return Err(format!("comparison name {:?} must be ASCII letters and digits", c.name));
+        if self.suite.is_empty() || !self.suite.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(format!("suite name {:?} must be ASCII letters, digits and '-'", self.suite));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &self.studies {
+            if !valid_name(&s.name) || !seen.insert(&s.name) {
+                return Err(format!("study name {:?} must be ASCII letters and digits, and unique", s.name));
+            }
+            if let StudyKind::Scaling(sc) = &s.kind {
+                if sc.variants.is_empty() || sc.layouts.is_empty() {
+                    return Err(format!("study {}: a scaling study needs variants and layouts", s.name));
+                }
+                if sc.server.is_some() != sc.server_sweep.is_some() {
+                    return Err(format!("study {}: `server` and `server_sweep` go together", s.name));
+                }
             }
         }
+        let mut seen = std::collections::BTreeSet::new();
         for w in &self.workloads {
-            if !valid_name(&w.name) {
-                return Err(format!("workload name {:?} must be ASCII letters and digits", w.name));
+            if !valid_name(&w.name) || !seen.insert(&w.name) {
+                return Err(format!("workload name {:?} must be ASCII letters and digits, and unique", w.name));
             }
-            if w.sla_p99_ms.is_nan() || w.sla_p99_ms <= 0.0 {
-                return Err(format!("workload {}: sla_p99_ms must be positive", w.name));
+            if let Some(sla) = w.sla_p99_ms
+                && !(sla.is_finite() && sla > 0.0)
+            {
+                return Err(format!("workload {}: sla_p99_ms must be a positive number", w.name));
             }
+            w.request.validate().map_err(|e| format!("workload {}: {e}", w.name))?;
         }
         for (name, p) in &self.profiles {
-            for c in &p.comparisons {
-                self.comparison(c).map_err(|e| format!("profile {name}: {e}"))?;
+            let ctx = |e: String| format!("profile {name}: {e}");
+            for s in &p.studies {
+                let study = self.study(s).map_err(ctx)?;
+                if let StudyKind::Scaling(sc) = &study.kind
+                    && let Some(sweep) = &sc.server_sweep
+                    && !p.sweeps.contains_key(sweep)
+                {
+                    return Err(ctx(format!("no sweep {sweep:?} for the server of study {s}")));
+                }
             }
             for w in &p.workloads {
-                let w = self.workload(w).map_err(|e| format!("profile {name}: {e}"))?;
+                let w = self.workload(w).map_err(ctx)?;
                 if !p.sweeps.contains_key(&w.sweep) {
-                    return Err(format!("profile {name} has no sweep {:?} for workload {}", w.sweep, w.name));
+                    return Err(ctx(format!("no sweep {:?} for workload {}", w.sweep, w.name)));
                 }
+            }
+            for (sweep, users) in &p.sweeps {
+                let list = users.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+                loadgen::units::parse_users(&list).map_err(|e| ctx(format!("sweep {sweep}: {e}")))?;
+            }
+            for (what, v) in [("warmup_s", Some(p.warmup_s)), ("cooldown_s", Some(p.cooldown_s))]
+                .into_iter()
+                .chain([("duration_s", p.duration_s), ("timeout_s", Some(p.timeout_s))])
+            {
+                if let Some(v) = v
+                    && !(v.is_finite() && v >= 0.0 && v <= loadgen::units::MAX_DURATION.as_secs_f64())
+                {
+                    return Err(ctx(format!("{what} = {v} is not a duration in seconds")));
+                }
+            }
+            if p.duration_s.is_none() == p.requests.is_none() {
+                return Err(ctx("set exactly one of duration_s and requests".into()));
             }
         }
         Ok(())
     }
 
-    /// The comparison named `name`.
-    pub fn comparison(&self, name: &str) -> Result<&Comparison, String> {
-        self.comparisons.iter().find(|c| c.name == name).ok_or_else(|| {
-            let known: Vec<&str> = self.comparisons.iter().map(|c| c.name.as_str()).collect();
-            format!("no comparison {name:?} (known: {})", known.join(", "))
+    /// The study named `name`.
+    pub fn study(&self, name: &str) -> Result<&Study, String> {
+        self.studies.iter().find(|s| s.name == name).ok_or_else(|| {
+            format!("no study {name:?} (known: {})", known(self.studies.iter().map(|s| s.name.as_str())))
         })
     }
 
     /// The workload named `name`.
     pub fn workload(&self, name: &str) -> Result<&WorkloadDef, String> {
         self.workloads.iter().find(|w| w.name == name).ok_or_else(|| {
-            let known: Vec<&str> = self.workloads.iter().map(|w| w.name.as_str()).collect();
-            format!("no workload {name:?} (known: {})", known.join(", "))
+            format!("no workload {name:?} (known: {})", known(self.workloads.iter().map(|w| w.name.as_str())))
         })
     }
 
     /// The profile named `name`.
-    pub fn profile(&self, name: &str) -> Result<&Profile, SuiteError> {
-        self.profiles.get(name).ok_or_else(|| {
-            let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
-            SuiteError::Config(format!("no profile {name:?} (known: {})", known.join(", ")))
-        })
-    }
-}
-
-/// The settings of one run: a profile with the command line's overrides applied.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Settings {
-    /// The profile it started from.
-    pub profile: String,
-    /// Comparisons to run.
-    pub comparisons: Vec<Comparison>,
-    /// Workloads to run, with their SLAs.
-    pub workloads: Vec<WorkloadDef>,
-    /// Only these variants are measured (all when empty).
-    pub variants: Vec<String>,
-    /// Warm-up per level.
-    #[serde(with = "humantime_serde_secs")]
-    pub warmup: Duration,
-    /// Window per level.
-    #[serde(with = "humantime_serde_secs")]
-    pub duration: Duration,
-    /// Cool-down per level.
-    #[serde(with = "humantime_serde_secs")]
-    pub cooldown: Duration,
-    /// Request timeout.
-    #[serde(with = "humantime_serde_secs")]
-    pub timeout: Duration,
-    /// Concurrency lists by name.
-    pub sweeps: BTreeMap<String, Vec<u32>>,
-}
-
-mod humantime_serde_secs {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-}
-
-fn secs(what: &str, v: f64) -> Result<Duration, SuiteError> {
-    Duration::try_from_secs_f64(v).map_err(|_| SuiteError::Config(format!("{what} {v} s is not a duration")))
-}
-
-impl Settings {
-    /// The settings of `profile` in `config`.
-    pub fn from_profile(config: &SuiteConfig, profile: &str) -> Result<Self, SuiteError> {
-        let p = config.profile(profile)?;
-        let comparisons = p
-            .comparisons
-            .iter()
-            .map(|c| config.comparison(c).cloned().map_err(SuiteError::Config))
-            .collect::<Result<_, _>>()?;
-        let workloads = p
-            .workloads
-            .iter()
-            .map(|w| config.workload(w).cloned().map_err(SuiteError::Config))
-            .collect::<Result<_, _>>()?;
-        Ok(Settings {
-            profile: profile.to_owned(),
-            comparisons,
-            workloads,
-            variants: Vec::new(),
-            warmup: secs("warm-up", p.warmup_s)?,
-            duration: secs("duration", p.duration_s)?,
-            cooldown: secs("cool-down", p.cooldown_s)?,
-            timeout: secs("timeout", p.timeout_s)?,
-            sweeps: p.sweeps.clone(),
-        })
-    }
-
-    /// Checks the settings before anything is deployed.
-    pub fn check(&self) -> Result<(), SuiteError> {
-        let bad = |m: String| Err(SuiteError::Config(m));
-        if self.comparisons.is_empty() {
-            return bad("no comparison selected".into());
-        }
-        if self.workloads.is_empty() {
-            return bad("no workload selected".into());
-        }
-        if self.duration.is_zero() {
-            return bad("the measured window per level must be longer than zero".into());
-        }
-        if self.timeout.is_zero() {
-            return bad("the request timeout must be longer than zero".into());
-        }
-        for w in &self.workloads {
-            match self.sweeps.get(&w.sweep) {
-                None => return bad(format!("no concurrency list {:?} for workload {}", w.sweep, w.name)),
-                Some(list) if list.is_empty() || list.contains(&0) => {
-                    return bad(format!("concurrency list {:?} must be non-empty and without 0", w.sweep));
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(())
+    pub fn profile(&self, name: &str) -> Result<&Profile, String> {
+        self.profiles
+            .get(name)
+            .ok_or_else(|| format!("no profile {name:?} (known: {})", known(self.profiles.keys().map(String::as_str))))
     }
 }

@@ -1,16 +1,34 @@
-//! What every servebench suite shares: its comparisons, workloads and profiles as data
-//! ([`SuiteConfig`]), the plan that deploys each distinct (variant, layout) once ([`Plan`]), and the
-//! loop "for each deployment: deploy -> sweep every workload -> save -> tear down" ([`run`]), with
-//! results in a resumable folder that `report` reads.
+//! What every servebench suite shares, so that a suite is a folder of data plus a few lines of
+//! Rust:
 //!
-//! The library never prints: it reports [`Event`]s to a callback.
+//! - [`SuiteConfig`]: the suite as data (`suite.toml`): studies (a baseline against a treatment,
+//!   or variants across replica layouts against a server outside Ray), workloads (an app measured
+//!   one way, a [`loadgen::WorkloadSpec`]) and profiles.
+//! - [`SuiteArgs`]: the command line every suite binary flattens into its own; [`Settings`]: a
+//!   profile with its overrides, checked before anything starts.
+//! - [`Plan`]: what is deployed (each distinct variant and layout once) and which sweeps run.
+//! - [`run`]: the loop "for each deployment: deploy -> sweep -> save each level -> check health ->
+//!   tear down", stopped by a [`loadgen::CancellationToken`], keeping the run's [`RunIndex`].
+//! - [`cli::main`]: the body of a suite binary (the only module that prints).
 
+pub mod cli;
+mod args;
 mod config;
+mod error;
+mod folder;
+mod index;
+mod pinning;
 mod plan;
 mod run;
-mod workloads;
+mod settings;
 
-pub use config::{Comparison, Profile, Protocol, Settings, SuiteConfig, WorkloadDef};
-pub use plan::{Group, Plan, sweep_stem};
-pub use run::{Event, RunOptions, SuiteError, link_comparisons, run};
-pub use workloads::AnyWorkload;
+pub use args::{ConfigArgs, PinArgs, RunArgs, SelectArgs, SuiteArgs, TargetArgs, TargetKind, TimingArgs};
+pub use cli::{EXIT_DEPLOYMENT_FAILED, SuiteDef};
+pub use config::{ComparisonStudy, Metric, Profile, PythonConfig, ScalingStudy, Study, StudyKind, SuiteConfig, WorkloadDef};
+pub use error::SuiteError;
+pub use folder::{RunFolder, RunManifest, redacted_command, timestamp_name};
+pub use index::{INDEX_SCHEMA, IndexStudy, IndexSweep, IndexWorkload, RunIndex, SweepStatus};
+pub use pinning::{PinSource, Pinning};
+pub use plan::{Group, Plan, SERVER_LAYOUT, Subject, SweepPlan, level_label};
+pub use run::{Event, OnEvent, Outcome, RunOptions, levels, run};
+pub use settings::Settings;

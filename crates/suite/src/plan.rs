@@ -1,142 +1,185 @@
-//! The plan of a run: each distinct (variant, layout) is deployed once and every selected
-//! workload is swept on it; comparisons then pair those sweeps.
+//! The plan of a run: what is deployed (each distinct variant and layout once, and each server
+//! outside Ray a study measures as its baseline) and which sweeps run on each, with user counts
+//! and request windows already scaled for per-replica workloads.
 
 use serde::Serialize;
 
-use crate::config::{Settings, WorkloadDef};
+use deploy::{AppCatalog, VariantSet};
+
+use crate::config::{StudyKind, WorkloadDef};
+use crate::error::SuiteError;
+use crate::settings::Settings;
+
+/// What one group deploys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Subject {
+    /// Ray Serve apps with a variant's flags in a layout.
+    Serve {
+        /// The variant (`variants.toml`).
+        variant: String,
+        /// The layout (`apps.toml`).
+        layout: String,
+    },
+    /// A server outside Ray (`[[server]]` of `apps.toml`).
+    Server {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// The layout name a server's sweeps are filed under.
+pub const SERVER_LAYOUT: &str = "server";
+
+/// One sweep of one workload on one group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SweepPlan {
+    /// The workload.
+    pub workload: String,
+    /// Users of each level, in order (already multiplied for per-replica workloads).
+    pub users: Vec<u32>,
+    /// The request window per level, when it is a count (already multiplied).
+    pub requests: Option<u64>,
+    /// Replicas of the workload's `per_replica_of` deployment, when it has one.
+    pub replicas: Option<u32>,
+    /// File stem of its results: `<variant>-<layout>-<workload>`.
+    pub stem: String,
+}
 
 /// One deployment and the sweeps run on it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Group {
-    /// The variant (flag set).
-    pub variant: String,
-    /// The replica layout.
-    pub layout: String,
-    /// Workloads swept on it.
-    pub workloads: Vec<WorkloadDef>,
-    /// Comparisons that use it.
-    pub comparisons: Vec<String>,
+    /// `<variant>-<layout>`, or the server's name: names files and progress lines.
+    pub key: String,
+    /// What is deployed.
+    pub subject: Subject,
+    /// The studies it serves.
+    pub studies: Vec<String>,
+    /// Its sweeps, in order.
+    pub sweeps: Vec<SweepPlan>,
 }
 
 impl Group {
-    /// Name of the group in files and progress lines.
-    pub fn key(&self) -> String {
-        format!("{}-{}", self.variant, self.layout)
-    }
-
-    /// The apps the deployment must serve.
-    pub fn apps(&self) -> Vec<&str> {
-        let mut apps: Vec<&str> = Vec::new();
-        for w in &self.workloads {
-            if !apps.contains(&w.app.as_str()) {
-                apps.push(&w.app);
-            }
+    /// The variant (or server) and layout its results are filed under.
+    pub fn variant_layout(&self) -> (&str, &str) {
+        match &self.subject {
+            Subject::Serve { variant, layout } => (variant, layout),
+            Subject::Server { name } => (name, SERVER_LAYOUT),
         }
-        apps
     }
-}
-
-/// The file stem of one measured sweep.
-pub fn sweep_stem(variant: &str, layout: &str, workload: &str) -> String {
-    format!("{variant}-{layout}-{workload}")
 }
 
 /// What a run deploys and measures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
-    /// Deployments in order.
+    /// Deployments, in order.
     pub groups: Vec<Group>,
 }
 
+fn sweep_plan(
+    settings: &Settings,
+    catalog: &AppCatalog,
+    w: &WorkloadDef,
+    layout: Option<&str>,
+    sweep: &str,
+    stem: String,
+) -> Result<SweepPlan, SuiteError> {
+    let users = settings
+        .sweeps
+        .get(sweep)
+        .ok_or_else(|| SuiteError::Usage(format!("no user list {sweep:?} for workload {}", w.name)))?;
+    let replicas = match (&w.per_replica_of, layout) {
+        (Some(d), Some(layout)) => {
+            let app = catalog.app(&w.app).map_err(SuiteError::Catalog)?;
+            if !app.deployments.contains(d) {
+                return Err(SuiteError::Usage(format!(
+                    "workload {}: app {} has no deployment {d:?} (per_replica_of)",
+                    w.name, w.app
+                )));
+            }
+            let l = catalog.layout(layout).map_err(SuiteError::Catalog)?;
+            Some(catalog.replicas(l, d).map_err(SuiteError::Usage)?)
+        }
+        _ => None,
+    };
+    let k = replicas.unwrap_or(1);
+    Ok(SweepPlan {
+        workload: w.name.clone(),
+        users: users.iter().map(|u| u.saturating_mul(k)).collect(),
+        requests: settings.requests.map(|n| n.saturating_mul(u64::from(k))),
+        replicas,
+        stem,
+    })
+}
+
 impl Plan {
-    /// Builds the plan of `settings`: baselines shared between comparisons are deployed once.
-    pub fn new(settings: &Settings) -> Self {
+    /// Builds the plan of `settings`, checking every variant, layout, app and server it names:
+    /// a (variant, layout) shared by several studies is deployed once.
+    pub fn new(settings: &Settings, variants: &VariantSet, catalog: &AppCatalog) -> Result<Plan, SuiteError> {
         let mut groups: Vec<Group> = Vec::new();
-        for c in &settings.comparisons {
-            for variant in [&c.baseline, &c.treatment] {
-                if !settings.variants.is_empty() && !settings.variants.contains(variant) {
+        let mut add = |key: String, subject: Subject, study: &str, sweeps: Vec<SweepPlan>| match groups
+            .iter_mut()
+            .find(|g| g.key == key)
+        {
+            Some(g) => {
+                if !g.studies.iter().any(|s| s == study) {
+                    g.studies.push(study.to_owned());
+                }
+            }
+            None => groups.push(Group { key, subject, studies: vec![study.to_owned()], sweeps }),
+        };
+        for w in &settings.workloads {
+            catalog.app(&w.app).map_err(SuiteError::Catalog)?;
+        }
+        for study in &settings.studies {
+            for (variant, layout) in study.arms() {
+                variants.get(&variant).map_err(SuiteError::Catalog)?;
+                catalog.layout(&layout).map_err(SuiteError::Catalog)?;
+                let scaling = matches!(study.kind, StudyKind::Scaling(_));
+                if !settings.measures(&variant) || (scaling && !settings.includes_layout(&layout)) {
                     continue;
                 }
-                match groups.iter_mut().find(|g| &g.variant == variant && g.layout == c.layout) {
-                    Some(g) => g.comparisons.push(c.name.clone()),
-                    None => groups.push(Group {
-                        variant: variant.clone(),
-                        layout: c.layout.clone(),
-                        workloads: settings.workloads.clone(),
-                        comparisons: vec![c.name.clone()],
-                    }),
+                let sweeps = settings
+                    .workloads
+                    .iter()
+                    .map(|w| {
+                        let stem = format!("{variant}-{layout}-{}", w.name);
+                        sweep_plan(settings, catalog, w, Some(&layout), &w.sweep, stem)
+                    })
+                    .collect::<Result<_, _>>()?;
+                let subject = Subject::Serve { variant: variant.clone(), layout: layout.clone() };
+                add(format!("{variant}-{layout}"), subject, &study.name, sweeps);
+            }
+            if let StudyKind::Scaling(sc) = &study.kind
+                && let (Some(server), Some(sweep)) = (&sc.server, &sc.server_sweep)
+            {
+                catalog.server(server).map_err(SuiteError::Catalog)?;
+                if settings.measures(server) {
+                    let sweeps = settings
+                        .workloads
+                        .iter()
+                        .map(|w| {
+                            let stem = format!("{server}-{SERVER_LAYOUT}-{}", w.name);
+                            sweep_plan(settings, catalog, w, None, sweep, stem)
+                        })
+                        .collect::<Result<_, _>>()?;
+                    add(server.clone(), Subject::Server { name: server.clone() }, &study.name, sweeps);
                 }
             }
         }
-        Plan { groups }
+        if groups.is_empty() {
+            return Err(SuiteError::Usage("nothing to run with these selections".into()));
+        }
+        Ok(Plan { groups })
     }
 
     /// Number of levels the plan runs.
-    pub fn levels(&self, settings: &Settings) -> usize {
-        self.groups
-            .iter()
-            .flat_map(|g| &g.workloads)
-            .map(|w| settings.sweeps.get(&w.sweep).map_or(0, Vec::len))
-            .sum()
+    pub fn levels(&self) -> usize {
+        self.groups.iter().flat_map(|g| &g.sweeps).map(|s| s.users.len()).sum()
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::SuiteConfig;
-
-    fn config() -> SuiteConfig {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../suites/features/configs/suite.toml");
-        SuiteConfig::load(&path).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    #[test]
-    fn the_shared_baseline_is_deployed_once() {
-        let c = config();
-        let s = Settings::from_profile(&c, "spec").unwrap_or_else(|e| panic!("{e}"));
-        let plan = Plan::new(&s);
-        let keys: Vec<String> = plan.groups.iter().map(Group::key).collect();
-        assert_eq!(
-            keys,
-            [
-                "baseline-1replica",
-                "grpc-1replica",
-                "haproxy-1replica",
-                "single_loop-1replica",
-                "all_on-1replica",
-                "baseline-8replica",
-                "all_on-8replica"
-            ]
-        );
-        assert_eq!(plan.groups[0].comparisons, ["grpc", "haproxy", "singleloop", "allon"]);
-        // 7 deployments x (9 unary + 8 streaming + 9 grpc levels).
-        assert_eq!(plan.levels(&s), 7 * 26);
-        assert_eq!(plan.groups[0].apps(), ["unary", "streaming", "grpc_unary"]);
-    }
-
-    #[test]
-    fn variants_can_be_selected() {
-        let c = config();
-        let mut s = Settings::from_profile(&c, "default").unwrap_or_else(|e| panic!("{e}"));
-        s.variants = vec!["all_on".into()];
-        let plan = Plan::new(&s);
-        assert_eq!(plan.groups.len(), 1);
-        assert_eq!(plan.groups[0].key(), "all_on-1replica");
-    }
-
-    #[test]
-    fn bad_configs_are_rejected_with_their_reason() {
-        let bad = "[[comparison]]\nname='a_b'\nbaseline='x'\ntreatment='y'\nlayout='l'\n[[workload]]\nname='u'\napp='a'\nprotocol='http'\nsla_p99_ms=1\nsweep='s'\n[profile.p]\ncomparisons=[]\nworkloads=[]\nwarmup_s=0\nduration_s=1\ncooldown_s=0\ntimeout_s=1\nsweeps={}\n";
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let p = dir.path().join("s.toml");
-        std::fs::write(&p, bad).unwrap_or_else(|e| panic!("{e}"));
-        let e = SuiteConfig::load(&p).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(e.contains("letters and digits"), "{e}");
-        std::fs::write(&p, bad.replace("a_b", "ab").replace("protocol='http'", "protocol='ftp'"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let e = SuiteConfig::load(&p).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(e.contains("ftp"), "{e}");
-    }
+/// The label of a level with `users` users (`c8`).
+pub fn level_label(users: u32) -> String {
+    format!("c{users}")
 }

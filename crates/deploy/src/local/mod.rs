@@ -103,9 +103,10 @@ pub struct LocalPorts {
 }
 
 /// What must be undone, owned from the moment anything was started: dropping it (also by
-/// cancelling the deploy future) stops the cluster.
+/// cancelling the deploy future) stops every process of its session, removes its temp dir and
+/// releases its ports. Local clusters and servers outside Ray ([`crate::server`]) share it.
 #[derive(Debug)]
-struct Resources {
+pub(crate) struct Resources {
     dir: PathBuf,
     needle: String,
     sid: Option<u32>,
@@ -115,9 +116,87 @@ struct Resources {
     done: bool,
 }
 
+/// The port of a server outside Ray within its block.
+pub(crate) const SERVER_PORT_SLOT: u16 = slot::SERVE_HTTP;
+
 impl Resources {
+    /// A fresh temp dir `<temp_root>/sb-<pid>-<n>` (`tag` is only for the reader of errors) and
+    /// a reserved block of loopback ports.
+    pub(crate) fn new(options: &LocalOptions, tag: &str) -> Result<Self, DeployError> {
+        let n = CLUSTER_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = options.temp_root.join(format!("sb-{}-{n}", std::process::id()));
+        // HAProxy accepts Unix socket paths of at most 97 bytes, and Ray puts its sockets at
+        // <dir>/h/<56-hex node id>/metrics.sock: <dir> may have at most 25 bytes.
+        if dir.as_os_str().len() > MAX_DIR_LEN {
+            return Err(DeployError::Config {
+                what: "temp_root",
+                path: dir,
+                message: format!(
+                    "a cluster dir may have at most {MAX_DIR_LEN} bytes: HAProxy's socket paths below it are limited to 97; use a short temp_root such as /tmp"
+                ),
+            });
+        }
+        let block = PortBlock::reserve()?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| DeployError::io(format!("creating the {tag} dir {}", dir.display()), e))?;
+        Ok(Resources {
+            needle: format!("{}/", dir.display()),
+            dir,
+            sid: None,
+            watchdog: None,
+            keep_dir: options.keep_temp_dir,
+            ports: Some(block),
+            done: false,
+        })
+    }
+
+    /// The temp dir.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The port at `offset` of the reserved block.
+    pub(crate) fn port(&self, offset: u16) -> Result<u16, DeployError> {
+        self.ports
+            .as_ref()
+            .map(|b| b.port(offset))
+            .ok_or_else(|| DeployError::Teardown("the port block was released".to_owned()))
+    }
+
+    /// Owns the session `sid` (a `setsid` child's pid) from now on, with a watchdog that stops it
+    /// if this process dies without tearing down.
+    pub(crate) fn adopt_session(&mut self, sid: Option<u32>) {
+        self.sid = sid;
+        if let Some(sid) = sid {
+            self.watchdog = Some(procs::Watchdog::start(sid, &self.dir));
+        }
+    }
+
+    /// The live processes of the session now.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        procs::cluster_pids(self.sid, &self.needle)
+    }
+
+    /// Moves everything out (for a teardown elsewhere), leaving an empty shell whose drop does
+    /// nothing.
+    pub(crate) fn take(&mut self) -> Resources {
+        std::mem::replace(
+            self,
+            Resources {
+                dir: PathBuf::new(),
+                needle: String::new(),
+                sid: None,
+                watchdog: None,
+                keep_dir: true,
+                ports: None,
+                done: true,
+            },
+        )
+    }
+
     /// Stops every process, removes the temp dir, releases the ports. Blocking.
-    fn teardown(&mut self) -> Result<(), DeployError> {
+    pub(crate) fn teardown(&mut self) -> Result<(), DeployError> {
         if self.done {
             return Ok(());
         }
@@ -170,7 +249,7 @@ impl LocalCluster {
 
     /// The processes of the cluster now (pids).
     pub fn pids(&self) -> Vec<u32> {
-        procs::cluster_pids(self.resources.sid, &self.resources.needle)
+        self.resources.pids()
     }
 
     /// The string every process of the cluster has in its command line (its temp dir), for
@@ -188,18 +267,7 @@ impl LocalCluster {
     /// reports what could not be cleaned.
     pub async fn shutdown(mut self) -> Result<(), DeployError> {
         let delete = self.api.delete_all(Duration::from_secs(10)).await;
-        let mut resources = std::mem::replace(
-            &mut self.resources,
-            Resources {
-                dir: PathBuf::new(),
-                needle: String::new(),
-                sid: None,
-                watchdog: None,
-                keep_dir: true,
-                ports: None,
-                done: true,
-            },
-        );
+        let mut resources = self.resources.take();
         let teardown = tokio::task::spawn_blocking(move || resources.teardown())
             .await
             .map_err(|e| DeployError::Teardown(format!("teardown task failed: {e}")))?;
@@ -243,7 +311,7 @@ static CLUSTER_COUNTER: AtomicU32 = AtomicU32::new(0);
 /// Ready environments of this process, so that `import ray` is probed once per venv.
 static PYTHON_ENVS: Mutex<BTreeMap<PathBuf, PythonEnv>> = Mutex::new(BTreeMap::new());
 
-async fn python_env(
+pub(crate) async fn python_env(
     options: &PythonEnvOptions,
     say: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<PythonEnv, DeployError> {
@@ -257,14 +325,26 @@ async fn python_env(
         say(&format!("using the Python environment {} as it is", key.display()));
     } else {
         say(&format!(
-            "preparing the Python environment {} (the first use installs ray[serve])",
-            key.display()
+            "preparing the Python environment {} (the first use installs {})",
+            key.display(),
+            options.requirements.display()
         ));
     }
     let owned = options.clone();
-    let env = tokio::task::spawn_blocking(move || PythonEnv::ensure(&owned, &|_m: &str| {}))
-        .await
-        .map_err(|e| DeployError::Teardown(format!("python task failed: {e}")))??;
+    // The install's progress crosses from the blocking task to `say` through a channel.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let task = tokio::task::spawn_blocking(move || {
+        PythonEnv::ensure(&owned, &|m: &str| {
+            let _ = tx.send(m.to_owned());
+        })
+    });
+    tokio::pin!(task);
+    let env = loop {
+        tokio::select! {
+            r = &mut task => break r.map_err(|e| DeployError::Teardown(format!("python task failed: {e}")))??,
+            Some(m) = rx.recv() => say(&m),
+        }
+    };
     if let Ok(mut map) = PYTHON_ENVS.lock() {
         map.insert(key, env.clone());
     }
@@ -280,7 +360,7 @@ fn random_token() -> Result<String, DeployError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn file_tail(path: &Path) -> String {
+pub(crate) fn file_tail(path: &Path) -> String {
     std::fs::read(path).map(|b| crate::python::tail(&b)).unwrap_or_default()
 }
 
@@ -294,37 +374,14 @@ pub async fn deploy(
     progress: &Progress<'_>,
 ) -> Result<(LocalCluster, Target, Manifest), DeployError> {
     let say = |m: &str| progress(&format!("[{}] {m}", variant.name));
-    let n = CLUSTER_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let dir = options.temp_root.join(format!("sb-{}-{n}", std::process::id()));
-    // HAProxy accepts Unix socket paths of at most 97 bytes, and Ray puts its sockets at
-    // <dir>/h/<56-hex node id>/metrics.sock: <dir> may have at most 25 bytes.
-    if dir.as_os_str().len() > MAX_DIR_LEN {
-        return Err(DeployError::Config {
-            what: "temp_root",
-            path: dir,
-            message: format!(
-                "a cluster dir may have at most {MAX_DIR_LEN} bytes: HAProxy's socket paths below it are limited to 97; use a short temp_root such as /tmp"
-            ),
-        });
-    }
     if let Some(list) = &options.cpu_affinity {
         check_cpu_list(list)?;
     }
     let env = python_env(&options.python, &say).await?;
-    let block = PortBlock::reserve()?;
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut resources = Resources {
-        needle: format!("{}/", dir.display()),
-        dir: dir.clone(),
-        sid: None,
-        watchdog: None,
-        keep_dir: options.keep_temp_dir,
-        ports: Some(block),
-        done: false,
-    };
-    let block =
-        resources.ports.as_ref().ok_or_else(|| DeployError::Teardown("port block vanished".to_owned()))?;
-    let port = |offset| block.port(offset);
+    let mut resources = Resources::new(options, "cluster")?;
+    let dir = resources.dir().to_path_buf();
+    let base = resources.port(0)?;
+    let port = |offset: u16| base + offset;
     let ray_dir = dir.join("ray");
     let hap_dir = dir.join("h");
     let shim_dir = dir.join("shim");
@@ -457,10 +514,7 @@ pub async fn deploy(
     })?;
     // `setsid` runs `ray start` as the leader of a new session, which every process of the
     // cluster inherits: its pid is the session id.
-    resources.sid = child.id();
-    if let Some(sid) = resources.sid {
-        resources.watchdog = Some(procs::Watchdog::start(sid, &dir));
-    }
+    resources.adopt_session(child.id());
     let status = tokio::time::timeout(options.start_timeout, child.wait())
         .await
         .map_err(|_| DeployError::RayStart {

@@ -1,6 +1,7 @@
 //! End to end on real local Ray: a short all-on/off comparison (both variants, two levels of a
-//! few seconds), then the files, the table and the plots it wrote. Runs when SERVEBENCH_E2E=1
-//! (scripts/test.sh sets it; the Python environment comes from scripts/setup-python.sh).
+//! few seconds), then the files, the table and the plots it wrote. It needs Ray, so it is ignored
+//! by a plain `cargo test`; scripts/test.sh runs it (`-- --include-ignored`, with the Python
+//! environment from scripts/setup-python.sh).
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
@@ -8,24 +9,17 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
-fn e2e() -> bool {
-    let on = std::env::var("SERVEBENCH_E2E").is_ok_and(|v| v == "1");
-    if !on {
-        eprintln!("skipped: needs Ray; run with SERVEBENCH_E2E=1 (scripts/test.sh does)");
-    }
-    on
+fn csv_rows(path: &Path) -> Vec<csv::StringRecord> {
+    csv::Reader::from_path(path).unwrap().records().map(Result::unwrap).collect()
 }
 
-fn csv_rows(path: &Path) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(path).unwrap();
-    text.lines().map(|l| l.split(',').map(str::to_owned).collect()).collect()
+fn column(path: &Path, name: &str) -> usize {
+    csv::Reader::from_path(path).unwrap().headers().unwrap().iter().position(|h| h == name).unwrap()
 }
 
 #[test]
+#[ignore = "needs Ray and the project's .venv: scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
-    if !e2e() {
-        return;
-    }
     let results = tempfile::tempdir().unwrap();
     // The client on the last CPU, Ray on the others (when there are two or more).
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
@@ -46,19 +40,27 @@ fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
     assert!(out.status.success(), "features-suite failed:\n{stderr}\n{stdout}");
     let run = results.path().join("e2e");
 
-    // One CSV per comparison x variant x workload, with both levels, and a JSON per level.
-    for side in ["off", "on"] {
-        let rows = csv_rows(&run.join(format!("allon_{side}_unary.csv")));
-        assert_eq!(rows.len(), 3, "header + 2 levels in allon_{side}_unary.csv");
-        assert_eq!(rows[0][0], "schema");
-        let rps: f64 = rows[1][10].parse().unwrap();
-        assert!(rps > 0.0, "no throughput measured for {side}");
+    // One CSV per variant x layout x workload, with both levels, and a JSON per level; the index
+    // says which belongs to which study.
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["schema"], "servebench.index/1");
+    assert_eq!(index["studies"][0]["name"], "allon");
+    assert_eq!(index["sweeps"].as_array().unwrap().len(), 2);
+    for variant in ["baseline", "all_on"] {
+        let csv = run.join(format!("sweeps/{variant}-1replica-unary.csv"));
+        let rows = csv_rows(&csv);
+        assert_eq!(rows.len(), 2, "2 levels in {}", csv.display());
+        let rps: f64 = rows[0][column(&csv, "throughput_rps")].parse().unwrap();
+        assert!(rps > 0.0, "no throughput measured for {variant}");
         for level in ["c1", "c4"] {
-            let json = run.join(format!("allon_{side}_unary/level_{level}.json"));
+            let json = run.join(format!("sweeps/{variant}-1replica-unary/level_{level}.json"));
             let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
             assert_eq!(v["counts"]["errors"], 0, "{}: {}", json.display(), v["error_samples"]);
             assert!(v["counts"]["ok"].as_u64().unwrap() > 0);
         }
+    }
+    for sweep in index["sweeps"].as_array().unwrap() {
+        assert_eq!(sweep["status"], "complete", "{sweep}");
     }
     // The manifests: the run's, and one per deployment with Ray's version and the flags.
     let m: serde_json::Value =
@@ -74,7 +76,7 @@ fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
         assert_eq!(d["ray_cpu_affinity"], ray.as_str());
         // The client measured with the one core it had.
         let level: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(run.join("allon_on_unary/level_c1.json")).unwrap())
+            serde_json::from_slice(&std::fs::read(run.join("sweeps/all_on-1replica-unary/level_c1.json")).unwrap())
                 .unwrap();
         assert_eq!(level["client"]["cores"], 1, "{}", level["client"]);
     }
@@ -106,7 +108,7 @@ fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
         .arg(results.path())
         .output()
         .unwrap();
-    assert!(!again.status.success());
+    assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
     let resumed = Command::cargo_bin("features-suite")
         .unwrap()
@@ -121,22 +123,30 @@ fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
 }
 
 #[test]
-fn bad_selections_get_one_line_errors() {
+fn bad_selections_get_one_line_errors_and_exit_2() {
     for (args, msg) in [
-        (&["--comparison", "nope", "--plan"][..], "no comparison"),
+        (&["--comparison", "nope", "--plan"][..], "no study"),
         (&["--workload", "nope", "--plan"][..], "no workload"),
-        (&["--sweep", "unary=1,x", "--plan"][..], "not a number"),
+        (&["--sweep", "unary=1,x", "--plan"][..], "not a whole number"),
+        (&["--sweep", "foo=1", "--plan"][..], "no selected workload sweeps"),
+        (&["--duration", "9999999999y", "--plan"][..], "duration"),
         (&["--profile", "nope", "--plan"][..], "no profile"),
-        (&["--variant", "grpc", "--plan"][..], "none of the selected comparisons"),
-        (&["--target", "url", "--variant", "all_on"][..], "--url"),
+        (&["--variant", "grpc", "--plan"][..], "none of the selected studies"),
+        (&["--target", "url", "--variant", "all_on", "--plan"][..], "--url"),
+        (&["--target", "url", "--url", "notaurl", "--variant", "all_on", "--plan"][..], "notaurl"),
+        (&["--target", "url", "--url", "http://127.0.0.1:99999", "--variant", "all_on", "--plan"][..], "99999"),
+        (&["--target", "url", "--url", "http://h:8000", "--plan"][..], "one running deployment"),
+        (&["--num-cpus", "0", "--plan"][..], "--num-cpus"),
         (&["--client-cpus", "4000", "--plan"][..], "not available to this process"),
         (&["--ray-cpus", "3-1", "--plan"][..], "runs backwards"),
         (&["--ray-cpus", "0", "--client-cpus", "0", "--plan"][..], "in both"),
         (&["--no-pin", "--client-cpus", "0", "--plan"][..], "cannot be used with"),
+        (&["--config", "/nonexistent/suite.toml", "--plan"][..], "/nonexistent/suite.toml"),
     ] {
         let out = Command::cargo_bin("features-suite").unwrap().args(args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains(msg), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(msg), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
     let out = Command::cargo_bin("features-suite").unwrap().args(["--plan"]).output().unwrap();

@@ -1,0 +1,3 @@
+mod config;
+mod run;
+mod server;

@@ -1,0 +1,118 @@
+//! The generic run loop without Ray: the test-data suite's comparison (two variants, two
+//! workloads, two levels each) measured against the in-process server through the external
+//! backend, then its files, index and summary; and a deployment that stops serving mid-run.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use deploy::{AppCatalog, Backend, ExternalOptions, LocalOptions, Project, VariantSet};
+use suite::{Event, Plan, RunIndex, RunOptions, Settings, SuiteConfig, SweepStatus};
+
+use super::config::args;
+use super::server;
+
+fn mini() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mini/suite.toml")
+}
+
+fn options(dir: &Path, url: &str, config: &SuiteConfig) -> RunOptions {
+    let project = Project::discover();
+    RunOptions {
+        dir: dir.to_owned(),
+        resume: false,
+        backend: Backend::External(ExternalOptions { http_base: url.to_owned(), grpc_uri: None, token: None, check: true }),
+        local: LocalOptions::for_project(&project),
+        server_at: None,
+        variants: VariantSet::load(&config.variants).unwrap(),
+        catalog: AppCatalog::load(&config.apps).unwrap(),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn read_index(dir: &Path) -> RunIndex {
+    serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_suite_from_test_data_runs_end_to_end_without_ray() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = server::start();
+    let config = SuiteConfig::load(&mini()).unwrap();
+    let settings = Settings::new(&config, &args(&["--profile", "quick"])).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r1");
+    let opts = options(&dir, &server.url(), &config);
+    let plan = Plan::new(&settings, &opts.variants, &opts.catalog).unwrap();
+    let levels = Mutex::new(Vec::new());
+    let outcome = runtime()
+        .block_on(suite::run(&settings, &plan, "r1", &opts, &loadgen::CancellationToken::new(), &|e| {
+            if let Event::Level { group, workload, result, .. } = e {
+                levels.lock().unwrap().push(format!("{} {workload} {}", group.key, result.label));
+            }
+        }))
+        .unwrap();
+    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    // Two groups x two workloads x two levels, in plan order.
+    let levels = levels.into_inner().unwrap();
+    assert_eq!(levels.len(), 8, "{levels:?}");
+    assert_eq!(levels[0], "slow-one echo c1");
+    assert_eq!(levels[7], "fast-one events c2");
+
+    let index = read_index(&dir);
+    assert_eq!(index.schema, "servebench.index/1");
+    assert_eq!((index.suite.as_str(), index.run.as_str()), ("mini", "r1"));
+    assert_eq!(index.studies.len(), 1);
+    assert_eq!(index.studies[0].baseline.as_deref(), Some("slow"));
+    assert_eq!(index.sweeps.len(), 4);
+    for s in &index.sweeps {
+        assert_eq!(s.status, SweepStatus::Complete, "{s:?}");
+        let csv = std::fs::read_to_string(dir.join(&s.csv)).unwrap();
+        assert_eq!(csv.lines().count(), 3, "header + 2 levels in {}", s.csv);
+        for l in ["c1", "c2"] {
+            let r = loadgen::read_level(&dir.join(&s.levels).join(format!("level_{l}.json"))).unwrap();
+            assert_eq!(r.counts.errors, 0, "{:?}", r.error_samples);
+            assert!(r.counts.ok > 0 && r.throughput_rps > 0.0);
+        }
+        assert!(dir.join(&s.deployment).is_file(), "{}", s.deployment);
+    }
+    let events = loadgen::read_level(&dir.join("sweeps/fast-one-events/level_c2.json")).unwrap();
+    assert_eq!(events.counts.events, events.counts.ok * 5);
+
+    // The summary of the run, from its index.
+    let files = report::write_report(&[&dir], dir.join("report"), &report::Options::default()).unwrap();
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    assert!(md.contains("fast") && md.contains("echo") && md.contains("events"), "{md}");
+}
+
+#[test]
+fn a_deployment_that_stops_serving_is_left_and_reported() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = server::start();
+    let config = SuiteConfig::load(&mini()).unwrap();
+    let settings = Settings::new(&config, &args(&["--profile", "quick", "--workload", "echo"])).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r2");
+    let opts = options(&dir, &server.url(), &config);
+    let plan = Plan::new(&settings, &opts.variants, &opts.catalog).unwrap();
+    let outcome = runtime()
+        .block_on(suite::run(&settings, &plan, "r2", &opts, &loadgen::CancellationToken::new(), &|e| {
+            // The replicas die as soon as the first level is measured.
+            if let Event::Level { .. } = e {
+                server.die();
+            }
+        }))
+        .unwrap();
+    let failed: Vec<&str> = outcome.failed.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(failed, ["slow-one", "fast-one"], "{:?}", outcome.failed);
+    assert!(outcome.failed[0].1.contains("stopped serving after level c1"), "{}", outcome.failed[0].1);
+    assert!(outcome.failed[1].1.contains("deploying failed"), "{}", outcome.failed[1].1);
+    let index = read_index(&dir);
+    let status: Vec<SweepStatus> = index.sweeps.iter().map(|s| s.status).collect();
+    assert_eq!(status, [SweepStatus::Partial, SweepStatus::Failed]);
+    // The level that was measured is kept; the one after it was never run.
+    assert!(dir.join("sweeps/slow-one-echo/level_c1.json").is_file());
+    assert!(!dir.join("sweeps/slow-one-echo/level_c2.json").exists());
+}

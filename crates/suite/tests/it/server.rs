@@ -1,0 +1,88 @@
+//! An in-process HTTP/1.1 server standing in for a deployment, on a runtime of its own (so that a
+//! suite's own runtime can be started and stopped around it): `POST /echo` echoes the body, `GET
+//! /health` answers 200, `GET /stream?chunks=N` sends N SSE events and `[DONE]`. After `die()` it
+//! answers everything with 500, as a deployment whose replicas are gone.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+
+/// A running server; it lives as long as the value.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub requests: Arc<AtomicU64>,
+    dead: Arc<AtomicBool>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// From now on every request gets a 500.
+    pub fn die(&self) {
+        self.dead.store(true, Ordering::SeqCst);
+    }
+}
+
+async fn answer(req: Request<hyper::body::Incoming>, dead: bool) -> Response<Full<Bytes>> {
+    if dead {
+        let mut r = Response::new(Full::new(Bytes::from_static(b"replica gone")));
+        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        return r;
+    }
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    match path.as_str() {
+        "/echo" => {
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            Response::new(Full::new(body))
+        }
+        "/stream" => {
+            let n: usize = query.strip_prefix("chunks=").and_then(|n| n.parse().ok()).unwrap_or(3);
+            let mut text = String::new();
+            for i in 0..n {
+                text.push_str(&format!("data: {{\"i\": {i}}}\n\n"));
+            }
+            text.push_str("data: [DONE]\n\n");
+            let mut r = Response::new(Full::new(Bytes::from(text)));
+            r.headers_mut().insert("content-type", "text/event-stream".parse().unwrap_or_else(|_| unreachable!()));
+            r
+        }
+        _ => Response::new(Full::new(Bytes::from_static(b"ok"))),
+    }
+}
+
+/// Starts the server on 127.0.0.1 with a port of its own.
+pub fn start() -> Server {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let requests = Arc::new(AtomicU64::new(0));
+    let dead = Arc::new(AtomicBool::new(false));
+    let (count, is_dead) = (requests.clone(), dead.clone());
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let _ = tcp.set_nodelay(true);
+            let (count, is_dead) = (count.clone(), is_dead.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    let dead = is_dead.load(Ordering::SeqCst);
+                    async move { Ok::<_, Infallible>(answer(req, dead).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
+            });
+        }
+    });
+    Server { addr, requests, dead, _rt: rt }
+}
