@@ -50,13 +50,15 @@ def _loopback_only(self, address):
 
 socket.socket.connect = _loopback_only
 
-import anyscale._private.sdk.base_sdk as base_sdk  # noqa: E402
-import anyscale.controllers.base_controller as base_controller  # noqa: E402
-import anyscale.controllers.service_controller as service_controller  # noqa: E402
-from anyscale._private.anyscale_client import FakeAnyscaleClient  # noqa: E402
-from anyscale.client.openapi_client.models import Cloud  # noqa: E402
-from anyscale.scripts import main  # noqa: E402
-from anyscale.sdk.anyscale_client.models import (  # noqa: E402
+from anyscale._private.anyscale_client import FakeAnyscaleClient
+from anyscale._private.sdk import base_sdk
+from anyscale.client.openapi_client.models import Cloud
+from anyscale.controllers import (
+    base_controller,
+    service_controller,
+)
+from anyscale.scripts import main
+from anyscale.sdk.anyscale_client.models import (
     ClusterCompute,
     ClusterComputeConfig,
     ComputeNodeType,
@@ -98,7 +100,9 @@ def _seed(client, seed):
         cloud = FakeAnyscaleClient.DEFAULT_CLOUD_NAME
     for project in [seed.get("project"), *seed.get("other_projects", [])]:
         if project:
-            client.register_project_by_name(project, cloud=cloud, project_id=f"project-id-{project}")
+            client.register_project_by_name(
+                project, cloud=cloud, project_id=f"project-id-{project}"
+            )
     compute_config = seed.get("compute_config")
     if compute_config:
         client.add_compute_config(
@@ -107,7 +111,9 @@ def _seed(client, seed):
                 name=compute_config,
                 config=ClusterComputeConfig(
                     cloud_id=cloud_id,
-                    head_node_type=ComputeNodeType(name="head", instance_type="m5.2xlarge"),
+                    head_node_type=ComputeNodeType(
+                        name="head", instance_type="m5.2xlarge"
+                    ),
                     local_vars_configuration=FakeAnyscaleClient.OPENAPI_NO_VALIDATION,
                 ),
                 local_vars_configuration=FakeAnyscaleClient.OPENAPI_NO_VALIDATION,
@@ -159,8 +165,11 @@ def _record_rollouts(client, scripts):
 def _advance(client, scripts):
     """One step of the backend: each live service moves to its next scripted state."""
     for service_id, states in scripts.items():
-        service = client._services.get(service_id)  # noqa: SLF001
-        if service is None or service.current_state == ServiceEventCurrentState.TERMINATED:
+        service = client._services.get(service_id)
+        if (
+            service is None
+            or service.current_state == ServiceEventCurrentState.TERMINATED
+        ):
             continue
         if states:
             service.current_state = states.pop(0)
