@@ -37,14 +37,16 @@ fn main() {
     }
 
     // The real anyscale CLI (scripts/setup-python.sh installs it from requirements-dev.txt):
-    // in .venv or in SERVEBENCH_PYTHON_ENV. Watching .venv/bin notices it being installed.
+    // in SERVEBENCH_PYTHON_ENV when that is set, else in .venv, as the tests look for it.
+    // Watching .venv/bin notices it being installed.
     let venv_bin = Path::new(&manifest_dir).join("../../.venv/bin");
     if venv_bin.is_dir() {
         println!("cargo::rerun-if-changed={}", venv_bin.display());
     }
-    let venv_cli = venv_bin.join("anyscale").is_file()
-        || std::env::var_os("SERVEBENCH_PYTHON_ENV")
-            .is_some_and(|v| !v.is_empty() && Path::new(&v).join("bin/anyscale").is_file());
+    let venv_cli = match std::env::var_os("SERVEBENCH_PYTHON_ENV").filter(|v| !v.is_empty()) {
+        Some(env) => Path::new(&env).join("bin/anyscale").is_file(),
+        None => venv_bin.join("anyscale").is_file(),
+    };
     let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
     if venv_cli || ci {
         println!("cargo::rustc-cfg=servebench_anyscale_cli");
