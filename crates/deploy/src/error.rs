@@ -49,6 +49,10 @@ pub enum DeployError {
     /// An HTTP or gRPC exchange failed.
     #[error("{0}")]
     Http(String),
+    /// An Anyscale service went to a state it does not come back from (UNHEALTHY,
+    /// SYSTEM_FAILURE, TERMINATING, TERMINATED) while it was awaited.
+    #[error("Anyscale service `{service}` went {state} {secs} s after deploying, instead of RUNNING")]
+    ServiceFailed { service: String, state: String, secs: u64 },
     /// The anyscale CLI failed or answered something unexpected.
     #[error("anyscale: {0}")]
     Anyscale(String),

@@ -36,7 +36,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use crate::anyscale::{
-    AnyscaleOptions, AnyscaleService, parse_status as parse_anyscale_status, service_config, service_name,
+    AnyscaleOptions, AnyscaleService, AnyscaleStatus, RAY_SERVE_FLAGS, check_grpc_compat,
+    parse_status as parse_anyscale_status, ray_serve_flag_defaults,
+    redact_cli_output as redact_anyscale_output, service_config, service_name,
 };
 pub use crate::apps::{
     AppCatalog, AppDef, AppSpec, DeploymentOptions, DeploymentSpec, Layout, ReplicaCount, ServeApps, ServerDef,

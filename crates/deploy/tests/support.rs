@@ -118,3 +118,44 @@ pub fn collector() -> (Arc<std::sync::Mutex<Vec<String>>>, impl Fn(&str) + Send 
         }
     })
 }
+
+/// The Python whose environment has the real `anyscale` CLI at the version pinned in
+/// suites/requirements-dev.txt: SERVEBENCH_PYTHON_ENV's, else the project's .venv
+/// (scripts/setup-python.sh makes it). Panics, saying how to get it, when there is none or
+/// the version differs: the tests that call this run only where build.rs found the CLI, and
+/// always under CI, where a missing CLI must fail them.
+pub fn anyscale_python() -> PathBuf {
+    static CHECKED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let venv = std::env::var_os(deploy::PYTHON_ENV_VAR)
+                .filter(|v| !v.is_empty())
+                .map_or_else(|| repo_root().join(".venv"), PathBuf::from);
+            let python = venv.join("bin/python");
+            let requirements = repo_root().join("suites/requirements-dev.txt");
+            let pinned = std::fs::read_to_string(&requirements)
+                .ok()
+                .and_then(|text| {
+                    text.lines()
+                        .find_map(|l| l.trim().strip_prefix("anyscale==").map(|v| v.trim().to_owned()))
+                })
+                .ok_or_else(|| format!("{} pins no anyscale==VERSION", requirements.display()))?;
+            let fix = "run scripts/setup-python.sh (it installs suites/requirements-dev.txt into .venv)";
+            let out = std::process::Command::new(&python)
+                .args(["-c", "import anyscale; print(anyscale.__version__)"])
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}; {fix}", python.display()))?;
+            let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if !out.status.success() || version != pinned {
+                return Err(format!(
+                    "{} has anyscale {:?}, not the pinned {pinned} ({}); {fix}",
+                    python.display(),
+                    version,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            Ok(python)
+        })
+        .clone()
+        .unwrap_or_else(|e| panic!("the real anyscale CLI is needed: {e}"))
+}
