@@ -1,5 +1,7 @@
 //! Errors of a run (bad configuration, files that cannot be written) and the classes that
-//! failed requests are counted under.
+//! failed requests are counted under. An error's message says what failed; its cause is its
+//! [`std::error::Error::source`], never repeated in the message (print the chain, as
+//! `anyhow`'s `{:#}` does, to see both).
 
 use std::path::PathBuf;
 
@@ -21,8 +23,17 @@ pub enum Error {
         /// Why it was rejected.
         reason: String,
     },
+    /// The CA certificates of a PEM file could not be read.
+    #[error("reading CA certificates from {}", path.display())]
+    CaCert {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A result file could not be written or read.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {}", path.display())]
     Io {
         /// What was being done.
         action: &'static str,
@@ -33,16 +44,18 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A result could not be encoded or decoded.
-    #[error("{action} {path}: {message}")]
+    #[error("{action} {}", path.display())]
     Format {
         /// What was being done.
         action: &'static str,
         /// The file.
         path: PathBuf,
         /// The cause.
-        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The run was stopped (Ctrl-C) before the level finished; finished levels are on disk.
+    /// The run was cancelled (Ctrl-C, or its [`crate::CancellationToken`]) before the level
+    /// finished; finished levels are on disk.
     #[error("stopped before level {level:?} finished")]
     Stopped {
         /// The level that was interrupted.

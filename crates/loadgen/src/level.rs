@@ -9,6 +9,13 @@ use rand_distr::{Distribution, Exp, Gamma};
 
 use crate::{Error, Result};
 
+/// Longest measured window.
+const MAX_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Longest warm-up, cool-down and request timeout.
+const MAX_PHASE: Duration = Duration::from_secs(24 * 3600);
+/// Most requests in a request-count window.
+const MAX_REQUESTS: u64 = 1_000_000_000_000;
+
 /// Who sends requests, and when.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Schedule {
@@ -65,9 +72,19 @@ impl Schedule {
                     return Err(Error::config("think time over one hour"));
                 }
             }
-            Schedule::Open { rate, arrival: _, max_in_flight } => {
+            Schedule::Open { rate, arrival, max_in_flight } => {
                 if !rate.is_finite() || *rate <= 0.0 {
                     return Err(Error::config(format!("rate must be a positive number, got {rate}")));
+                }
+                if *rate < 0.001 {
+                    return Err(Error::config(format!("rate {rate}/s is under one arrival per 1000 s")));
+                }
+                if let Arrival::Gamma { burstiness } = arrival
+                    && !(burstiness.is_finite() && *burstiness > 0.0)
+                {
+                    return Err(Error::config(format!(
+                        "burstiness must be a positive number, got {burstiness}"
+                    )));
                 }
                 if *rate > 10_000_000.0 {
                     return Err(Error::config(format!("rate {rate}/s is over 10,000,000/s")));
@@ -235,13 +252,27 @@ impl Level {
             Window::Duration(d) if d.is_zero() => {
                 return Err(Error::config("the measured window must be longer than zero"));
             }
+            Window::Duration(d) if d > MAX_WINDOW => {
+                return Err(Error::config("the measured window must be at most 7 days"));
+            }
             Window::Requests(0) => {
                 return Err(Error::config("the measured window must hold at least one request"));
             }
+            Window::Requests(n) if n > MAX_REQUESTS => {
+                return Err(Error::config(format!("a window of {n} requests is over 10^12")));
+            }
             _ => {}
+        }
+        for (d, what) in [(self.phases.warmup, "warm-up"), (self.phases.cooldown, "cool-down")] {
+            if d > MAX_PHASE {
+                return Err(Error::config(format!("the {what} must be at most one day")));
+            }
         }
         if self.timeout.is_zero() {
             return Err(Error::config("the request timeout must be longer than zero"));
+        }
+        if self.timeout > MAX_PHASE {
+            return Err(Error::config("the request timeout must be at most one day"));
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
@@ -18,10 +18,12 @@ use crate::level::Arrivals;
 use crate::record::{LocalRecorder, Outcome, Sample, Shards, stats};
 use crate::result::{Counts, LevelResult, PhasesInfo, SCHEMA, ScheduleInfo, SeriesPoint, Slo, TokenCounts};
 use crate::workload::{Failure, Probe, Workload};
-use crate::{Error, ErrorClass, Level, Result, Schedule, Window};
+use crate::{CancellationToken, Error, ErrorClass, Level, Result, Schedule, Window};
 
 /// A send more than this late (open loop) counts as late.
 const LATE: Duration = Duration::from_millis(1);
+/// Longest gap between two open-loop arrivals (longer than any level may last).
+const MAX_GAP: Duration = Duration::from_secs(400 * 24 * 3600);
 /// Pause after a failed connect before the same user tries again.
 const CONNECT_BACKOFF: Duration = Duration::from_millis(10);
 
@@ -67,41 +69,6 @@ pub struct Progress {
 
 /// The callback progress goes to.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
-
-/// A handle that stops a running level or sweep (for Ctrl-C). Cloning shares it.
-#[derive(Debug, Clone)]
-pub struct Stop {
-    tx: Arc<watch::Sender<bool>>,
-}
-
-impl Default for Stop {
-    fn default() -> Self {
-        Stop { tx: Arc::new(watch::Sender::new(false)) }
-    }
-}
-
-impl Stop {
-    /// A handle that has not been triggered.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Asks everything using this handle to stop.
-    pub fn stop(&self) {
-        self.tx.send_replace(true);
-    }
-
-    /// Whether [`Stop::stop`] was called.
-    pub fn is_stopped(&self) -> bool {
-        *self.tx.borrow()
-    }
-
-    /// Resolves once [`Stop::stop`] is called.
-    pub async fn stopped(&self) {
-        let mut rx = self.tx.subscribe();
-        let _ = rx.wait_for(|v| *v).await;
-    }
-}
 
 enum Admit {
     Warmup,
@@ -347,7 +314,7 @@ async fn dispatch(
     mut arrivals: Arrivals,
     start: Instant,
     tx: async_channel::Sender<Ticket>,
-    stop: Stop,
+    cancel: CancellationToken,
 ) {
     let mut next = start;
     'outer: loop {
@@ -361,11 +328,16 @@ async fn dispatch(
             if tx.send(Ticket { scheduled: next, in_window }).await.is_err() {
                 break 'outer;
             }
-            next += Duration::from_secs_f64(arrivals.next_gap_s());
+            // A gap past the end of any level (a very bursty gamma draw) ends the arrivals.
+            let gap = Duration::try_from_secs_f64(arrivals.next_gap_s()).unwrap_or(Duration::MAX);
+            match next.checked_add(gap.min(MAX_GAP)) {
+                Some(t) => next = t,
+                None => break 'outer,
+            }
         }
         tokio::select! {
             _ = sleep_until(next.into()) => {}
-            _ = stop.stopped() => break,
+            _ = cancel.cancelled() => break,
         }
     }
 }
@@ -373,12 +345,12 @@ async fn dispatch(
 /// Runs one level against `workload` and returns what it measured.
 ///
 /// Failed requests are counted, never returned as errors; an error means the level could not be
-/// run (bad configuration) or was stopped through `stop`.
+/// run (bad configuration) or was cancelled through `cancel` ([`Error::Stopped`]).
 pub async fn run_level<W: Workload>(
     workload: &Arc<W>,
     level: &Level,
     progress: Option<&ProgressFn>,
-    stop: &Stop,
+    cancel: &CancellationToken,
 ) -> Result<LevelResult> {
     level.validate()?;
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
@@ -425,7 +397,7 @@ pub async fn run_level<W: Workload>(
                 tasks.spawn(open_worker(new_user(i), shared.clone(), rx.clone()));
             }
             let arrivals = Arrivals::new(*rate, *arrival, level.seed)?;
-            tasks.spawn(dispatch(shared.clone(), arrivals, t0, tx, stop.clone()));
+            tasks.spawn(dispatch(shared.clone(), arrivals, t0, tx, cancel.clone()));
         }
     }
 
@@ -466,7 +438,7 @@ pub async fn run_level<W: Workload>(
         // Warm-up.
         tokio::select! {
             _ = sleep_until(window_start.into()) => {}
-            _ = stop.stopped() => return Err(()),
+            _ = cancel.cancelled() => return Err(()),
         }
         // The measured window.
         let cpu0 = process_cpu_time();
@@ -474,11 +446,11 @@ pub async fn run_level<W: Workload>(
         match window_end {
             Some(end) => tokio::select! {
                 _ = sleep_until(end.into()) => {}
-                _ = stop.stopped() => return Err(()),
+                _ = cancel.cancelled() => return Err(()),
             },
             None => tokio::select! {
                 _ = shared.closed.notified() => {}
-                _ = stop.stopped() => return Err(()),
+                _ = cancel.cancelled() => return Err(()),
             },
         }
         let wall = window_start.elapsed();
@@ -487,7 +459,7 @@ pub async fn run_level<W: Workload>(
         // Drain: no new requests; those in flight finish or time out.
         tokio::select! {
             _ = async { while tasks.join_next().await.is_some() {} } => {}
-            _ = stop.stopped() => return Err(()),
+            _ = cancel.cancelled() => return Err(()),
         }
         if let Some(f) = progress {
             f(&Progress {
@@ -500,7 +472,7 @@ pub async fn run_level<W: Workload>(
         }
         tokio::select! {
             _ = tokio::time::sleep(phases.cooldown) => {}
-            _ = stop.stopped() => return Err(()),
+            _ = cancel.cancelled() => return Err(()),
         }
         Ok((wall, cpu, lag))
     }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use crate::error::io_err;
 use crate::result::{LevelResult, SCHEMA, csv_header, csv_row};
-use crate::runner::{ProgressFn, Stop, run_level};
-use crate::{Error, Level, Result, Workload};
+use crate::runner::{ProgressFn, run_level};
+use crate::{CancellationToken, Error, Level, Result, Workload};
 
 /// Where a sweep's files go: `DIR/STEM.csv` and `DIR/STEM/level_<label>.json`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,13 +62,13 @@ pub fn read_level(path: &Path) -> Result<LevelResult> {
     let r: LevelResult = serde_json::from_str(&text).map_err(|e| Error::Format {
         action: "parsing",
         path: path.to_owned(),
-        message: e.to_string(),
+        source: Box::new(e),
     })?;
     if r.schema != SCHEMA {
         return Err(Error::Format {
             action: "reading",
             path: path.to_owned(),
-            message: format!("schema {:?}, expected {SCHEMA:?}", r.schema),
+            source: format!("schema {:?}, expected {SCHEMA:?}", r.schema).into(),
         });
     }
     Ok(r)
@@ -86,7 +86,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn write_csv(path: &Path, results: &[LevelResult]) -> Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let fmt =
-        |e: csv::Error| Error::Format { action: "encoding", path: path.to_owned(), message: e.to_string() };
+        |e: csv::Error| Error::Format { action: "encoding", path: path.to_owned(), source: Box::new(e) };
     w.write_record(csv_header()).map_err(fmt)?;
     for r in results {
         w.write_record(csv_row(r)).map_err(fmt)?;
@@ -94,7 +94,7 @@ pub fn write_csv(path: &Path, results: &[LevelResult]) -> Result<()> {
     let bytes = w.into_inner().map_err(|e| Error::Format {
         action: "encoding",
         path: path.to_owned(),
-        message: e.to_string(),
+        source: Box::new(e.into_error()),
     })?;
     write_atomic(path, &bytes)
 }
@@ -104,43 +104,54 @@ pub fn write_level(path: &Path, r: &LevelResult) -> Result<()> {
     let json = serde_json::to_vec_pretty(r).map_err(|e| Error::Format {
         action: "encoding",
         path: path.to_owned(),
-        message: e.to_string(),
+        source: Box::new(e),
     })?;
     write_atomic(path, &json)
 }
 
+impl Sweep {
+    /// Checks the sweep before anything is sent: every level, labels unique, a valid result name,
+    /// and (unless resuming) no results of the same name on disk already.
+    pub fn validate(&self) -> Result<()> {
+        let mut labels = std::collections::HashSet::new();
+        for l in &self.levels {
+            l.validate()?;
+            if !labels.insert(l.label.as_str()) {
+                return Err(Error::config(format!("level {:?} appears twice in the sweep", l.label)));
+            }
+        }
+        if let Some(out) = &self.output {
+            out.validate()?;
+            if !out.resume && (out.csv_path().exists() || out.dir.join(&out.stem).exists()) {
+                return Err(Error::config(format!(
+                    "results named {:?} already exist in {}: resume them or choose another name",
+                    out.stem,
+                    out.dir.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Runs every level of `sweep` in order. `on_level` hears of each finished level (and whether it
-/// was taken from disk by `resume`). Results so far stay on disk if the sweep is stopped or a
-/// level fails.
+/// was taken from disk by `resume`). Results so far stay on disk if the sweep is cancelled or a
+/// level fails; a cancelled sweep returns [`Error::Stopped`].
 pub async fn run_sweep<W: Workload>(
     workload: &Arc<W>,
     sweep: &Sweep,
     progress: Option<&ProgressFn>,
-    stop: &Stop,
+    cancel: &CancellationToken,
     on_level: &mut (dyn FnMut(&LevelResult, bool) + Send),
 ) -> Result<Vec<LevelResult>> {
-    let mut labels = std::collections::HashSet::new();
-    for l in &sweep.levels {
-        l.validate()?;
-        if !labels.insert(l.label.as_str()) {
-            return Err(Error::config(format!("level {:?} appears twice in the sweep", l.label)));
-        }
-    }
+    sweep.validate()?;
     if let Some(out) = &sweep.output {
-        out.validate()?;
         let folder = out.dir.join(&out.stem);
-        if !out.resume && (out.csv_path().exists() || folder.exists()) {
-            return Err(Error::config(format!(
-                "results named {:?} already exist in {}: resume them or choose another name",
-                out.stem,
-                out.dir.display()
-            )));
-        }
         fs::create_dir_all(&folder).map_err(io_err("creating", &folder))?;
     }
     let mut results = Vec::with_capacity(sweep.levels.len());
     for level in &sweep.levels {
-        if stop.is_stopped() {
+        if cancel.is_cancelled() {
             return Err(Error::Stopped { level: level.label.clone() });
         }
         if let Some(out) = sweep.output.as_ref().filter(|o| o.resume) {
@@ -152,7 +163,7 @@ pub async fn run_sweep<W: Workload>(
                 continue;
             }
         }
-        let r = run_level(workload, level, progress, stop).await?;
+        let r = run_level(workload, level, progress, cancel).await?;
         if let Some(out) = &sweep.output {
             write_level(&out.level_path(&level.label), &r)?;
             results.push(r);

@@ -27,17 +27,14 @@ use tokio_rustls::TlsConnector;
 
 use super::Failure;
 use super::h1::Stream;
+use crate::url::TargetUrl;
 use crate::{Error, ErrorClass, Result};
-
-pub(crate) fn target_err(target: &str, reason: impl Into<String>) -> Error {
-    Error::Target { target: target.to_owned(), reason: reason.into() }
-}
 
 /// Builds an HTTP-based workload: the settings every protocol over HTTP shares, plus the
 /// protocol's own options `O` (see each workload's `builder`).
 #[derive(Debug)]
 pub struct Builder<O> {
-    uri: Uri,
+    url: TargetUrl,
     pub(crate) method: Method,
     headers: Vec<(HeaderName, HeaderValue)>,
     extra_roots: Vec<CertificateDer<'static>>,
@@ -48,17 +45,9 @@ pub struct Builder<O> {
 
 impl<O> Builder<O> {
     pub(crate) fn new(url: &str, method: Method, opts: O) -> Result<Self> {
-        let uri: Uri = url.parse().map_err(|e| target_err(url, format!("not a URL ({e})")))?;
-        match uri.scheme_str() {
-            Some("http" | "https") => {}
-            Some(s) => return Err(target_err(url, format!("scheme {s:?} is not http or https"))),
-            None => return Err(target_err(url, "no scheme: write http://HOST:PORT/PATH")),
-        }
-        if uri.host().is_none_or(str::is_empty) {
-            return Err(target_err(url, "no host"));
-        }
+        let url = TargetUrl::parse(url)?;
         Ok(Builder {
-            uri,
+            url,
             method,
             headers: Vec::new(),
             extra_roots: Vec::new(),
@@ -74,16 +63,24 @@ impl<O> Builder<O> {
         self
     }
 
-    /// How long opening a connection may take (default 5 s).
+    /// How long opening a connection may take (default 5 s; at most an hour).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = d;
         self
     }
 
+    /// Adds every header of `headers` ([`Builder::header`]).
+    pub fn headers<'h>(mut self, headers: impl IntoIterator<Item = &'h crate::Header>) -> Result<Self> {
+        for h in headers {
+            self = self.header(&h.name, h.value.expose())?;
+        }
+        Ok(self)
+    }
+
     /// Adds a header sent with every request. Its value is never shown or written.
     pub fn header(mut self, name: &str, value: &str) -> Result<Self> {
         let n = HeaderName::from_bytes(name.trim().as_bytes())
-            .map_err(|_| Error::config(format!("{name:?} is not a valid header name")))?;
+            .map_err(|_| Error::config(format!("{:?} is not a valid header name", name.trim())))?;
         if n == http::header::CONTENT_LENGTH || n == http::header::TRANSFER_ENCODING {
             return Err(Error::config(format!("header {n} is set by loadgen from the body")));
         }
@@ -107,32 +104,34 @@ impl<O> Builder<O> {
         self
     }
 
-    /// The endpoint these settings describe, and the protocol's options.
-    pub(crate) fn endpoint(self) -> Result<(Endpoint, O)> {
-        let uri = self.uri;
-        let https = uri.scheme_str() == Some("https");
-        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
-        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a).to_owned();
-        let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-        // Results show the URL without user info or query string (either may hold a secret).
-        let target = format!("{}://{}{}", uri.scheme_str().unwrap_or("http"), authority, uri.path());
-        let host_header = HeaderValue::from_str(&authority)
-            .map_err(|_| target_err(&target, "host is not a valid Host header"))?;
-        let tls = if https {
-            let name =
-                tls_name(self.server_name.as_deref().unwrap_or(&host)).map_err(|e| target_err(&target, e))?;
+    /// The endpoint these settings describe, and the protocol's options. `path`: the request
+    /// target to use instead of the URL's (an HTTP path template's first rendering).
+    pub(crate) fn endpoint(self) -> Result<(HttpTarget, O)> {
+        let url = self.url;
+        let target = url.redacted.clone();
+        let target_err = |reason: String| Error::Target { target: target.clone(), reason };
+        if self.connect_timeout.is_zero() || self.connect_timeout > Duration::from_secs(3600) {
+            return Err(Error::config("the connect timeout must be longer than zero and at most an hour"));
+        }
+        let host_header = HeaderValue::from_str(&url.authority)
+            .map_err(|_| target_err("host is not a valid Host header".to_owned()))?;
+        let tls = if url.https {
+            let name = tls_name(self.server_name.as_deref().unwrap_or(&url.host)).map_err(target_err)?;
             Some((tls_connector(self.extra_roots, b"http/1.1")?, name))
         } else {
+            if self.server_name.is_some() {
+                return Err(target_err("a TLS server name needs an https:// URL".to_owned()));
+            }
             None
         };
-        let uri: Uri = path.parse().map_err(|e| target_err(&target, format!("path: {e}")))?;
-        let endpoint = Endpoint {
+        let path = url.path_and_query();
+        let uri: Uri = path.parse().map_err(|e| target_err(format!("path: {e}")))?;
+        let endpoint = HttpTarget {
             target,
-            host,
-            port,
+            host: url.host,
+            port: url.port,
             host_header,
+            path,
             uri,
             method: self.method,
             headers: self.headers,
@@ -145,14 +144,14 @@ impl<O> Builder<O> {
 
 /// The CA certificates of a PEM file.
 pub(crate) fn read_ca_certs(pem: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let read_err =
-        |e: &dyn fmt::Display| Error::config(format!("reading CA certificates from {}: {e}", pem.display()));
+    let err =
+        |source: Box<dyn std::error::Error + Send + Sync>| Error::CaCert { path: pem.to_owned(), source };
     let certs = CertificateDer::pem_file_iter(pem)
-        .map_err(|e| read_err(&e))?
+        .map_err(|e| err(Box::new(e)))?
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| read_err(&e))?;
+        .map_err(|e| err(Box::new(e)))?;
     if certs.is_empty() {
-        return Err(Error::config(format!("no certificate in {}", pem.display())));
+        return Err(err("the file holds no certificate".into()));
     }
     Ok(certs)
 }
@@ -180,11 +179,13 @@ pub(crate) fn tls_connector(extra_roots: Vec<CertificateDer<'static>>, alpn: &[u
 }
 
 /// Where and how an HTTP workload connects, and the headers it sends.
-pub(crate) struct Endpoint {
+pub(crate) struct HttpTarget {
     target: String,
     host: String,
     port: u16,
     host_header: HeaderValue,
+    /// The request target (path and query) as given.
+    path: String,
     uri: Uri,
     pub(crate) method: Method,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -192,10 +193,10 @@ pub(crate) struct Endpoint {
     connect_timeout: Duration,
 }
 
-impl fmt::Debug for Endpoint {
+impl fmt::Debug for HttpTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Header values stay out of every rendering.
-        f.debug_struct("Endpoint")
+        f.debug_struct("HttpTarget")
             .field("target", &self.target)
             .field("method", &self.method)
             .field("headers", &self.header_names())
@@ -203,13 +204,14 @@ impl fmt::Debug for Endpoint {
     }
 }
 
-impl Endpoint {
+impl HttpTarget {
     pub(crate) fn target(&self) -> String {
         self.target.clone()
     }
 
-    pub(crate) fn path(&self) -> &str {
-        self.uri.path()
+    /// The request target (path and query) as given.
+    pub(crate) fn path_and_query(&self) -> &str {
+        &self.path
     }
 
     pub(crate) fn header_names(&self) -> Vec<String> {
@@ -218,10 +220,20 @@ impl Endpoint {
 
     /// A request to the endpoint's path with `body`, its Host and extra headers set.
     pub(crate) fn request(&self, body: Bytes, content_type: Option<&'static str>) -> Request<Full<Bytes>> {
+        self.request_to(self.uri.clone(), body, content_type)
+    }
+
+    /// [`Self::request`] to another request target (`uri`: a path and query).
+    pub(crate) fn request_to(
+        &self,
+        uri: Uri,
+        body: Bytes,
+        content_type: Option<&'static str>,
+    ) -> Request<Full<Bytes>> {
         let has_body = !body.is_empty();
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.uri.clone();
+        *req.uri_mut() = uri;
         let h = req.headers_mut();
         h.insert(HOST, self.host_header.clone());
         if let Some(ct) = content_type.filter(|_| has_body) {
@@ -283,7 +295,20 @@ impl Endpoint {
     /// Content-Length where there is a body or the method expects one. As there, an extra header
     /// replaces a default or an earlier one of the same name.
     pub(crate) fn raw_head(&self, body_len: usize, content_type: Option<&'static str>) -> Vec<u8> {
-        let target = self.uri.path_and_query().map_or("/", |p| p.as_str());
+        let (mut h, rest) = self.raw_head_parts(body_len, content_type);
+        h.extend_from_slice(self.path.as_bytes());
+        h.extend_from_slice(&rest);
+        h
+    }
+
+    /// [`Self::raw_head`] in two parts, for a request target that changes per request: what comes
+    /// before the target (`METHOD `) and what comes after it (` HTTP/1.1`, the fields, the blank
+    /// line).
+    pub(crate) fn raw_head_parts(
+        &self,
+        body_len: usize,
+        content_type: Option<&'static str>,
+    ) -> (Vec<u8>, Vec<u8>) {
         let mut fields: Vec<(HeaderName, HeaderValue)> = vec![(HOST, self.host_header.clone())];
         if let Some(ct) = content_type.filter(|_| body_len > 0) {
             fields.push((http::header::CONTENT_TYPE, HeaderValue::from_static(ct)));
@@ -294,8 +319,9 @@ impl Endpoint {
                 None => fields.push((n.clone(), v.clone())),
             }
         }
+        let before = format!("{} ", self.method).into_bytes();
         let mut h = Vec::with_capacity(256);
-        h.extend_from_slice(format!("{} {target} HTTP/1.1\r\n", self.method).as_bytes());
+        h.extend_from_slice(b" HTTP/1.1\r\n");
         for (n, v) in &fields {
             h.extend_from_slice(n.as_str().as_bytes());
             h.extend_from_slice(b": ");
@@ -307,7 +333,7 @@ impl Endpoint {
             h.extend_from_slice(format!("content-length: {body_len}\r\n").as_bytes());
         }
         h.extend_from_slice(b"\r\n");
-        h
+        (before, h)
     }
 
     /// Whether the extra headers ask the server to close each connection (`Connection: close`).
@@ -319,7 +345,7 @@ impl Endpoint {
     }
 }
 
-/// The part of a [`super::Workload`] implementation that every workload over an [`Endpoint`]
+/// The part of a [`super::Workload`] implementation that every workload over an [`HttpTarget`]
 /// (a field named `endpoint`) shares: the connection type, the protocol's name, the target and
 /// header names, connecting, and noticing a closed connection.
 macro_rules! over_endpoint {

@@ -313,13 +313,20 @@ impl H1Conn {
         .await
     }
 
+    /// Replaces the request head (for a request target that changes per request).
+    pub(crate) fn set_head(&mut self, head: &[u8]) {
+        self.out.splice(..self.body_at, head.iter().copied());
+        self.body_at = head.len();
+    }
+
     /// Sends the request and reads the whole answer, handing each piece of the answer's body to
     /// `on_body` in order, with the request's body beside it. Returns the final response's status;
-    /// afterwards [`Self::ended`] says whether the connection is done.
+    /// afterwards [`Self::ended`] says whether the connection is done. A failure `on_body` returns
+    /// ends the exchange and the connection.
     pub(crate) async fn exchange(
         &mut self,
         probe: &mut Probe,
-        on_body: &mut impl FnMut(&[u8], &[u8]),
+        on_body: &mut impl FnMut(&[u8], &[u8]) -> Result<(), Failure>,
     ) -> Result<u16, Failure> {
         if let Some(why) = self.ended {
             return Err(protocol(why));
@@ -349,7 +356,7 @@ impl H1Conn {
     async fn exchange_inner(
         &mut self,
         probe: &mut Probe,
-        on_body: &mut impl FnMut(&[u8], &[u8]),
+        on_body: &mut impl FnMut(&[u8], &[u8]) -> Result<(), Failure>,
     ) -> Result<(u16, bool), Failure> {
         if let Err(e) = self.send().await {
             // A server may answer early and stop reading (413): its answer still counts.
@@ -383,7 +390,7 @@ impl H1Conn {
             Framing::Length(mut left) => loop {
                 let take = (left.min(self.buf.len() as u64)) as usize;
                 if take > 0 {
-                    on_body(sent, &self.buf[..take]);
+                    on_body(sent, &self.buf[..take])?;
                     self.buf.advance(take);
                     left -= take as u64;
                 }
@@ -395,7 +402,7 @@ impl H1Conn {
             Framing::Chunked => Self::read_chunked(&mut self.stream, &mut self.buf, sent, on_body).await?,
             Framing::UntilClose => loop {
                 if !self.buf.is_empty() {
-                    on_body(sent, &self.buf);
+                    on_body(sent, &self.buf)?;
                     self.buf.clear();
                 }
                 self.buf.reserve(READ_CHUNK);
@@ -443,7 +450,7 @@ impl H1Conn {
         stream: &mut Stream,
         buf: &mut BytesMut,
         sent: &[u8],
-        on_body: &mut impl FnMut(&[u8], &[u8]),
+        on_body: &mut impl FnMut(&[u8], &[u8]) -> Result<(), Failure>,
     ) -> Result<(), Failure> {
         loop {
             let line = Self::line(stream, buf).await?;
@@ -460,7 +467,7 @@ impl H1Conn {
             loop {
                 let take = (left.min(buf.len() as u64)) as usize;
                 if take > 0 {
-                    on_body(sent, &buf[..take]);
+                    on_body(sent, &buf[..take])?;
                     buf.advance(take);
                     left -= take as u64;
                 }

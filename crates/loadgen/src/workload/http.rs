@@ -1,33 +1,28 @@
-//! HTTP/1.1 unary requests. Every response is read to the end and validated: the status, and for
-//! the echo workload the body, which must equal what was sent. Two engines send them: loadgen's
-//! own HTTP/1.1 connection (the default: the request serialized once, the answer parsed in place)
-//! and hyper's, kept to cross-check the first.
+//! HTTP/1.1 unary requests. Every response is read to the end and validated: the status, and as
+//! the [`Expect`] asks, the body (an echo of the request's, compared as it arrives) or a JSON
+//! answer (read whole up to a cap, then checked). Two engines send them: loadgen's own HTTP/1.1
+//! connection (the default: the request serialized once, the answer parsed in place) and hyper's,
+//! kept to cross-check the first. A path may hold templates (`{seq}`, `{rand:A..B}`): only then is
+//! each request's head built anew.
 
 use std::fmt;
+use std::fmt::Write as _;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::Method;
+use http::{Method, Uri};
 use http_body_util::BodyExt;
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
 
-use super::endpoint::{Builder, Endpoint, HttpConn, closing, describe};
+use super::endpoint::{Builder, HttpConn, HttpTarget, closing, describe};
 use super::h1::{H1Conn, RequestBytes};
 use super::{Failure, Probe, Workload};
+pub use crate::spec::{Expect, JsonCheck};
 use crate::{Error, ErrorClass, Result};
 
 /// Length of the request number written at the front of each echo body.
 const SEQ_DIGITS: usize = 20;
 const MAX_BODY: usize = 1 << 30;
-
-/// What a response must be to count as a success.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
-    /// Any 2xx status; the body is read but not checked.
-    Success,
-    /// Exactly this status.
-    Status(u16),
-    /// A 2xx status and a body equal to the request's body.
-    Echo,
-}
 
 /// Which HTTP/1.1 implementation sends the requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,21 +35,118 @@ pub enum Engine {
     Hyper,
 }
 
+/// One piece of a path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Seq,
+    Rand(i64, i64),
+}
+
+/// A request path with templates: `{seq}` (the request's number) and `{rand:A..B}` (a uniform
+/// random integer in `A..=B`, from a generator seeded by the workload's seed and the request's
+/// number, so the same request always gets the same values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PathTemplate {
+    parts: Vec<Part>,
+}
+
+impl PathTemplate {
+    /// Reads the templates of `path`; any other use of `{` or `}` is refused.
+    pub(crate) fn parse(path: &str) -> Result<Self> {
+        let mut parts = Vec::new();
+        let mut rest = path;
+        while let Some(i) = rest.find(['{', '}']) {
+            if rest[i..].starts_with('}') {
+                return Err(Error::config("the path has a '}' without its '{'"));
+            }
+            let close =
+                rest[i..].find('}').ok_or_else(|| Error::config("the path has a '{' without its '}'"))?;
+            if i > 0 {
+                parts.push(Part::Literal(rest[..i].to_owned()));
+            }
+            let inner = &rest[i + 1..i + close];
+            let bad = || {
+                Error::config(format!(
+                    "unknown path template {{{}}}: use {{seq}} or {{rand:A..B}}",
+                    inner.chars().take(40).collect::<String>()
+                ))
+            };
+            parts.push(if inner == "seq" {
+                Part::Seq
+            } else if let Some(range) = inner.strip_prefix("rand:") {
+                let (a, b) = range.split_once("..").ok_or_else(bad)?;
+                let (a, b) = (
+                    a.trim().parse::<i64>().map_err(|_| bad())?,
+                    b.trim().parse::<i64>().map_err(|_| bad())?,
+                );
+                if a > b {
+                    return Err(Error::config(format!("path template {{rand:{a}..{b}}}: {a} is above {b}")));
+                }
+                Part::Rand(a, b)
+            } else {
+                return Err(bad());
+            });
+            rest = &rest[i + close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_owned()));
+        }
+        Ok(PathTemplate { parts })
+    }
+
+    /// Whether the path has no template (every request sends it as is).
+    pub(crate) fn is_fixed(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
+    }
+
+    /// The path of request `seq`, into `out`.
+    pub(crate) fn render(&self, seq: u64, seed: u64, out: &mut String) {
+        out.clear();
+        let mut rng = None;
+        for p in &self.parts {
+            match p {
+                Part::Literal(s) => out.push_str(s),
+                Part::Seq => {
+                    let _ = write!(out, "{seq}");
+                }
+                Part::Rand(a, b) => {
+                    let rng = rng.get_or_insert_with(|| {
+                        SmallRng::seed_from_u64(seed ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                    });
+                    let _ = write!(out, "{}", rng.random_range(*a..=*b));
+                }
+            }
+        }
+    }
+}
+
 /// The unary workload's own options.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct UnaryOptions {
+    body: Option<Bytes>,
     body_size: usize,
     expect: Expect,
     engine: Engine,
+    seed: u64,
+    max_body_bytes: usize,
 }
 
 /// Builds an [`HttpWorkload`].
 pub type HttpWorkloadBuilder = Builder<UnaryOptions>;
 
 impl Builder<UnaryOptions> {
-    /// Size of the request body in bytes (default 0).
+    /// A body of this many printable bytes (default 0); with an echo check each request's body
+    /// starts with its number.
     pub fn body_size(mut self, size: usize) -> Self {
         self.opts.body_size = size;
+        self.opts.body = None;
+        self
+    }
+
+    /// A literal body, sent as is by every request.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.opts.body = Some(body.into());
         self
     }
 
@@ -70,33 +162,69 @@ impl Builder<UnaryOptions> {
         self
     }
 
+    /// Seed of the path's `{rand:A..B}` templates (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.opts.seed = seed;
+        self
+    }
+
+    /// Longest body read whole (for a JSON check; default 1 MiB); a longer one is a `body` error.
+    pub fn max_body_bytes(mut self, max: usize) -> Self {
+        self.opts.max_body_bytes = max;
+        self
+    }
+
     /// Checks the settings and builds the workload.
     pub fn build(self) -> Result<HttpWorkload> {
-        if self.opts.body_size > MAX_BODY {
-            return Err(Error::config(format!("body size {} is over 1 GiB", self.opts.body_size)));
+        if self.opts.body_size > MAX_BODY || self.opts.body.as_ref().is_some_and(|b| b.len() > MAX_BODY) {
+            return Err(Error::config("the body is over 1 GiB"));
         }
+        if self.opts.max_body_bytes == 0 {
+            return Err(Error::config("the body cap must be at least one byte"));
+        }
+        self.opts.expect.validate()?;
         let (endpoint, opts) = self.endpoint()?;
-        let raw_head = endpoint.raw_head(opts.body_size, Some(CONTENT_TYPE));
+        let template = PathTemplate::parse(endpoint.path_and_query())?;
+        let (literal, filler) = match opts.body {
+            Some(b) => (true, b),
+            None => (false, printable_filler(opts.body_size)),
+        };
+        let raw_head = endpoint.raw_head(filler.len(), Some(CONTENT_TYPE));
+        let templated = (!template.is_fixed())
+            .then(|| (template, endpoint.raw_head_parts(filler.len(), Some(CONTENT_TYPE))));
         Ok(HttpWorkload {
             endpoint,
-            filler: printable_filler(opts.body_size),
+            filler,
+            literal,
             expect: opts.expect,
             engine: opts.engine,
             raw_head,
+            templated,
+            seed: opts.seed,
+            max_body_bytes: opts.max_body_bytes,
         })
     }
 }
 
 const CONTENT_TYPE: &str = "application/octet-stream";
 
+/// A path template, and the serialized head before and after the request target.
+type Templated = (PathTemplate, (Vec<u8>, Vec<u8>));
+
 /// HTTP/1.1 unary requests against one URL.
 pub struct HttpWorkload {
-    endpoint: Endpoint,
+    endpoint: HttpTarget,
+    /// The body: generated filler or a literal.
     filler: Bytes,
+    literal: bool,
     expect: Expect,
     engine: Engine,
     /// The serialized request head (native engine).
     raw_head: Vec<u8>,
+    /// A templated path and the head around it, when the path has templates.
+    templated: Option<Templated>,
+    seed: u64,
+    max_body_bytes: usize,
 }
 
 impl fmt::Debug for HttpWorkload {
@@ -106,6 +234,7 @@ impl fmt::Debug for HttpWorkload {
             .field("body_size", &self.filler.len())
             .field("expect", &self.expect)
             .field("engine", &self.engine)
+            .field("templated", &self.templated.is_some())
             .finish()
     }
 }
@@ -116,18 +245,26 @@ impl HttpWorkload {
         Builder::new(
             url,
             Method::GET,
-            UnaryOptions { body_size: 0, expect: Expect::Success, engine: Engine::Native },
+            UnaryOptions {
+                body: None,
+                body_size: 0,
+                expect: Expect::default(),
+                engine: Engine::Native,
+                seed: 0,
+                max_body_bytes: crate::spec::DEFAULT_MAX_BYTES,
+            },
         )
     }
 
-    /// Whether each request's body carries its number (echo bodies of at least 20 bytes).
+    /// Whether each request's body carries its number (generated echo bodies of at least 20
+    /// bytes).
     fn numbers_bodies(&self) -> bool {
-        self.expect == Expect::Echo && self.filler.len() >= SEQ_DIGITS
+        self.expect.echo && !self.literal && self.filler.len() >= SEQ_DIGITS
     }
 
     /// The body request `seq` carries.
     fn body(&self, seq: u64) -> Bytes {
-        if self.expect == Expect::Echo { numbered(&self.filler, seq) } else { self.filler.clone() }
+        if self.numbers_bodies() { numbered(&self.filler, seq) } else { self.filler.clone() }
     }
 }
 
@@ -225,31 +362,67 @@ impl Workload for HttpWorkload {
 }
 
 impl HttpWorkload {
-    fn check(&self, status: u16, echo_ok: bool, sent: usize, received: usize) -> Result<(), Failure> {
-        let status_ok = match self.expect {
-            Expect::Status(code) => status == code,
-            Expect::Success | Expect::Echo => (200..300).contains(&status),
+    fn check(
+        &self,
+        status: u16,
+        echo_ok: bool,
+        sent: usize,
+        received: usize,
+        json: Option<&[u8]>,
+    ) -> Result<(), Failure> {
+        let status_ok = match self.expect.status {
+            Some(code) => status == code,
+            None => (200..300).contains(&status),
         };
         if !status_ok {
             let shown = http::StatusCode::from_u16(status).map_or(status.to_string(), |s| s.to_string());
             return Err(Failure::status(status, format!("HTTP {shown}")));
         }
-        if self.expect == Expect::Echo && !(echo_ok && received == sent) {
+        if self.expect.echo && !(echo_ok && received == sent) {
             return Err(Failure::new(
                 ErrorClass::Body,
                 format!("echo differs: sent {sent} bytes, got {received} bytes back"),
             ));
         }
+        if let (Some(check), Some(body)) = (&self.expect.json, json) {
+            let v: serde_json::Value = serde_json::from_slice(body)
+                .map_err(|e| Failure::new(ErrorClass::Body, format!("the answer is not JSON: {e}")))?;
+            check.check(&v).map_err(|why| Failure::new(ErrorClass::Body, why))?;
+        }
         Ok(())
     }
 
+    /// A collector of the body for a JSON check, refusing more than the cap.
+    fn json_buffer(&self) -> Option<Vec<u8>> {
+        self.expect.json.is_some().then(Vec::new)
+    }
+
+    fn too_long(&self) -> Failure {
+        Failure::broken(
+            ErrorClass::Body,
+            format!("the answer's body is over the {}-byte limit (max_body_bytes)", self.max_body_bytes),
+        )
+    }
+
     async fn call_native(&self, conn: &mut H1Conn, seq: u64, probe: &mut Probe) -> Result<(), Failure> {
-        let check = self.expect == Expect::Echo;
+        let check = self.expect.echo;
         if self.numbers_bodies() {
             write_seq(conn.body_mut(), seq);
         }
-        // The body is compared with what was sent as it arrives, never collected.
+        if let Some((template, (before, after))) = &self.templated {
+            let mut target = String::with_capacity(64);
+            template.render(seq, self.seed, &mut target);
+            let mut head = Vec::with_capacity(before.len() + target.len() + after.len());
+            head.extend_from_slice(before);
+            head.extend_from_slice(target.as_bytes());
+            head.extend_from_slice(after);
+            conn.set_head(&head);
+        }
+        // The body is compared with what was sent as it arrives, never collected (except for a
+        // JSON check, up to its cap).
         let (mut received, mut same) = (0usize, true);
+        let mut json = self.json_buffer();
+        let cap = self.max_body_bytes;
         let r = conn
             .exchange(probe, &mut |sent: &[u8], data: &[u8]| {
                 let end = received + data.len();
@@ -257,24 +430,42 @@ impl HttpWorkload {
                     same &= sent.get(received..end).is_some_and(|s| s == data);
                 }
                 received = end;
+                if let Some(buf) = json.as_mut() {
+                    if buf.len() + data.len() > cap {
+                        return Err(self.too_long());
+                    }
+                    buf.extend_from_slice(data);
+                }
+                Ok(())
             })
             .await;
         let status = r?;
         let closing = conn.ended();
-        self.check(status, same, self.filler.len(), received)
+        self.check(status, same, self.filler.len(), received, json.as_deref())
             .map_err(|f| if closing { Failure { conn_broken: true, ..f } } else { f })
     }
 
     async fn call_hyper(&self, conn: &mut HttpConn, seq: u64, probe: &mut Probe) -> Result<(), Failure> {
         let body = self.body(seq);
-        let req = self.endpoint.request(body.clone(), Some(CONTENT_TYPE));
+        let req = match &self.templated {
+            None => self.endpoint.request(body.clone(), Some(CONTENT_TYPE)),
+            Some((template, _)) => {
+                let mut target = String::with_capacity(64);
+                template.render(seq, self.seed, &mut target);
+                let uri: Uri = target.parse().map_err(|e| {
+                    Failure::new(ErrorClass::Protocol, format!("the path made from the template: {e}"))
+                })?;
+                self.endpoint.request_to(uri, body.clone(), Some(CONTENT_TYPE))
+            }
+        };
         let (resp, mut driver) = conn.send(req).await?;
         probe.first_byte();
         let status = resp.status();
         let closing = closing(&resp);
         // Read the body to the end (so the connection is reused), comparing it with what was sent
         // as it arrives instead of collecting it.
-        let check = self.expect == Expect::Echo;
+        let check = self.expect.echo;
+        let mut json = self.json_buffer();
         let mut body_in = resp.into_body();
         let (mut received, mut same) = (0usize, true);
         while let Some(frame) = driver.drive(body_in.frame()).await? {
@@ -287,9 +478,46 @@ impl HttpWorkload {
                     same &= body.get(received..end).is_some_and(|sent| sent == &data[..]);
                 }
                 received = end;
+                if let Some(buf) = json.as_mut() {
+                    if buf.len() + data.len() > self.max_body_bytes {
+                        return Err(self.too_long());
+                    }
+                    buf.extend_from_slice(&data);
+                }
             }
         }
-        self.check(status.as_u16(), same, body.len(), received)
+        self.check(status.as_u16(), same, body.len(), received, json.as_deref())
             .map_err(|f| if closing { Failure { conn_broken: true, ..f } } else { f })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_render_per_request_and_repeat_with_the_seed() {
+        let t = PathTemplate::parse("/items?user={rand:1..3}&n={seq}&b={rand:-5..-5}")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!t.is_fixed());
+        let mut out = String::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for seq in 0..200 {
+            t.render(seq, 7, &mut out);
+            let user: i64 =
+                out["/items?user=".len()..].split('&').next().and_then(|v| v.parse().ok()).unwrap_or(-1);
+            assert!((1..=3).contains(&user), "{out}");
+            assert!(out.ends_with(&format!("&n={seq}&b=-5")), "{out}");
+            seen.insert(user);
+        }
+        assert_eq!(seen.len(), 3, "every value of the range is drawn");
+        let (mut a, mut b) = (String::new(), String::new());
+        t.render(42, 7, &mut a);
+        t.render(42, 7, &mut b);
+        assert_eq!(a, b, "the same request, seed and number give the same path");
+        assert!(PathTemplate::parse("/plain?x=1").unwrap_or_else(|e| panic!("{e}")).is_fixed());
+        for bad in ["/{", "/}", "/{x}", "/{rand:1}", "/{rand:a..b}", "/{rand:3..1}"] {
+            assert!(PathTemplate::parse(bad).is_err(), "{bad}");
+        }
     }
 }

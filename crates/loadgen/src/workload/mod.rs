@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::ErrorClass;
 
+mod any;
 mod endpoint;
 pub mod grpc;
 mod h1;
@@ -14,10 +15,11 @@ pub mod http;
 pub mod openai;
 pub mod sse;
 
+pub use any::{AnyConn, AnyWorkload};
 pub use endpoint::{Builder, HttpConn};
 pub use grpc::{GrpcCall, GrpcWorkload, GrpcWorkloadBuilder};
 pub use h1::H1Conn;
-pub use http::{Engine, Expect, HttpWorkload, HttpWorkloadBuilder, UnaryConn};
+pub use http::{Engine, Expect, HttpWorkload, HttpWorkloadBuilder, JsonCheck, UnaryConn};
 pub use openai::{Api, OpenAiWorkload, OpenAiWorkloadBuilder};
 pub use sse::{SseWorkload, SseWorkloadBuilder};
 

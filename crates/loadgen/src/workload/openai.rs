@@ -18,7 +18,7 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde::Deserialize;
 
-use super::endpoint::{Builder, Endpoint, closing, over_endpoint};
+use super::endpoint::{Builder, HttpTarget, closing, over_endpoint};
 use super::sse::read_stream;
 use super::{Failure, Probe, Workload};
 use crate::{Error, ErrorClass, Result};
@@ -27,7 +27,8 @@ use crate::{Error, ErrorClass, Result};
 const PROMPT_POOL: usize = 256;
 
 /// Which API the URL serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Api {
     /// `/v1/completions`: `prompt`, chunks carry `choices[0].text`.
     Completions,
@@ -44,6 +45,9 @@ pub struct OpenAiOptions {
     ignore_eos: bool,
     token_ids: bool,
     seed: u64,
+    api: Option<Api>,
+    continuous_usage: bool,
+    max_event_bytes: usize,
 }
 
 /// Builds an [`OpenAiWorkload`].
@@ -86,6 +90,27 @@ impl Builder<OpenAiOptions> {
         self
     }
 
+    /// The API the URL serves (default: [`Api::Chat`] when the path ends in
+    /// `/chat/completions`, else [`Api::Completions`]).
+    pub fn api(mut self, api: Api) -> Self {
+        self.opts.api = Some(api);
+        self
+    }
+
+    /// Ask for token counts on every chunk (`stream_options.continuous_usage_stats`, which vLLM
+    /// serves), so inter-token latency is per token even when chunks carry several (default: yes).
+    pub fn continuous_usage(mut self, yes: bool) -> Self {
+        self.opts.continuous_usage = yes;
+        self
+    }
+
+    /// Longest SSE line or event accepted (default 1 MiB); a longer one is a `stream` error and
+    /// drops the connection.
+    pub fn max_event_bytes(mut self, max: usize) -> Self {
+        self.opts.max_event_bytes = max;
+        self
+    }
+
     /// Checks the settings and builds the workload with its pool of prompts.
     pub fn build(self) -> Result<OpenAiWorkload> {
         let (endpoint, o) = self.endpoint()?;
@@ -96,7 +121,13 @@ impl Builder<OpenAiOptions> {
         if o.output_len == 0 || o.output_len > 1_000_000 {
             return Err(Error::config(format!("output length {} must be 1..=1000000 tokens", o.output_len)));
         }
-        let api = if endpoint.path().ends_with("/chat/completions") { Api::Chat } else { Api::Completions };
+        if o.max_event_bytes == 0 {
+            return Err(Error::config("the event cap must be at least one byte"));
+        }
+        let path = endpoint.path_and_query();
+        let path = path.split('?').next().unwrap_or_default();
+        let api =
+            o.api.unwrap_or(if path.ends_with("/chat/completions") { Api::Chat } else { Api::Completions });
         let mut rng = SmallRng::seed_from_u64(o.seed);
         let prompts = (0..PROMPT_POOL)
             .map(|_| {
@@ -118,7 +149,11 @@ impl Builder<OpenAiOptions> {
                     "model": model,
                     "max_tokens": o.output_len,
                     "stream": true,
-                    "stream_options": {"include_usage": true},
+                    "stream_options": if o.continuous_usage {
+                        serde_json::json!({"include_usage": true, "continuous_usage_stats": true})
+                    } else {
+                        serde_json::json!({"include_usage": true})
+                    },
                     "temperature": 0.0,
                     "ignore_eos": o.ignore_eos,
                 });
@@ -136,7 +171,7 @@ impl Builder<OpenAiOptions> {
 
 /// Streaming generation requests against an OpenAI-compatible server.
 pub struct OpenAiWorkload {
-    endpoint: Endpoint,
+    endpoint: HttpTarget,
     api: Api,
     model: String,
     opts: OpenAiOptions,
@@ -169,6 +204,9 @@ impl OpenAiWorkload {
                 ignore_eos: true,
                 token_ids: true,
                 seed: 0,
+                api: None,
+                continuous_usage: true,
+                max_event_bytes: crate::spec::DEFAULT_MAX_BYTES,
             },
         )
     }
@@ -227,7 +265,8 @@ impl Workload for OpenAiWorkload {
         let mut bad: Option<String> = None;
         let mut chunks_with_choices = 0u32;
         let mut marks = Vec::new();
-        let tally = read_stream(&mut driver, resp.into_body(), &mut Probe::detached(), &mut |data| {
+        let limit = self.opts.max_event_bytes;
+        let tally = read_stream(&mut driver, resp.into_body(), limit, &mut Probe::detached(), &mut |data| {
             match serde_json::from_slice::<Chunk>(data) {
                 Ok(c) => {
                     if let Some(e) = c.error {

@@ -11,7 +11,7 @@ use http::Method;
 use http::header::{ACCEPT, HeaderValue};
 use http_body_util::BodyExt;
 
-use super::endpoint::{Builder, Endpoint, closing, describe, over_endpoint};
+use super::endpoint::{Builder, HttpTarget, closing, describe, over_endpoint};
 use super::{Failure, Probe, Workload};
 use crate::{ErrorClass, Result};
 
@@ -23,24 +23,54 @@ pub const DONE: &[u8] = b"[DONE]";
 /// event are joined with `\n`; lines starting with `:` are comments; a blank line ends an event;
 /// `event`, `id` and `retry` fields are accepted and ignored. [`SseParser::finish`] treats a last
 /// line without its newline as complete.
-#[derive(Debug, Default, Clone)]
+///
+/// A line or an event's data longer than the parser's limit is an error ([`TooLong`]): memory
+/// stays bounded whatever the server sends.
+#[derive(Debug, Clone)]
 pub struct SseParser {
     line: Vec<u8>,
     data: Vec<u8>,
     has_data: bool,
     skip_lf: bool,
+    limit: usize,
+}
+
+/// An SSE line or event longer than the parser's limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLong {
+    /// The limit, in bytes.
+    pub limit: usize,
+}
+
+impl fmt::Display for TooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an SSE line or event is over the {}-byte limit (max_event_bytes)", self.limit)
+    }
+}
+
+impl std::error::Error for TooLong {}
+
+impl Default for SseParser {
+    fn default() -> Self {
+        Self::with_limit(crate::spec::DEFAULT_MAX_BYTES)
+    }
 }
 
 impl SseParser {
-    /// A parser at the start of a stream.
+    /// A parser at the start of a stream, with the default limit (1 MiB per line and event).
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// A parser that refuses lines and events longer than `limit` bytes.
+    pub fn with_limit(limit: usize) -> Self {
+        SseParser { line: Vec::new(), data: Vec::new(), has_data: false, skip_lf: false, limit }
+    }
+
     /// Feeds the next bytes of the stream; `on_event` gets the data of every event completed.
-    pub fn feed(&mut self, mut chunk: &[u8], on_event: &mut impl FnMut(&[u8])) {
+    pub fn feed(&mut self, mut chunk: &[u8], on_event: &mut impl FnMut(&[u8])) -> Result<(), TooLong> {
         if chunk.is_empty() {
-            return;
+            return Ok(());
         }
         if self.skip_lf {
             self.skip_lf = false;
@@ -58,30 +88,37 @@ impl SseParser {
                     Some(_) => {}
                 }
             }
+            if self.line.len() + line.len() > self.limit {
+                return Err(TooLong { limit: self.limit });
+            }
             if self.line.is_empty() {
-                self.line_done(line, on_event);
+                self.line_done(line, on_event)?;
             } else {
                 let mut full = std::mem::take(&mut self.line);
                 full.extend_from_slice(line);
-                self.line_done(&full, on_event);
+                self.line_done(&full, on_event)?;
                 full.clear();
                 self.line = full;
             }
             chunk = rest;
         }
+        if self.line.len() + chunk.len() > self.limit {
+            return Err(TooLong { limit: self.limit });
+        }
         self.line.extend_from_slice(chunk);
+        Ok(())
     }
 
     /// Ends the stream: a last line without newline counts, and a pending event is delivered.
-    pub fn finish(&mut self, on_event: &mut impl FnMut(&[u8])) {
+    pub fn finish(&mut self, on_event: &mut impl FnMut(&[u8])) -> Result<(), TooLong> {
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
-            self.line_done(&line, on_event);
+            self.line_done(&line, on_event)?;
         }
-        self.line_done(b"", on_event);
+        self.line_done(b"", on_event)
     }
 
-    fn line_done(&mut self, line: &[u8], on_event: &mut impl FnMut(&[u8])) {
+    fn line_done(&mut self, line: &[u8], on_event: &mut impl FnMut(&[u8])) -> Result<(), TooLong> {
         if line.is_empty() {
             if self.has_data {
                 // Every data line added a '\n'; the last one is not part of the data.
@@ -90,10 +127,10 @@ impl SseParser {
                 self.data.clear();
                 self.has_data = false;
             }
-            return;
+            return Ok(());
         }
         if line[0] == b':' {
-            return;
+            return Ok(());
         }
         let (field, value) = match memchr::memchr(b':', line) {
             Some(i) => {
@@ -103,10 +140,14 @@ impl SseParser {
             None => (line, &b""[..]),
         };
         if field == b"data" {
+            if self.data.len() + value.len() > self.limit {
+                return Err(TooLong { limit: self.limit });
+            }
             self.data.extend_from_slice(value);
             self.data.push(b'\n');
             self.has_data = true;
         }
+        Ok(())
     }
 }
 
@@ -116,6 +157,7 @@ pub struct SseOptions {
     body: Bytes,
     events: Option<u32>,
     require_done: bool,
+    max_event_bytes: usize,
 }
 
 /// Builds an [`SseWorkload`].
@@ -140,8 +182,18 @@ impl Builder<SseOptions> {
         self
     }
 
+    /// Longest line or event accepted (default 1 MiB); a longer one is a `stream` error and
+    /// drops the connection.
+    pub fn max_event_bytes(mut self, max: usize) -> Self {
+        self.opts.max_event_bytes = max;
+        self
+    }
+
     /// Builds the workload.
     pub fn build(self) -> Result<SseWorkload> {
+        if self.opts.max_event_bytes == 0 {
+            return Err(crate::Error::config("the event cap must be at least one byte"));
+        }
         let (endpoint, opts) = self.endpoint()?;
         Ok(SseWorkload { endpoint, opts })
     }
@@ -149,7 +201,7 @@ impl Builder<SseOptions> {
 
 /// Streams of server-sent events, one per request.
 pub struct SseWorkload {
-    endpoint: Endpoint,
+    endpoint: HttpTarget,
     opts: SseOptions,
 }
 
@@ -166,7 +218,16 @@ impl fmt::Debug for SseWorkload {
 impl SseWorkload {
     /// Starts building a workload for `url`: GET, no body, `[DONE]` required.
     pub fn builder(url: &str) -> Result<SseWorkloadBuilder> {
-        Builder::new(url, Method::GET, SseOptions { body: Bytes::new(), events: None, require_done: true })
+        Builder::new(
+            url,
+            Method::GET,
+            SseOptions {
+                body: Bytes::new(),
+                events: None,
+                require_done: true,
+                max_event_bytes: crate::spec::DEFAULT_MAX_BYTES,
+            },
+        )
     }
 }
 
@@ -179,14 +240,17 @@ pub(crate) struct StreamTally {
 }
 
 /// Reads an SSE body to its end, marking each event (before `[DONE]`) on the probe and handing
-/// its data to `on_data`.
+/// its data to `on_data`. A line or event over `limit` bytes is a `stream` error that drops the
+/// connection.
 pub(crate) async fn read_stream(
     conn_driver: &mut super::endpoint::Driver<'_>,
     body: hyper::body::Incoming,
+    limit: usize,
     probe: &mut Probe,
     on_data: &mut impl FnMut(&[u8]),
 ) -> Result<StreamTally, Failure> {
-    let mut parser = SseParser::new();
+    let mut parser = SseParser::with_limit(limit);
+    let too_long = |e: TooLong| Failure::broken(ErrorClass::Stream, e.to_string());
     let mut tally = StreamTally::default();
     let mut body = body;
     let mut on_event = |data: &[u8]| {
@@ -205,10 +269,10 @@ pub(crate) async fn read_stream(
             Failure::broken(ErrorClass::Stream, format!("stream broke off: {}", describe(&e)))
         })?;
         if let Ok(data) = frame.into_data() {
-            parser.feed(&data, &mut on_event);
+            parser.feed(&data, &mut on_event).map_err(too_long)?;
         }
     }
-    parser.finish(&mut on_event);
+    parser.finish(&mut on_event).map_err(too_long)?;
     Ok(tally)
 }
 
@@ -229,7 +293,8 @@ impl Workload for SseWorkload {
             while let Some(Ok(_)) = driver.drive(body.frame()).await? {}
             return Err(fail(Failure::status(status.as_u16(), format!("HTTP {status}"))));
         }
-        let tally = read_stream(&mut driver, resp.into_body(), probe, &mut |_| {}).await?;
+        let tally =
+            read_stream(&mut driver, resp.into_body(), self.opts.max_event_bytes, probe, &mut |_| {}).await?;
         if self.opts.require_done && !tally.done {
             return Err(fail(Failure::new(
                 ErrorClass::Stream,
@@ -261,11 +326,11 @@ mod tests {
         let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
         cuts.sort_unstable();
         for c in cuts {
-            p.feed(&input[last..c], &mut on);
+            p.feed(&input[last..c], &mut on).unwrap_or_else(|e| panic!("{e}"));
             last = c;
         }
-        p.feed(&input[last..], &mut on);
-        p.finish(&mut on);
+        p.feed(&input[last..], &mut on).unwrap_or_else(|e| panic!("{e}"));
+        p.finish(&mut on).unwrap_or_else(|e| panic!("{e}"));
         out
     }
 
@@ -278,6 +343,35 @@ mod tests {
         assert_eq!(parse_in_chunks(b"data: a\r\rdata: b\r\r", &[]), vec![b"a".to_vec(), b"b".to_vec()]);
         // An event without its blank line at the end of the stream still counts.
         assert_eq!(parse_in_chunks(b"data: [DONE]\n", &[]), vec![b"[DONE]".to_vec()]);
+    }
+
+    #[test]
+    fn lines_and_events_over_the_limit_are_refused() {
+        let mut on = |_: &[u8]| {};
+        // A line that never ends, fed in small pieces, stops at the limit.
+        let mut p = SseParser::with_limit(100);
+        let mut fed = 0;
+        let r = loop {
+            match p.feed(b"data: xxxxxxxxxxxxxxxxxxxxxxxx", &mut on) {
+                Ok(()) => fed += 1,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(r, TooLong { limit: 100 });
+        assert!(fed <= 4, "{fed} pieces accepted");
+        // One long line in one piece.
+        let long = format!("data: {}\n\n", "y".repeat(200));
+        assert!(SseParser::with_limit(100).feed(long.as_bytes(), &mut on).is_err());
+        // An event of many short data lines.
+        let many = "data: zzzzzzzzz\n".repeat(20);
+        assert!(SseParser::with_limit(100).feed(many.as_bytes(), &mut on).is_err());
+        // At the limit is fine.
+        let mut got = Vec::new();
+        let fits = format!("data: {}\n\n", "w".repeat(94));
+        SseParser::with_limit(100)
+            .feed(fits.as_bytes(), &mut |d: &[u8]| got.push(d.len()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got, vec![94]);
     }
 
     fn arb_stream() -> impl Strategy<Value = (Vec<u8>, Vec<Vec<u8>>)> {
@@ -313,10 +407,20 @@ mod tests {
             prop_assert_eq!(parse_in_chunks(&bytes, &cuts), expected);
         }
 
-        /// Arbitrary bytes never panic the parser.
+        /// Arbitrary bytes never panic the parser, whatever its limit.
         #[test]
-        fn never_panics(bytes in prop::collection::vec(any::<u8>(), 0..400), cuts in prop::collection::vec(any::<usize>(), 0..8)) {
-            let _ = parse_in_chunks(&bytes, &cuts);
+        fn never_panics(bytes in prop::collection::vec(any::<u8>(), 0..400), cuts in prop::collection::vec(any::<usize>(), 0..8), limit in 1usize..500) {
+            let mut p = SseParser::with_limit(limit);
+            let mut on = |_: &[u8]| {};
+            let mut last = 0;
+            let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+            cuts.sort_unstable();
+            for c in cuts {
+                let _ = p.feed(&bytes[last..c], &mut on);
+                last = c;
+            }
+            let _ = p.feed(&bytes[last..], &mut on);
+            let _ = p.finish(&mut on);
         }
     }
 }

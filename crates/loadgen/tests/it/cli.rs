@@ -75,7 +75,7 @@ fn bad_arguments_get_one_line_errors() {
     let cases: &[(&[&str], &str)] = &[
         (&["http://127.0.0.1:1/", "-c", "0"], "concurrency must be at least 1"),
         (&["http://127.0.0.1:1/", "-d", "soon"], "not a duration"),
-        (&["ftp://127.0.0.1:1/"], "not http or https"),
+        (&["ftp://127.0.0.1:1/"], "must be http or https"),
         (&["http://127.0.0.1:1/", "--rate", "0"], "rate must be a positive number"),
         (&["http://127.0.0.1:1/", "-H", "NoColon"], "Name: value"),
         (&["http://127.0.0.1:1/", "--resume"], "--out-dir"),
@@ -157,6 +157,56 @@ fn sigterm_stops_a_sweep_keeping_the_finished_levels() {
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(first.exists(), "the finished level is kept");
     assert!(!dir.path().join("term/level_c2.json").exists(), "the cut level is not saved as finished");
+}
+
+#[test]
+fn two_signals_within_a_second_are_one_interrupt_and_a_later_one_exits_at_once() {
+    let rt = rt();
+    // A server that never answers: the level can only end by being interrupted.
+    let s = rt.block_on(server::silent());
+    let bin = assert_cmd::cargo::cargo_bin("loadgen");
+    let spawn = || {
+        std::process::Command::new(&bin)
+            .args([&s.url("/"), "-c", "1", "-d", "60s", "--warmup", "0s", "--quiet"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let signal = |pid: u32, sig: &str| {
+        assert!(std::process::Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success());
+    };
+    // `timeout` sends TERM to the process and then to its group: two signals at once. The level
+    // stops cleanly (status 130, the stop is reported), not as a second interrupt.
+    let child = spawn();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    signal(child.id(), "-TERM");
+    signal(child.id(), "-INT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted during level c1"), "{stderr}");
+    assert!(!stderr.contains("twice"), "{stderr}");
+    // A second interrupt well after the first exits at once, even while the first stop waits.
+    let child = spawn();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    signal(child.id(), "-INT");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    signal(child.id(), "-INT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+}
+
+#[test]
+fn credentials_in_a_url_are_refused_and_never_printed() {
+    for args in
+        [&["grpc", "http://user:SECRETPW@127.0.0.1:1"][..], &["http://user:SECRETPW@127.0.0.1:1/"][..]]
+    {
+        let out = loadgen().args(args).timeout(std::time::Duration::from_secs(10)).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("user info") && !stderr.contains("SECRETPW"), "{args:?}: {stderr}");
+    }
 }
 
 #[test]

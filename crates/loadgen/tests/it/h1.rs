@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use loadgen::workload::{Engine, Expect, HttpWorkload, Probe, UnaryConn, Workload};
-use loadgen::{ErrorClass, Level, Phases, Schedule, Stop, Window, run_level};
+use loadgen::{CancellationToken, ErrorClass, Level, Phases, Schedule, Window, run_level};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
@@ -96,7 +96,7 @@ fn echo_workload(url: &str, engine: Engine, size: usize) -> HttpWorkload {
         .unwrap()
         .method(http::Method::POST)
         .body_size(size)
-        .expect(Expect::Echo)
+        .expect(Expect::echo())
         .engine(engine)
         .header("x-api-key", "not-shown")
         .unwrap()
@@ -249,7 +249,7 @@ async fn interim_answers_no_length_and_http_1_0_are_understood() {
     assert!(calls(&w, 3).await.iter().all(Result::is_ok));
     assert_eq!(s.conns(), 1);
     let s = scripted(|_| whole("HTTP/1.1 304 Not Modified\r\ncontent-length: 50\r\n\r\n")).await;
-    let w = HttpWorkload::builder(&s.url("/")).unwrap().expect(Expect::Status(304)).build().unwrap();
+    let w = HttpWorkload::builder(&s.url("/")).unwrap().expect(Expect::status(304)).build().unwrap();
     assert!(calls(&w, 3).await.iter().all(Result::is_ok));
     assert_eq!(s.conns(), 1);
 }
@@ -381,7 +381,7 @@ async fn over_tls_with_a_private_ca() {
             .unwrap()
             .method(http::Method::POST)
             .body_size(200 * 1024)
-            .expect(Expect::Echo)
+            .expect(Expect::echo())
             .engine(engine)
             .ca_cert(&data.join("ca.pem"))
             .unwrap()
@@ -479,7 +479,7 @@ async fn both_engines_measure_the_same_server_alike() {
             window: Window::Duration(Duration::from_millis(700)),
             cooldown: Duration::ZERO,
         };
-        let r = run_level(&Arc::new(w), &l, None, &Stop::new()).await.unwrap();
+        let r = run_level(&Arc::new(w), &l, None, &CancellationToken::new()).await.unwrap();
         assert_eq!(r.counts.errors, 0, "{engine:?}: {:?}", r.error_samples);
         assert_eq!(r.counts.reconnects, 0);
         assert!(r.counts.ok > 100, "{engine:?}: {}", r.counts.ok);

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use loadgen::workload::{Expect, HttpWorkload};
-use loadgen::{Arrival, Level, LevelResult, Phases, Schedule, Stop, Window, run_level};
+use loadgen::{Arrival, CancellationToken, Level, LevelResult, Phases, Schedule, Window, run_level};
 
 use super::server;
 
@@ -19,7 +19,7 @@ fn level(schedule: Schedule, warmup_ms: u64, window_ms: u64) -> Level {
 }
 
 async fn run(w: HttpWorkload, l: &Level) -> LevelResult {
-    run_level(&Arc::new(w), l, None, &Stop::new()).await.unwrap()
+    run_level(&Arc::new(w), l, None, &CancellationToken::new()).await.unwrap()
 }
 
 fn errors(r: &LevelResult, class: &str) -> u64 {
@@ -33,7 +33,7 @@ async fn echo_closed_loop_counts_and_validates() {
         .unwrap()
         .method(http::Method::POST)
         .body_size(10 * 1024)
-        .expect(Expect::Echo)
+        .expect(Expect::echo())
         .build()
         .unwrap();
     let r = run(w, &level(Schedule::closed(4), 200, 1000)).await;
@@ -101,7 +101,7 @@ async fn dying_server_gives_counted_errors_and_a_finished_result() {
         tokio::time::sleep(Duration::from_millis(400)).await;
         s.kill();
     };
-    let stop = Stop::new();
+    let stop = CancellationToken::new();
     let (r, ()) = tokio::join!(run_level(&w, &l, None, &stop), killer);
     let r = r.unwrap();
     assert!(r.counts.ok > 10, "ok {}", r.counts.ok);
@@ -145,7 +145,7 @@ async fn wrong_echo_is_an_error_never_a_success() {
         .unwrap()
         .method(http::Method::POST)
         .body_size(100)
-        .expect(Expect::Echo)
+        .expect(Expect::echo())
         .build()
         .unwrap();
     let r = run(w, &level(Schedule::closed(1), 0, 300)).await;
@@ -244,11 +244,11 @@ async fn stop_interrupts_a_level() {
     let s = server::echo().await;
     let w = Arc::new(HttpWorkload::builder(&s.url("/")).unwrap().build().unwrap());
     let l = level(Schedule::closed(2), 0, 30_000);
-    let stop = Stop::new();
+    let stop = CancellationToken::new();
     let s2 = stop.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        s2.stop();
+        s2.cancel();
     });
     let started = Instant::now();
     let r = run_level(&w, &l, None, &stop).await;
@@ -264,7 +264,7 @@ async fn progress_reports_each_second() {
     let sink = seen.clone();
     let f: loadgen::ProgressFn = Arc::new(move |p: &loadgen::Progress| sink.lock().unwrap().push(p.clone()));
     let l = level(Schedule::closed(2), 1500, 2500);
-    run_level(&w, &l, Some(&f), &Stop::new()).await.unwrap();
+    run_level(&w, &l, Some(&f), &CancellationToken::new()).await.unwrap();
     let seen = seen.lock().unwrap();
     assert!(seen.iter().any(|p| p.phase == loadgen::Phase::Warmup));
     let measured: Vec<_> = seen.iter().filter(|p| p.phase == loadgen::Phase::Measure).collect();

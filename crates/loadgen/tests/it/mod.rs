@@ -7,6 +7,7 @@ mod h1;
 mod http;
 mod openai;
 pub mod server;
+mod spec;
 mod sse;
 pub mod stream_server;
 mod sweep;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loadgen::workload::OpenAiWorkload;
-use loadgen::{Level, LevelResult, Phases, Schedule, Slo, Stop, Window, run_level};
+use loadgen::{CancellationToken, Level, LevelResult, Phases, Schedule, Slo, Window, run_level};
 
 use super::stream_server::{Step, openai_stream, serve};
 
@@ -17,7 +17,7 @@ fn level(users: u32, requests: u64) -> Level {
 }
 
 async fn run(w: OpenAiWorkload, l: &Level) -> LevelResult {
-    run_level(&Arc::new(w), l, None, &Stop::new()).await.unwrap()
+    run_level(&Arc::new(w), l, None, &CancellationToken::new()).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

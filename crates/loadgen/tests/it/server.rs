@@ -176,3 +176,25 @@ pub async fn one_shot(linger: Duration) -> Server {
     });
     Server { addr, requests, task }
 }
+
+/// A raw TCP server that accepts connections and never answers (it reads and discards what it
+/// is sent), like a hung server.
+pub async fn silent() -> Server {
+    use tokio::io::AsyncReadExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicU64::new(0));
+    let count = requests.clone();
+    let task = tokio::spawn(async move {
+        let mut conns = JoinSet::new();
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else { return };
+            count.fetch_add(1, Ordering::Relaxed);
+            conns.spawn(async move {
+                let mut sink = [0u8; 4096];
+                while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    Server { addr, requests, task }
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loadgen::workload::SseWorkload;
-use loadgen::{Level, LevelResult, Phases, Schedule, Stop, Window, run_level};
+use loadgen::{CancellationToken, Level, LevelResult, Phases, Schedule, Window, run_level};
 
 use super::stream_server::{Step, serve, sse_events};
 
@@ -20,7 +20,7 @@ fn level(users: u32, window_ms: u64) -> Level {
 }
 
 async fn run(w: SseWorkload, l: &Level) -> LevelResult {
-    run_level(&Arc::new(w), l, None, &Stop::new()).await.unwrap()
+    run_level(&Arc::new(w), l, None, &CancellationToken::new()).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

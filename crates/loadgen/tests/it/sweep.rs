@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loadgen::workload::HttpWorkload;
-use loadgen::{Level, Phases, Schedule, Stop, Sweep, SweepOutput, Window, run_sweep};
+use loadgen::{CancellationToken, Level, Phases, Schedule, Sweep, SweepOutput, Window, run_sweep};
 
 use super::server;
 
@@ -31,10 +31,11 @@ async fn sweep_writes_each_level_and_resumes() {
     let out = SweepOutput { dir: dir.path().to_owned(), stem: "allon_off_unary".into(), resume: false };
     let sweep = Sweep { levels: levels(&[1, 2]), output: Some(out.clone()) };
     let mut seen = Vec::new();
-    let results =
-        run_sweep(&w, &sweep, None, &Stop::new(), &mut |r, resumed| seen.push((r.label.clone(), resumed)))
-            .await
-            .unwrap();
+    let results = run_sweep(&w, &sweep, None, &CancellationToken::new(), &mut |r, resumed| {
+        seen.push((r.label.clone(), resumed))
+    })
+    .await
+    .unwrap();
     assert_eq!(results.len(), 2);
     assert_eq!(seen, vec![("c1".to_owned(), false), ("c2".to_owned(), false)]);
 
@@ -56,7 +57,7 @@ async fn sweep_writes_each_level_and_resumes() {
     }
 
     // Without resume, nothing is overwritten.
-    let again = run_sweep(&w, &sweep, None, &Stop::new(), &mut |_, _| {}).await;
+    let again = run_sweep(&w, &sweep, None, &CancellationToken::new(), &mut |_, _| {}).await;
     assert!(matches!(again, Err(loadgen::Error::Config(ref m)) if m.contains("already exist")), "{again:?}");
 
     // Resume keeps the finished levels and runs only the new one.
@@ -64,10 +65,11 @@ async fn sweep_writes_each_level_and_resumes() {
     let resumed =
         Sweep { levels: levels(&[1, 2, 4]), output: Some(SweepOutput { resume: true, ..out.clone() }) };
     let mut seen = Vec::new();
-    let results =
-        run_sweep(&w, &resumed, None, &Stop::new(), &mut |r, kept| seen.push((r.label.clone(), kept)))
-            .await
-            .unwrap();
+    let results = run_sweep(&w, &resumed, None, &CancellationToken::new(), &mut |r, kept| {
+        seen.push((r.label.clone(), kept))
+    })
+    .await
+    .unwrap();
     assert_eq!(results.len(), 3);
     assert_eq!(seen.iter().filter(|(_, kept)| *kept).count(), 2);
     assert!(s.requests.load(std::sync::atomic::Ordering::Relaxed) > before);
@@ -84,14 +86,14 @@ async fn an_interrupted_sweep_keeps_finished_levels() {
     let mut lv = levels(&[1, 2]);
     lv[1].phases.window = Window::Duration(Duration::from_secs(60));
     let sweep = Sweep { levels: lv, output: Some(out.clone()) };
-    let stop = Stop::new();
+    let stop = CancellationToken::new();
     let mut on_level = {
         let stop = stop.clone();
         move |_: &loadgen::LevelResult, _| {
             let stop = stop.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                stop.stop();
+                stop.cancel();
             });
         }
     };
@@ -106,10 +108,10 @@ async fn an_interrupted_sweep_keeps_finished_levels() {
 async fn duplicate_levels_and_bad_names_are_rejected() {
     let w = Arc::new(HttpWorkload::builder("http://127.0.0.1:1/").unwrap().build().unwrap());
     let sweep = Sweep { levels: levels(&[2, 2]), output: None };
-    assert!(run_sweep(&w, &sweep, None, &Stop::new(), &mut |_, _| {}).await.is_err());
+    assert!(run_sweep(&w, &sweep, None, &CancellationToken::new(), &mut |_, _| {}).await.is_err());
     let sweep = Sweep {
         levels: levels(&[1]),
         output: Some(SweepOutput { dir: "/tmp".into(), stem: "../escape".into(), resume: false }),
     };
-    assert!(run_sweep(&w, &sweep, None, &Stop::new(), &mut |_, _| {}).await.is_err());
+    assert!(run_sweep(&w, &sweep, None, &CancellationToken::new(), &mut |_, _| {}).await.is_err());
 }

@@ -1,15 +1,19 @@
-//! Command-line flags, and their translation into a validated [`Plan`] before any work starts.
+//! Command-line flags, and their translation into a validated [`Invocation`] before any work
+//! starts: flags -> [`WorkloadSpec`] and [`Endpoint`] -> [`AnyWorkload`], the one path from a
+//! description to a workload that the suites take too. Every error here is a bad argument (exit
+//! status 2).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use http::Method;
-use loadgen::workload::{
-    Builder, Engine, Expect, GrpcCall, GrpcWorkload, HttpWorkload, OpenAiWorkload, SseWorkload,
+use loadgen::spec::{Expect, GrpcCallKind, JsonCheck};
+use loadgen::workload::{Api, Engine};
+use loadgen::{
+    AnyWorkload, Arrival, Endpoint, GrpcSpec, Header, HttpSpec, Level, OpenAiSpec, Phases, Schedule, Slo,
+    SseSpec, Sweep, SweepOutput, Window, WorkloadSpec,
 };
-use loadgen::{Arrival, Level, Phases, Schedule, Slo, Sweep, SweepOutput, Window};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ArrivalArg {
@@ -105,13 +109,26 @@ pub struct OpenAiArgs {
     pub output_len: u32,
 
     /// Let generation stop at end-of-sequence (default: ignore_eos, so every request makes
-    /// --output-len tokens).
+    /// --output-len tokens, and one that reports fewer is an error).
     #[arg(long)]
     pub allow_eos: bool,
 
     /// /v1/completions: send prompts as text instead of token-id arrays.
     #[arg(long)]
     pub text_prompts: bool,
+
+    /// The API the URL serves [default: chat when the path ends in /chat/completions].
+    #[arg(long, value_enum)]
+    pub api: Option<ApiArg>,
+
+    /// Do not ask for token counts on every chunk (stream_options.continuous_usage_stats, vLLM);
+    /// inter-token latency is then per chunk.
+    #[arg(long)]
+    pub no_continuous_usage: bool,
+
+    /// Longest SSE line or event accepted, in bytes; a longer one is a stream error.
+    #[arg(long, default_value_t = loadgen::spec::DEFAULT_MAX_BYTES)]
+    pub max_event_bytes: usize,
 
     /// Also write each level as `vllm bench serve --save-result` does, to this file (a sweep adds
     /// the level's label to the name).
@@ -124,16 +141,34 @@ pub struct OpenAiArgs {
     pub save_detailed: bool,
 }
 
+/// `--api`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ApiArg {
+    /// /v1/completions.
+    Completions,
+    /// /v1/chat/completions.
+    Chat,
+}
+
 impl OpenAiArgs {
-    fn workload(&self, seed: u64) -> Result<OpenAiWorkload> {
-        let b = OpenAiWorkload::builder(self.target.url())?
-            .model(&self.model)
-            .input_len(self.input_len)
-            .output_len(self.output_len)
-            .ignore_eos(!self.allow_eos)
-            .token_ids(!self.text_prompts)
-            .seed(seed);
-        Ok(self.target.apply(b)?.build()?)
+    fn spec(&self, seed: u64) -> Result<(WorkloadSpec, Endpoint)> {
+        let (endpoint, path) = self.target.endpoint()?;
+        let spec = OpenAiSpec {
+            path,
+            api: self.api.map(|a| match a {
+                ApiArg::Completions => Api::Completions,
+                ApiArg::Chat => Api::Chat,
+            }),
+            input_len: self.input_len,
+            output_len: self.output_len,
+            ignore_eos: !self.allow_eos,
+            text_prompts: self.text_prompts,
+            continuous_usage: !self.no_continuous_usage,
+            seed,
+            max_event_bytes: self.max_event_bytes,
+            ..OpenAiSpec::new(self.model.clone())
+        };
+        Ok((WorkloadSpec::Openai(spec), endpoint))
     }
 }
 
@@ -185,32 +220,27 @@ pub struct GrpcArgs {
 }
 
 impl GrpcArgs {
-    fn workload(&self) -> Result<GrpcWorkload> {
-        let call = match self.call {
-            CallArg::Echo => GrpcCall::Echo { payload_size: self.payload_size },
-            CallArg::Stream => GrpcCall::Stream {
-                chunks: self.chunks,
-                ttft_ms: self.ttft_ms,
-                token_delay_ms: self.token_delay_ms,
+    fn spec(&self) -> Result<(WorkloadSpec, Endpoint)> {
+        let spec = GrpcSpec {
+            call: match self.call {
+                CallArg::Echo => GrpcCallKind::Echo,
+                CallArg::Stream => GrpcCallKind::Stream,
             },
+            payload_size: self.payload_size,
+            chunks: self.chunks,
+            ttft_ms: self.ttft_ms,
+            token_delay_ms: self.token_delay_ms,
+            connections: self.connections,
+            ..GrpcSpec::default()
         };
-        let mut b = GrpcWorkload::builder(&self.url).call(call).connect_timeout(self.connect_timeout);
-        for m in &self.metadata {
-            let Some((k, v)) = m.split_once(':') else {
-                bail!("metadata {:?} must look like 'key: value'", m.split(':').next().unwrap_or_default());
-            };
-            b = b.metadata(k, v)?;
-        }
-        if let Some(n) = self.connections {
-            b = b.connections(n);
-        }
-        if let Some(pem) = &self.ca_cert {
-            b = b.ca_cert(pem)?;
-        }
-        if let Some(name) = &self.tls_server_name {
-            b = b.tls_server_name(name);
-        }
-        Ok(b.build()?)
+        let mut endpoint = Endpoint::grpc(&self.url);
+        // Metadata values may be secrets (an authorization token): they travel as the endpoint's
+        // headers, never shown.
+        endpoint.headers = self.metadata.iter().map(|m| Header::parse(m)).collect::<loadgen::Result<_>>()?;
+        endpoint.ca_cert.clone_from(&self.ca_cert);
+        endpoint.tls_server_name.clone_from(&self.tls_server_name);
+        endpoint.connect_timeout = self.connect_timeout;
+        Ok((WorkloadSpec::Grpc(spec), endpoint))
     }
 }
 
@@ -252,13 +282,26 @@ pub struct HttpArgs {
     #[arg(long)]
     pub body_size: Option<usize>,
 
+    /// A literal request body instead, or @FILE to read it from a file.
+    #[arg(long, conflicts_with = "body_size")]
+    pub body: Option<String>,
+
     /// Check that each response body equals the request body (echo servers).
     #[arg(long)]
     pub echo: bool,
 
     /// Only this status counts as success [default: any 2xx].
-    #[arg(long, conflicts_with = "echo")]
+    #[arg(long)]
     pub expect_status: Option<u16>,
+
+    /// Check a JSON answer: FIELD[,len=N][,min=X][,max=Y], e.g. 'scores,len=32,min=0,max=1'
+    /// (FIELD is a top-level key or a JSON pointer such as /data/0/scores).
+    #[arg(long)]
+    pub expect_json: Option<String>,
+
+    /// Longest body read whole (for --expect-json), in bytes; a longer one is a body error.
+    #[arg(long, default_value_t = loadgen::spec::DEFAULT_MAX_BYTES)]
+    pub max_body_bytes: usize,
 
     /// The HTTP/1.1 implementation: native (loadgen's own, lighter) or hyper (to cross-check).
     #[arg(long, value_enum, default_value = "native")]
@@ -295,6 +338,10 @@ pub struct SseArgs {
     /// Do not require streams to end with `data: [DONE]`.
     #[arg(long)]
     pub no_done: bool,
+
+    /// Longest SSE line or event accepted, in bytes; a longer one is a stream error.
+    #[arg(long, default_value_t = loadgen::spec::DEFAULT_MAX_BYTES)]
+    pub max_event_bytes: usize,
 }
 
 /// Levels, sweeps, limits and outputs: the same for every protocol.
@@ -410,22 +457,66 @@ fn parse_slo(s: &str) -> Result<Slo> {
     Ok(slo)
 }
 
+/// Parses 'FIELD[,len=N][,min=X][,max=Y]'.
+fn parse_json_check(s: &str) -> Result<JsonCheck> {
+    let mut parts = s.split(',').map(str::trim);
+    let field = parts.next().unwrap_or_default();
+    ensure!(!field.is_empty(), "--expect-json names no field");
+    let mut check = JsonCheck::field(field);
+    for part in parts {
+        let (k, v) =
+            part.split_once('=').with_context(|| format!("--expect-json: {part:?} must be NAME=VALUE"))?;
+        match k {
+            "len" => {
+                check.len =
+                    Some(v.parse().with_context(|| format!("--expect-json: len {v:?} is not a count"))?)
+            }
+            "min" => {
+                check.min =
+                    Some(v.parse().with_context(|| format!("--expect-json: min {v:?} is not a number"))?)
+            }
+            "max" => {
+                check.max =
+                    Some(v.parse().with_context(|| format!("--expect-json: max {v:?} is not a number"))?)
+            }
+            _ => bail!("--expect-json: unknown check {k:?}: use len, min or max"),
+        }
+    }
+    Ok(check)
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())
         .map_err(|e| format!("{s:?} is not a duration like 30s, 500ms or 2m ({e})"))
 }
 
-/// The workload a run drives.
-#[allow(clippy::large_enum_variant)] // built once per run
-pub enum AnyWorkload {
-    Http(HttpWorkload),
-    Sse(SseWorkload),
-    Grpc(GrpcWorkload),
-    Openai(OpenAiWorkload),
+/// A request body given as text or @FILE.
+fn read_body(arg: &str) -> Result<String> {
+    match arg.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading the body from {path}")),
+        None => Ok(arg.to_owned()),
+    }
 }
 
-/// Everything the run needs, validated.
-pub struct Plan {
+/// A file to write: its folder must exist.
+fn check_writable(path: &Path, flag: &str) -> Result<()> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    ensure!(parent.is_dir(), "{flag}: the folder {} does not exist", parent.display());
+    ensure!(!path.is_dir(), "{flag}: {} is a folder", path.display());
+    Ok(())
+}
+
+/// Where vLLM-style results go (OpenAI only).
+pub struct VllmOut {
+    pub path: PathBuf,
+    pub model: String,
+    pub backend: &'static str,
+    pub several: bool,
+    pub detailed: bool,
+}
+
+/// Everything a run needs, validated.
+pub struct Invocation {
     pub workload: AnyWorkload,
     pub sweep: Sweep,
     pub json: Option<PathBuf>,
@@ -433,119 +524,135 @@ pub struct Plan {
     pub max_error_rate: Option<f64>,
     pub threads: Option<usize>,
     pub quiet: bool,
-    /// Where to write vLLM-style results (OpenAI only).
-    pub vllm_result: Option<PathBuf>,
-    /// With the per-request lists.
-    pub vllm_detailed: bool,
-}
-
-fn parse_method(m: &str) -> Result<Method> {
-    Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-        .with_context(|| format!("{m:?} is not an HTTP method"))
+    pub vllm: Option<VllmOut>,
 }
 
 impl TargetArgs {
-    /// Applies the shared target settings to a workload builder.
-    fn apply<O>(&self, mut b: Builder<O>) -> Result<Builder<O>> {
-        b = b.connect_timeout(self.connect_timeout);
-        for h in &self.headers {
-            let Some((name, value)) = h.split_once(':') else {
-                bail!("header {:?} must look like 'Name: value'", h.split(':').next().unwrap_or_default());
-            };
-            b = b.header(name, value)?;
-        }
-        if let Some(pem) = &self.ca_cert {
-            b = b.ca_cert(pem)?;
-        }
-        if let Some(name) = &self.tls_server_name {
-            b = b.tls_server_name(name);
-        }
-        Ok(b)
-    }
-
-    fn url(&self) -> &str {
-        self.url.as_deref().unwrap_or_default()
+    /// The endpoint of the URL's origin, with the shared target settings, and the URL's path.
+    fn endpoint(&self) -> Result<(Endpoint, String)> {
+        let (mut endpoint, path) = Endpoint::for_url(self.url.as_deref().unwrap_or_default())?;
+        endpoint.headers = self.headers.iter().map(|h| Header::parse(h)).collect::<loadgen::Result<_>>()?;
+        endpoint.ca_cert.clone_from(&self.ca_cert);
+        endpoint.tls_server_name.clone_from(&self.tls_server_name);
+        endpoint.connect_timeout = self.connect_timeout;
+        Ok((endpoint, path))
     }
 }
 
 impl HttpArgs {
-    fn workload(&self) -> Result<HttpWorkload> {
-        let method = parse_method(&self.method)?;
-        let has_body = matches!(method.as_str(), "POST" | "PUT" | "PATCH");
-        let body_size = self.body_size.unwrap_or(if has_body { 10 * 1024 } else { 0 });
-        let expect = match (self.echo, self.expect_status) {
-            (true, _) => Expect::Echo,
-            (false, Some(code)) => {
-                ensure!((100..=999).contains(&code), "--expect-status {code} is not an HTTP status");
-                Expect::Status(code)
-            }
-            (false, None) => Expect::Success,
-        };
-        let engine = match self.engine {
+    fn spec(&self, seed: u64) -> Result<(WorkloadSpec, Endpoint)> {
+        let (mut endpoint, path) = self.target.endpoint()?;
+        endpoint.engine = match self.engine {
             EngineArg::Native => Engine::Native,
             EngineArg::Hyper => Engine::Hyper,
         };
-        let b = HttpWorkload::builder(self.target.url())?
-            .method(method)
-            .body_size(body_size)
-            .expect(expect)
-            .engine(engine);
-        Ok(self.target.apply(b)?.build()?)
+        let has_body = matches!(self.method.trim().to_ascii_uppercase().as_str(), "POST" | "PUT" | "PATCH");
+        let body = self.body.as_deref().map(read_body).transpose()?;
+        let body_size = match (&body, self.body_size) {
+            (Some(_), _) => 0,
+            (None, Some(n)) => n,
+            (None, None) if has_body => 10 * 1024,
+            (None, None) => 0,
+        };
+        let spec = HttpSpec {
+            method: self.method.clone(),
+            path,
+            body_size,
+            body,
+            expect: Expect {
+                status: self.expect_status,
+                echo: self.echo,
+                json: self.expect_json.as_deref().map(parse_json_check).transpose()?,
+            },
+            seed,
+            max_body_bytes: self.max_body_bytes,
+        };
+        Ok((WorkloadSpec::Http(spec), endpoint))
     }
 }
 
 impl SseArgs {
-    fn workload(&self) -> Result<SseWorkload> {
-        let body = match self.body.as_deref() {
-            Some(b) => match b.strip_prefix('@') {
-                Some(path) => std::fs::read(path).with_context(|| format!("reading the body from {path}"))?,
-                None => b.as_bytes().to_vec(),
-            },
-            None => Vec::new(),
+    fn spec(&self) -> Result<(WorkloadSpec, Endpoint)> {
+        let (endpoint, path) = self.target.endpoint()?;
+        let spec = SseSpec {
+            method: self.method.clone(),
+            path,
+            body: self.body.as_deref().map(read_body).transpose()?,
+            events: self.events,
+            require_done: !self.no_done,
+            max_event_bytes: self.max_event_bytes,
         };
-        let method = match &self.method {
-            Some(m) => parse_method(m)?,
-            None if body.is_empty() => Method::GET,
-            None => Method::POST,
-        };
-        let mut b =
-            SseWorkload::builder(self.target.url())?.method(method).body(body).require_done(!self.no_done);
-        if let Some(n) = self.events {
-            b = b.events(n);
-        }
-        Ok(self.target.apply(b)?.build()?)
+        Ok((WorkloadSpec::Sse(spec), endpoint))
     }
 }
 
 impl Cli {
-    pub fn plan(self) -> Result<Plan> {
-        let (workload, common) = match self.command {
-            None => (AnyWorkload::Http(self.http.workload()?), self.common),
-            Some(Command::Http { http, common }) => (AnyWorkload::Http(http.workload()?), common),
-            Some(Command::Sse { sse, common }) => (AnyWorkload::Sse(sse.workload()?), common),
-            Some(Command::Grpc { grpc, common }) => (AnyWorkload::Grpc(grpc.workload()?), common),
+    /// Checks every argument and builds what the run needs; any error is a bad argument.
+    pub fn invocation(self) -> Result<Invocation> {
+        let mut vllm = None;
+        let (spec, endpoint, common) = match self.command {
+            None => {
+                let (s, e) = self.http.spec(self.common.seed)?;
+                (s, e, self.common)
+            }
+            Some(Command::Http { http, common }) => {
+                let (s, e) = http.spec(common.seed)?;
+                (s, e, common)
+            }
+            Some(Command::Sse { sse, common }) => {
+                let (s, e) = sse.spec()?;
+                (s, e, common)
+            }
+            Some(Command::Grpc { grpc, common }) => {
+                let (s, e) = grpc.spec()?;
+                (s, e, common)
+            }
             Some(Command::Openai { openai, common }) => {
-                let w = openai.workload(common.seed)?;
-                let mut plan = common.plan(AnyWorkload::Openai(w))?;
-                plan.vllm_result = openai.save_result;
-                plan.vllm_detailed = openai.save_detailed;
-                for l in &mut plan.sweep.levels {
-                    l.keep_requests = openai.save_detailed;
+                let (s, e) = openai.spec(common.seed)?;
+                if let Some(path) = &openai.save_result {
+                    check_writable(path, "--save-result")?;
+                    vllm = Some((path.clone(), openai.save_detailed));
                 }
-                return Ok(plan);
+                (s, e, common)
             }
         };
-        common.plan(workload)
+        let workload = spec.build(&endpoint)?;
+        let mut invocation = common.invocation(workload)?;
+        if let (Some((path, detailed)), AnyWorkload::Openai(w)) = (vllm, &invocation.workload) {
+            for l in &mut invocation.sweep.levels {
+                l.keep_requests = detailed;
+            }
+            invocation.vllm = Some(VllmOut {
+                path,
+                model: w.model().to_owned(),
+                backend: match w.api() {
+                    Api::Completions => "openai",
+                    Api::Chat => "openai-chat",
+                },
+                several: invocation.sweep.levels.len() > 1,
+                detailed,
+            });
+        }
+        Ok(invocation)
     }
 }
 
 impl Common {
-    fn plan(self, workload: AnyWorkload) -> Result<Plan> {
+    fn invocation(self, workload: AnyWorkload) -> Result<Invocation> {
         if let Some(t) = self.threads {
             ensure!((1..=1024).contains(&t), "--threads must be between 1 and 1024");
         }
         if let Some(r) = self.max_error_rate {
             ensure!((0.0..=1.0).contains(&r), "--max-error-rate must be a fraction between 0 and 1");
+        }
+        if let Some(sla) = self.sla_p99 {
+            ensure!(
+                !sla.is_zero() && sla <= Duration::from_secs(24 * 3600),
+                "--sla-p99 must be longer than zero and at most a day"
+            );
+        }
+        if let Some(path) = &self.json {
+            check_writable(path, "--json")?;
         }
         let phases = Phases {
             warmup: self.warmup,
@@ -582,21 +689,21 @@ impl Common {
                 l.timeout = self.timeout;
                 l.seed = self.seed;
                 l.slo = slo;
-                l.validate()?;
-                Ok(l)
+                l
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
         let output = self.out_dir.map(|dir| SweepOutput { dir, stem: self.name, resume: self.resume });
-        Ok(Plan {
+        let sweep = Sweep { levels, output };
+        sweep.validate()?;
+        Ok(Invocation {
             workload,
-            sweep: Sweep { levels, output },
+            sweep,
             json: self.json,
             sla_p99: self.sla_p99,
             max_error_rate: self.max_error_rate,
             threads: self.threads,
             quiet: self.quiet,
-            vllm_result: None,
-            vllm_detailed: false,
+            vllm: None,
         })
     }
 }

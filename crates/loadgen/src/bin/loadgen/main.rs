@@ -9,23 +9,25 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use loadgen::workload::Api;
-use loadgen::{LevelResult, ProgressFn, Stop, Sweep, Workload, run_sweep};
+use loadgen::{CancellationToken, LevelResult, ProgressFn, Workload, run_sweep};
 
-use crate::cli::{AnyWorkload, Cli, Plan};
+use crate::cli::{Cli, Invocation, VllmOut};
 use crate::output::{ProgressPrinter, level_line, table};
+
+/// Exit status of a bad argument or value.
+const USAGE: u8 = 2;
 
 #[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
-    let plan = match Cli::parse().plan() {
+    let invocation = match Cli::parse().invocation() {
         Ok(p) => p,
         Err(e) => {
             eprintln!("loadgen: {e:#}");
-            return ExitCode::from(1);
+            return ExitCode::from(USAGE);
         }
     };
     // One thread: a current-thread runtime, which skips the work-stealing machinery.
-    let mut rt = match plan.threads {
+    let mut rt = match invocation.threads {
         Some(1) => tokio::runtime::Builder::new_current_thread(),
         Some(t) => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -41,29 +43,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let Plan { workload, sweep, json, sla_p99, max_error_rate, quiet, vllm_result, vllm_detailed, .. } = plan;
-    let limits = Limits { sla_p99, max_error_rate };
-    let outcome = rt.block_on(async {
-        match workload {
-            AnyWorkload::Http(w) => run(w, &sweep, json, quiet, &limits, None).await,
-            AnyWorkload::Sse(w) => run(w, &sweep, json, quiet, &limits, None).await,
-            AnyWorkload::Grpc(w) => run(w, &sweep, json, quiet, &limits, None).await,
-            AnyWorkload::Openai(w) => {
-                let vllm = vllm_result.map(|path| VllmOut {
-                    path,
-                    model: w.model().to_owned(),
-                    backend: match w.api() {
-                        Api::Completions => "openai",
-                        Api::Chat => "openai-chat",
-                    },
-                    several: sweep.levels.len() > 1,
-                    detailed: vllm_detailed,
-                });
-                run(w, &sweep, json, quiet, &limits, vllm.as_ref()).await
-            }
-        }
-    });
-    match outcome {
+    match rt.block_on(run(invocation)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("loadgen: {e:#}");
@@ -81,15 +61,6 @@ fn write_json(path: &std::path::Path, results: &[LevelResult]) -> Result<()> {
 struct Limits {
     sla_p99: Option<std::time::Duration>,
     max_error_rate: Option<f64>,
-}
-
-/// Where vLLM-style results go.
-struct VllmOut {
-    path: std::path::PathBuf,
-    model: String,
-    backend: &'static str,
-    several: bool,
-    detailed: bool,
 }
 
 impl VllmOut {
@@ -112,44 +83,34 @@ impl VllmOut {
 }
 
 #[allow(clippy::print_stderr, clippy::print_stdout)]
-async fn run<W: Workload>(
-    workload: W,
-    sweep: &Sweep,
-    json: Option<std::path::PathBuf>,
-    quiet: bool,
-    limits: &Limits,
-    vllm: Option<&VllmOut>,
-) -> Result<ExitCode> {
+async fn run(invocation: Invocation) -> Result<ExitCode> {
+    let Invocation { workload, sweep, json, sla_p99, max_error_rate, quiet, vllm, .. } = invocation;
+    let limits = Limits { sla_p99, max_error_rate };
+    let vllm = vllm.as_ref();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let workload = Arc::new(workload);
-    // One connection first: an unreachable target is a one-line error, not a run of errors.
-    workload
-        .connect()
-        .await
-        .map_err(|f| anyhow::anyhow!("cannot reach {}: {}", workload.target(), f.detail))?;
-
-    let stop = Stop::new();
-    let on_signal = stop.clone();
-    tokio::spawn(async move {
-        // SIGINT (Ctrl-C) or SIGTERM: stop the level, keep what finished.
-        use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut int), Ok(mut term)) =
-            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-        {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            on_signal.stop();
-            // A second one does not wait for the level to wind down.
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
+    let cancel = CancellationToken::new();
+    tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            // The first SIGINT or SIGTERM stops the level, keeping what finished; a second one
+            // does not wait for the level to wind down.
+            loadgen::watch_interrupts(cancel).await;
             eprintln!("\nloadgen: interrupted twice: exiting now");
             std::process::exit(130);
         }
     });
+    let workload = Arc::new(workload);
+    // One connection first: an unreachable target is a one-line error, not a run of errors.
+    tokio::select! {
+        c = workload.connect() => {
+            c.map_err(|f| anyhow::anyhow!("cannot reach {}: {}", workload.target(), f.detail))?;
+        }
+        _ = cancel.cancelled() => {
+            eprintln!("loadgen: interrupted before the first level");
+            return Ok(ExitCode::from(130));
+        }
+    }
+
     let printer = Arc::new(ProgressPrinter::new());
     let progress: Option<ProgressFn> = (!quiet).then(|| {
         let p = printer.clone();
@@ -175,7 +136,7 @@ async fn run<W: Workload>(
             json_err = Some(e);
         }
     };
-    let outcome = run_sweep(&workload, sweep, progress.as_ref(), &stop, &mut on_level).await;
+    let outcome = run_sweep(&workload, &sweep, progress.as_ref(), &cancel, &mut on_level).await;
     printer.clear();
     if let Some(e) = json_err {
         return Err(e);
@@ -195,6 +156,10 @@ async fn run<W: Workload>(
                 done.len()
             );
             return Ok(ExitCode::from(130));
+        }
+        Err(e @ (loadgen::Error::Config(_) | loadgen::Error::Target { .. })) => {
+            eprintln!("loadgen: {:#}", anyhow::Error::from(e));
+            return Ok(ExitCode::from(USAGE));
         }
         Err(e) => return Err(e.into()),
     };

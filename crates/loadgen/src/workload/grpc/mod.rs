@@ -23,6 +23,7 @@ use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
 use super::endpoint::{read_ca_certs, tls_connector, tls_name};
+use crate::url::TargetUrl;
 
 use super::http::{numbered, printable_filler};
 use super::{Failure, Probe, Workload};
@@ -86,7 +87,7 @@ impl GrpcWorkloadBuilder {
     /// or written.
     pub fn metadata(mut self, name: &str, value: &str) -> Result<Self> {
         let key = AsciiMetadataKey::from_bytes(name.trim().to_ascii_lowercase().as_bytes())
-            .map_err(|_| Error::config(format!("{name:?} is not a valid gRPC metadata key")))?;
+            .map_err(|_| Error::config(format!("{:?} is not a valid gRPC metadata key", name.trim())))?;
         let mut v = AsciiMetadataValue::try_from(value.trim())
             .map_err(|_| Error::config(format!("the value of metadata {key} is not valid (not shown)")))?;
         v.set_sensitive(true);
@@ -114,19 +115,13 @@ impl GrpcWorkloadBuilder {
 
     /// Checks the settings and builds the workload.
     pub fn build(self) -> Result<GrpcWorkload> {
-        let target_err = |reason: String| Error::Target { target: self.url.clone(), reason };
-        let uri: http::Uri = self.url.parse().map_err(|e| target_err(format!("not a URL ({e})")))?;
-        let https = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            _ => return Err(target_err("write http://HOST:PORT or https://HOST:PORT".into())),
-        };
-        if uri.host().is_none_or(str::is_empty) {
-            return Err(target_err("no host".into()));
+        let url = TargetUrl::parse(&self.url)?;
+        let target_err = |reason: String| Error::Target { target: url.redacted.clone(), reason };
+        if !(url.path.is_empty() || url.path == "/") || url.query.is_some() {
+            return Err(target_err("a gRPC target has no path or query: write http://HOST:PORT".into()));
         }
-        if uri.path() != "/" && !uri.path().is_empty() {
-            return Err(target_err("a gRPC target has no path: write http://HOST:PORT".into()));
-        }
+        let https = url.https;
+        let uri: http::Uri = url.origin().parse().map_err(|e| target_err(format!("not a URL ({e})")))?;
         if self.connections == Some(0) {
             return Err(Error::config("shared connections must be at least 1"));
         }
@@ -135,16 +130,24 @@ impl GrpcWorkloadBuilder {
         {
             return Err(Error::config("gRPC payloads over 64 MiB are not supported"));
         }
+        if self.connect_timeout.is_zero() || self.connect_timeout > Duration::from_secs(3600) {
+            return Err(Error::config("the connect timeout must be longer than zero and at most an hour"));
+        }
         let tls = if https {
-            let host =
-                uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
-            let name = tls_name(self.server_name.as_deref().unwrap_or(&host)).map_err(target_err)?;
-            let port = uri.port_u16().unwrap_or(443);
-            Some(TlsConnect { tls: tls_connector(self.extra_roots, b"h2")?, name, host, port })
+            let name = tls_name(self.server_name.as_deref().unwrap_or(&url.host)).map_err(target_err)?;
+            Some(TlsConnect {
+                tls: tls_connector(self.extra_roots, b"h2")?,
+                name,
+                host: url.host.clone(),
+                port: url.port,
+            })
         } else {
+            if self.server_name.is_some() {
+                return Err(target_err("a TLS server name needs an https:// URL".into()));
+            }
             None
         };
-        let endpoint = Endpoint::from(uri.clone())
+        let endpoint = Endpoint::from(uri)
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
             .http2_adaptive_window(true);
@@ -156,10 +159,11 @@ impl GrpcWorkloadBuilder {
             self.connections.map(|n| (0..n).map(|_| tokio::sync::OnceCell::new()).collect::<Vec<_>>());
         Ok(GrpcWorkload {
             endpoint,
+            // As results show it: the redacted URL, scheme grpc:// or grpcs://.
             target: format!(
                 "{}://{}",
                 if https { "grpcs" } else { "grpc" },
-                uri.authority().map(|a| a.as_str()).unwrap_or_default()
+                url.redacted.split_once("://").map_or("", |(_, rest)| rest).trim_end_matches('/')
             ),
             tls,
             call: self.call,

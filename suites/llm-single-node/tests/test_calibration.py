@@ -1,0 +1,79 @@
+"""The calibrated engine (engine.toml) against the original's bare vLLM figures, in
+virtual time; the real-time engine against the virtual-time simulation."""
+
+import asyncio
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+from llm_sim import settings
+from llm_sim.calibrate import METRICS, Workload, errors, simulate, targets
+from llm_sim.engine import EngineCore
+from llm_sim.scheduler import EngineParams
+
+FIXTURE = (
+    Path(__file__).resolve().parents[4]
+    / "shared/reference/published/llm/results_vllm/sweep_summary.json"
+)
+TOLERANCE = settings.load()["calibration"]["tolerance"]
+
+
+@pytest.mark.parametrize("concurrency", [16, 32, 64, 128, 256])
+def test_simulated_engine_reproduces_the_original(concurrency):
+    params = settings.engine_params()
+    assert (params.max_num_seqs, params.max_num_batched_tokens) == (256, 16384)
+    target = targets()[concurrency]
+    errs = errors(simulate(params, Workload(concurrency)), target)
+    assert all(abs(e) <= TOLERANCE for e in errs.values()), errs
+
+
+@pytest.mark.skipif(
+    not FIXTURE.exists(), reason="shared/reference is not beside the checkout"
+)
+def test_targets_are_the_published_figures():
+    rows = {r["concurrency"]: r for r in json.loads(FIXTURE.read_text())}
+    for c, target in targets().items():
+        for metric in METRICS:
+            assert getattr(target, metric) == pytest.approx(rows[c][metric], rel=1e-3)
+
+
+def test_real_time_engine_matches_the_simulation():
+    params = EngineParams(
+        max_num_seqs=4,
+        max_num_batched_tokens=64,
+        base_ms=8.0,
+        per_decode_seq_ms=1.0,
+        per_prefill_token_ms=0.2,
+        intake_ms=2.0,
+        emit_ms_per_token=0.5,
+        time_factor=2.0,
+    )
+    w = Workload(concurrency=6, num_prompts=12, input_len=40, output_len=8)
+
+    async def run() -> tuple[list, list, list]:
+        core = EngineCore(params)
+        core.start()
+        loop = asyncio.get_running_loop()
+        todo = iter(range(w.num_prompts))
+        samples = []
+
+        async def user() -> None:
+            for _ in todo:
+                sent = loop.time()
+                times = [
+                    loop.time() async for _ in core.generate(w.input_len, w.output_len)
+                ]
+                samples.append((sent, times[0], times[-1]))
+
+        await asyncio.gather(*(user() for _ in range(w.concurrency)))
+        await core.stop()
+        return samples
+
+    samples = asyncio.run(run())
+    scale = 1000.0 / params.time_factor
+    ttft = statistics.fmean((f - s) * scale for s, f, _ in samples)
+    tpot = statistics.fmean((e - f) * scale / (w.output_len - 1) for _, f, e in samples)
+    expected = simulate(params, w)
+    assert ttft == pytest.approx(expected.mean_ttft_ms, rel=0.15)
+    assert tpot == pytest.approx(expected.mean_tpot_ms, rel=0.15)
