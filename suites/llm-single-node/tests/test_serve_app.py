@@ -49,9 +49,7 @@ def test_real_vllm_config_validates():
     config = llm_config(BuildArgs(engine="vllm", num_replicas=2))
     assert config.engine_kwargs == SPEC
     assert config.accelerator_config.kind == "gpu"
-    assert "experimental_configs" not in config.model_fields_set or not (
-        config.experimental_configs
-    )
+    assert config.experimental_configs == {}
     engine = config.get_engine_config()
     assert engine.hf_model_id == "openai/gpt-oss-20b"
     assert engine.engine_kwargs == SPEC
@@ -62,7 +60,8 @@ def test_real_vllm_config_validates():
 
 
 def test_bad_args_are_refused():
-    for bad in ({"engine": "tgi"}, {"num_replicas": 0}, {"replicas": 2}):
+    mixed = {"engine": "vllm", "engine_params": {"time_factor": 2}}
+    for bad in ({"engine": "tgi"}, {"num_replicas": 0}, {"replicas": 2}, mixed):
         with pytest.raises(ValidationError):
             BuildArgs.model_validate(bad)
     with pytest.raises(ValueError):

@@ -21,6 +21,7 @@ all output tokens / (last completion - first send); TTFT and TPOT are means.
 
 import argparse
 import asyncio
+import dataclasses
 import heapq
 import itertools
 import json
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m llm_sim.calibrate", description=__doc__
     )
-    parser.add_argument("--fit", action="store_true", help="fit the cost model first")
+    parser.add_argument("--fit", action="store_true", help="fit the engine first")
     parser.add_argument(
         "--measure", action="store_true", help="also measure the server"
     )
@@ -260,21 +261,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.measure:
         port = _free_port()
         model = settings.vllm_model()
+        served = replace(params, time_factor=args.time_factor)
+        flags = [
+            f"--{k.replace('_', '-')}={v}"
+            for k, v in dataclasses.asdict(served).items()
+        ]
         server = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "llm_sim.server",
-                "--port",
-                str(port),
-                "--model",
-                model,
-            ]
-            + [f"--time-factor={args.time_factor}"]
-            + [
-                f"--{k.replace('_', '-')}={v}"
-                for k, v in params.__dict__.items()
-                if k != "time_factor"
+                f"--port={port}",
+                f"--model={model}",
+                *flags,
             ],
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         )

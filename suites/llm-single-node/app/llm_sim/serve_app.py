@@ -16,7 +16,7 @@ original benchmark).
 import dataclasses
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 from ray.serve.deployment import Application
 from ray.serve.llm import LLMConfig, build_openai_app
 
@@ -50,6 +50,13 @@ class BuildArgs(BaseModel):
     engine_kwargs: dict = Field(
         default_factory=dict, description="vllm: overrides of engine.toml [vllm]"
     )
+
+    @model_validator(mode="after")
+    def _overrides_match_the_engine(self):
+        other = "engine_kwargs" if self.engine == "sim" else "engine_params"
+        if getattr(self, other):
+            raise ValueError(f"{other} does not apply to engine {self.engine!r}")
+        return self
 
 
 def _fixed_replicas(count: int, max_ongoing_requests: int) -> dict:
