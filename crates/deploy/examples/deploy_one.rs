@@ -1,10 +1,11 @@
 //! Deploys one variant locally and holds it until Ctrl-C, printing the target: a manual
 //! tool for poking at a real cluster.
 //!
-//! cargo run -p deploy --example deploy_one -- VARIANT [LAYOUT] [APPS] [--keep] [--hold]
-//!   VARIANT  a name from suites/features/configs/variants.toml (e.g. all_on)
-//!   LAYOUT   1replica (default) or 8replica
-//!   APPS     comma-separated app names (default: unary,streaming,grpc_unary,grpc_streaming)
+//! cargo run -p deploy --example deploy_one -- VARIANT [LAYOUT] [APPS] [--suite=NAME] [--keep] [--hold]
+//!   VARIANT  a name from suites/<suite>/configs/variants.toml (e.g. all_on)
+//!   LAYOUT   a layout of its apps.toml (default: the first)
+//!   APPS     comma-separated app names (default: every app of the suite)
+//!   --suite  features (default), recsys, ...
 //!   --keep   keep the cluster's temp dir (Ray and HAProxy logs) after teardown
 //!   --hold   wait for Ctrl-C before tearing down
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -17,19 +18,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let flags: Vec<&str> = args.iter().filter(|a| a.starts_with("--")).map(String::as_str).collect();
     let positional: Vec<&str> = args.iter().filter(|a| !a.starts_with("--")).map(String::as_str).collect();
     let project = Project::discover();
-    let variants = VariantSet::load(&project.variants_file("features"))?;
-    let catalog = AppCatalog::load(&project.apps_file("features"))?;
+    let suite = flags.iter().find_map(|f| f.strip_prefix("--suite=")).unwrap_or("features");
+    let variants = VariantSet::load(&project.variants_file(suite))?;
+    let catalog = AppCatalog::load(&project.apps_file(suite))?;
     let variant = variants.get(positional.first().copied().unwrap_or("baseline"))?.clone();
-    let layout = positional.get(1).copied().unwrap_or("1replica");
-    let apps: Vec<&str> = positional
-        .get(2)
-        .copied()
-        .unwrap_or("unary,streaming,grpc_unary,grpc_streaming")
-        .split(',')
-        .collect();
+    let first_layout = catalog.layouts.first().map_or("", |l| l.name.as_str());
+    let layout = positional.get(1).copied().unwrap_or(first_layout);
+    let apps: Vec<&str> = match positional.get(2) {
+        Some(list) => list.split(',').collect(),
+        None => catalog.apps.iter().map(|a| a.name.as_str()).collect(),
+    };
     let mut options = LocalOptions::for_project(&project);
     options.keep_temp_dir = flags.contains(&"--keep");
-    let request = DeployRequest { variant, apps: catalog.select(&apps, layout)?, manifest_path: None };
+    let request = DeployRequest { variant, apps: catalog.select(&apps, layout, &Default::default())?, manifest_path: None };
     let backend = Backend::Local(options);
     let progress = |line: &str| eprintln!("{line}");
     let deployment = backend.deploy(&request, &progress).await?;

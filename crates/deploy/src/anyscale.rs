@@ -173,6 +173,9 @@ fn service_env(options: &AnyscaleOptions, variant: &Variant) -> BTreeMap<String,
     env
 }
 
+/// The gRPC service loadgen calls and the apps serve (`proto/servebench.proto`).
+const GRPC_SERVICE: &str = "servebench.v1.ServeBench";
+
 /// The gRPC services behind the apps (`servebench.v1.ServeBench` for
 /// `/servebench.v1.ServeBench/Echo`): Anyscale's load balancer routes gRPC only for the
 /// `grpc_options.service_names` of the service.
@@ -180,9 +183,9 @@ fn grpc_service_names(apps: &ServeApps) -> Vec<String> {
     let names: BTreeSet<String> = apps
         .apps
         .iter()
-        .filter(|a| a.kind.is_grpc())
-        .filter_map(|a| {
-            a.path.trim_start_matches('/').rsplit_once('/').map(|(service, _)| service.to_owned())
+        .filter_map(|a| match &a.check {
+            loadgen::WorkloadSpec::Grpc(_) => Some(GRPC_SERVICE.to_owned()),
+            _ => None,
         })
         .collect();
     names.into_iter().collect()
@@ -233,7 +236,7 @@ fn check_grpc_env(
     if !apps.has_grpc() || env.get(THROUGHPUT_OPTIMIZED).is_none_or(|v| v != "1") {
         return Ok(());
     }
-    let grpc: Vec<&str> = apps.apps.iter().filter(|a| a.kind.is_grpc()).map(|a| a.name.as_str()).collect();
+    let grpc: Vec<&str> = apps.apps.iter().filter(|a| a.is_grpc()).map(|a| a.name.as_str()).collect();
     Err(DeployError::Invalid {
         what: "Anyscale deployment",
         message: format!(

@@ -132,6 +132,10 @@ pub struct Layout {
     /// Options of single deployments, by deployment name.
     #[serde(default)]
     pub deployments: BTreeMap<String, DeploymentOptions>,
+    /// Logical CPUs a local cluster needs at least, where apps reserve more in code than their
+    /// options say (an LLM engine's placement group).
+    #[serde(default)]
+    pub logical_cpus: Option<u32>,
 }
 
 /// A server outside Ray Serve (a bare engine: the stand-in for `vllm serve`), started as a
@@ -352,8 +356,8 @@ impl AppCatalog {
                     num_replicas,
                     autoscaling: o.autoscaling.unwrap_or(false),
                     max_ongoing_requests: o.max_ongoing_requests,
-                    num_cpus: o.num_cpus.unwrap_or(1.0),
-                    num_gpus: o.num_gpus.unwrap_or(0.0),
+                    num_cpus: o.num_cpus,
+                    num_gpus: o.num_gpus,
                     user_config: o.user_config,
                     env: o.env.unwrap_or_default(),
                 });
@@ -374,6 +378,7 @@ impl AppCatalog {
             app_dir: self.app_dir.clone(),
             grpc_servicer_functions: self.grpc_servicer_functions.clone(),
             layout: layout.name.clone(),
+            logical_cpus: layout.logical_cpus,
             apps,
         })
     }
@@ -406,10 +411,10 @@ pub struct DeploymentSpec {
     pub autoscaling: bool,
     /// `max_ongoing_requests` (Serve's or the code's default when `None`).
     pub max_ongoing_requests: Option<u32>,
-    /// `ray_actor_options.num_cpus`.
-    pub num_cpus: f64,
+    /// `ray_actor_options.num_cpus` (the code's, or Ray's 1, when `None`).
+    pub num_cpus: Option<f64>,
     /// `ray_actor_options.num_gpus`.
-    pub num_gpus: f64,
+    pub num_gpus: Option<f64>,
     /// `user_config`.
     pub user_config: Option<Map<String, Value>>,
     /// `ray_actor_options.runtime_env.env_vars`.
@@ -432,15 +437,21 @@ impl DeploymentSpec {
         if let Some(m) = self.max_ongoing_requests {
             d.insert("max_ongoing_requests".into(), json!(m));
         }
+        // Serve replaces the code's whole `ray_actor_options` with the config's: write it only when
+        // the layout sets something in it (an LLM deployment's runtime_env must survive).
         let mut actor = Map::new();
-        actor.insert("num_cpus".into(), json!(self.num_cpus));
-        if self.num_gpus > 0.0 {
-            actor.insert("num_gpus".into(), json!(self.num_gpus));
+        if let Some(c) = self.num_cpus {
+            actor.insert("num_cpus".into(), json!(c));
+        }
+        if let Some(g) = self.num_gpus {
+            actor.insert("num_gpus".into(), json!(g));
         }
         if !self.env.is_empty() {
             actor.insert("runtime_env".into(), json!({ "env_vars": self.env }));
         }
-        d.insert("ray_actor_options".into(), Value::Object(actor));
+        if !actor.is_empty() {
+            d.insert("ray_actor_options".into(), Value::Object(actor));
+        }
         if let Some(u) = &self.user_config {
             d.insert("user_config".into(), Value::Object(u.clone()));
         }
@@ -495,6 +506,8 @@ pub struct ServeApps {
     pub grpc_servicer_functions: Vec<String>,
     /// The layout's name.
     pub layout: String,
+    /// Logical CPUs a local cluster needs at least (the layout's `logical_cpus`).
+    pub logical_cpus: Option<u32>,
     /// The apps.
     pub apps: Vec<AppSpec>,
 }
@@ -524,14 +537,23 @@ impl ServeApps {
         self.apps.iter().any(AppSpec::is_grpc)
     }
 
-    /// Logical CPUs all replicas reserve together.
+    /// Logical CPUs all replicas reserve together (1 each where the layout does not say; an app
+    /// may reserve more in code, as an LLM engine's placement group does).
     pub fn total_cpus(&self) -> f64 {
-        self.apps.iter().flat_map(|a| &a.deployments).map(|d| f64::from(d.num_replicas) * d.num_cpus).sum()
+        self.apps
+            .iter()
+            .flat_map(|a| &a.deployments)
+            .map(|d| f64::from(d.num_replicas) * d.num_cpus.unwrap_or(1.0))
+            .sum()
     }
 
     /// GPUs all replicas reserve together.
     pub fn total_gpus(&self) -> f64 {
-        self.apps.iter().flat_map(|a| &a.deployments).map(|d| f64::from(d.num_replicas) * d.num_gpus).sum()
+        self.apps
+            .iter()
+            .flat_map(|a| &a.deployments)
+            .map(|d| f64::from(d.num_replicas) * d.num_gpus.unwrap_or(0.0))
+            .sum()
     }
 
     /// Replica counts keyed `app/deployment`.

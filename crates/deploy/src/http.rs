@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode, Uri};
+use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -16,8 +16,6 @@ use crate::DeployError;
 pub(crate) struct HttpResponse {
     /// Status code.
     pub status: StatusCode,
-    /// Response headers.
-    pub headers: HeaderMap,
     /// The whole body.
     pub body: Bytes,
 }
@@ -80,7 +78,7 @@ pub(crate) async fn request(
             .map_err(|e| DeployError::Http(format!("reading the answer of {url}: {e}")))?
             .to_bytes();
         driver.abort();
-        Ok(HttpResponse { status: parts.status, headers: parts.headers, body })
+        Ok(HttpResponse { status: parts.status, body })
     };
     tokio::time::timeout(timeout, exchange)
         .await

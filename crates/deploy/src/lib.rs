@@ -162,10 +162,9 @@ async fn external(
     endpoints: Vec<AppEndpoint>,
     progress: &Progress<'_>,
 ) -> Result<Deployment, DeployError> {
-    let http_base = loadgen::check_base_url(&options.http_base)
-        .map_err(|e| DeployError::Invalid { what: "URL", message: e.to_string() })?;
+    let http_base = check_base_url(&options.http_base)?;
     if let Some(g) = &options.grpc_uri {
-        loadgen::check_base_url(g).map_err(|e| DeployError::Invalid { what: "gRPC URL", message: e.to_string() })?;
+        check_base_url(g)?;
     }
     let target = Target {
         http_base,
@@ -200,6 +199,16 @@ async fn external(
         target: target.clone(),
     };
     Ok(Deployment { target, manifest, handle: Handle::External })
+}
+
+/// Checks a base URL given by a user (`http://HOST:PORT`, maybe with a path): a known scheme, a
+/// host, a port in range, no query string, no user info. Returns it without a trailing slash; the
+/// error never shows the URL's credentials.
+pub fn check_base_url(url: &str) -> Result<String, DeployError> {
+    loadgen::Endpoint::new(url)
+        .url("/")
+        .map_err(|e| DeployError::Invalid { what: "URL", message: e.to_string() })?;
+    Ok(url.trim().trim_end_matches('/').to_owned())
 }
 
 /// Starts the server `def` (a bare engine outside Ray) with `args` merged over its own: a local

@@ -51,11 +51,9 @@ impl Target {
 
     /// Where loadgen sends a workload's requests.
     pub fn endpoint(&self) -> loadgen::Endpoint {
-        loadgen::Endpoint {
-            http_base: self.http_base.clone(),
-            grpc_uri: self.grpc_uri.clone(),
-            headers: self.headers.clone(),
-            ..loadgen::Endpoint::default()
-        }
+        let mut e = loadgen::Endpoint::new(self.http_base.clone());
+        e.grpc_uri.clone_from(&self.grpc_uri);
+        e.headers.clone_from(&self.headers);
+        e
     }
 }

@@ -68,7 +68,7 @@ async fn a_wrong_answer_fails_the_check_and_names_the_app() {
 
 #[tokio::test]
 async fn base_urls_with_credentials_or_bad_ports_are_refused_and_never_recorded() {
-    for (url, expected) in [("http://127.0.0.1:99999", "99999"), ("notaurl", "notaurl"), ("http://h:1/?token=abc", "query")] {
+    for (url, expected) in [("http://127.0.0.1:99999", "99999"), ("notaurl", "no scheme"), ("http://h:1/?token=abc", "query")] {
         let backend = Backend::External(ExternalOptions { http_base: url.to_owned(), grpc_uri: None, token: None, check: false });
         let err = backend.deploy(&request(), &deploy::quiet).await.expect_err(url).to_string();
         assert!(err.contains(expected), "{url}: {err}");

@@ -53,7 +53,21 @@ fn options(dir: &Path, base: &Path) -> PythonEnvOptions {
         existing: None,
         interpreter: None,
         pythonpath: None,
+        install_note: None,
+        min_free_bytes: 0,
     }
+}
+
+#[test]
+fn a_first_install_without_the_disk_space_it_needs_is_refused_before_it_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = fake_base_python(dir.path(), false);
+    let mut opts = options(dir.path(), &base);
+    opts.min_free_bytes = u64::MAX / 2;
+    opts.install_note = Some("about 9.4 GB".to_owned());
+    let err = PythonEnv::ensure(&opts, &|_| {}).expect_err("not enough disk").to_string();
+    assert!(err.contains("free disk space"), "{err}");
+    assert_eq!(installs(dir.path()), 0, "nothing was installed");
 }
 
 fn installs(dir: &Path) -> usize {

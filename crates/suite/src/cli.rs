@@ -56,7 +56,7 @@ fn token(var: &str) -> Option<Secret> {
 }
 
 fn url_arg(flag: &str, url: &str) -> Result<String, SuiteError> {
-    loadgen::check_base_url(url).map_err(|e| SuiteError::Usage(format!("{flag}: {e}")))
+    deploy::check_base_url(url).map_err(|e| SuiteError::Usage(format!("{flag}: {e}")))
 }
 
 fn prepare(def: &SuiteDef, args: &SuiteArgs) -> Result<Prepared, SuiteError> {

@@ -30,7 +30,7 @@ impl Metric {
         match spec {
             loadgen::WorkloadSpec::Http(_) => Metric::Requests,
             loadgen::WorkloadSpec::Sse(_) => Metric::Events,
-            loadgen::WorkloadSpec::Grpc(g) if g.is_stream() => Metric::Events,
+            loadgen::WorkloadSpec::Grpc(g) if g.call == loadgen::spec::GrpcCallKind::Stream => Metric::Events,
             loadgen::WorkloadSpec::Grpc(_) => Metric::Requests,
             loadgen::WorkloadSpec::Openai(_) => Metric::Tokens,
         }

@@ -133,7 +133,7 @@ fn bad_selections_get_one_line_errors_and_exit_2() {
         (&["--profile", "nope", "--plan"][..], "no profile"),
         (&["--variant", "grpc", "--plan"][..], "none of the selected studies"),
         (&["--target", "url", "--variant", "all_on", "--plan"][..], "--url"),
-        (&["--target", "url", "--url", "notaurl", "--variant", "all_on", "--plan"][..], "notaurl"),
+        (&["--target", "url", "--url", "notaurl", "--variant", "all_on", "--plan"][..], "no scheme"),
         (&["--target", "url", "--url", "http://127.0.0.1:99999", "--variant", "all_on", "--plan"][..], "99999"),
         (&["--target", "url", "--url", "http://h:8000", "--plan"][..], "one running deployment"),
         (&["--num-cpus", "0", "--plan"][..], "--num-cpus"),

@@ -392,7 +392,8 @@ pub async fn deploy(
         .map_err(|e| DeployError::io("writing the loopback shim", e))?;
 
     let token = if options.token_auth { Some(Secret::new(random_token()?)) } else { None };
-    let num_cpus = options.num_cpus.unwrap_or_else(|| (apps.total_cpus().ceil() as u32).max(8));
+    let needed = (apps.total_cpus().ceil() as u32).max(apps.logical_cpus.unwrap_or(0));
+    let num_cpus = options.num_cpus.unwrap_or(needed.max(8));
     let ports = LocalPorts {
         gcs: port(slot::GCS),
         dashboard: port(slot::DASHBOARD),
@@ -646,7 +647,7 @@ pub(crate) async fn check_until_ok(
             let limit = remaining.clamp(Duration::from_secs(1), Duration::from_secs(30));
             match check_app_classified(target, app, limit).await {
                 Ok(()) => {
-                    say(&format!("check of {} ({:?}) passed", app.name, app.kind));
+                    say(&format!("check of {} ({}) passed", app.name, app.check.protocol()));
                     break;
                 }
                 Err(f) if !f.transient || Instant::now() >= deadline => return Err(f.error),

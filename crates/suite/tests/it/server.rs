@@ -6,7 +6,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -17,7 +17,6 @@ use hyper_util::rt::TokioIo;
 /// A running server; it lives as long as the value.
 pub struct Server {
     pub addr: SocketAddr,
-    pub requests: Arc<AtomicU64>,
     dead: Arc<AtomicBool>,
     _rt: tokio::runtime::Runtime,
 }
@@ -66,17 +65,15 @@ pub fn start() -> Server {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let requests = Arc::new(AtomicU64::new(0));
     let dead = Arc::new(AtomicBool::new(false));
-    let (count, is_dead) = (requests.clone(), dead.clone());
+    let is_dead = dead.clone();
     rt.spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else { return };
             let _ = tcp.set_nodelay(true);
-            let (count, is_dead) = (count.clone(), is_dead.clone());
+            let is_dead = is_dead.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req| {
-                    count.fetch_add(1, Ordering::Relaxed);
                     let dead = is_dead.load(Ordering::SeqCst);
                     async move { Ok::<_, Infallible>(answer(req, dead).await) }
                 });
@@ -84,5 +81,5 @@ pub fn start() -> Server {
             });
         }
     });
-    Server { addr, requests, dead, _rt: rt }
+    Server { addr, dead, _rt: rt }
 }
