@@ -89,6 +89,10 @@ pub struct PhasesInfo {
     pub window_requests: Option<u64>,
     /// Cool-down, seconds.
     pub cooldown_s: f64,
+    /// How long the level waited after the window for the window's requests to finish,
+    /// seconds (at most the request timeout and a margin).
+    #[serde(default)]
+    pub drain_s: f64,
 }
 
 /// Counters of a level.
@@ -110,6 +114,12 @@ pub struct Counts {
     pub reconnects: u64,
     /// Events (SSE events, stream messages, tokens) of the requests issued in the window.
     pub events: u64,
+    /// Requests still in flight when the level stopped waiting for them: those issued during the
+    /// warm-up and still running when the window ended (they held a user for the whole window),
+    /// and those issued in the window and still running at the end of the drain (also counted as
+    /// errors of class `unfinished`).
+    #[serde(default)]
+    pub unfinished: u64,
 }
 
 /// One point of the per-second time series of the window.
@@ -187,6 +197,13 @@ pub struct LevelResult {
     pub send_delay_ms: Option<LatencyStats>,
     /// LLM: time per output token after the first.
     pub tpot_ms: Option<LatencyStats>,
+    /// LLM: inter-token latency, per token: a chunk of `k` tokens after a gap `g` counts `k`
+    /// latencies of `g / k` (the gaps between chunks themselves are `event_gap_ms`).
+    #[serde(default)]
+    pub itl_ms: Option<LatencyStats>,
+    /// Ages of the unfinished requests when the level stopped waiting for them.
+    #[serde(default)]
+    pub unfinished_age_ms: Option<LatencyStats>,
     /// LLM: token totals.
     pub tokens: Option<TokenCounts>,
     /// The objectives of the level, if any.
@@ -203,6 +220,14 @@ pub struct LevelResult {
     pub series: Vec<SeriesPoint>,
     /// Client health.
     pub client: ClientHealth,
+    /// Whether the level measured anything: false when no request issued in the window
+    /// succeeded, or none completed inside it (a hung server, requests longer than the window).
+    /// Such a level is never a peak; `invalid_reason` says why.
+    #[serde(default = "valid_default")]
+    pub valid: bool,
+    /// Why the level is not valid.
+    #[serde(default)]
+    pub invalid_reason: Option<String>,
     /// Every request issued in the window, in order of intended start, when the level asked for
     /// them ([`crate::Level::keep_requests`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -229,10 +254,25 @@ pub struct RequestRecord {
     pub error: Option<String>,
 }
 
+fn valid_default() -> bool {
+    true
+}
+
 impl LevelResult {
-    /// Failures / issued, 0 when nothing was issued.
+    /// Requests issued during the warm-up that were still unfinished when the window ended.
+    pub fn unfinished_from_warmup(&self) -> u64 {
+        let in_window = self.errors.get(crate::ErrorClass::Unfinished.as_str()).copied().unwrap_or(0);
+        self.counts.unfinished.saturating_sub(in_window)
+    }
+
+    /// The share of failed requests: (errors + requests left unfinished from the warm-up) /
+    /// (issued + the same). The warm-up's unfinished requests count because each held a user for
+    /// the whole window (a hung server issues nothing in the window). 0 when there is nothing to
+    /// count.
     pub fn error_rate(&self) -> f64 {
-        if self.counts.issued == 0 { 0.0 } else { self.counts.errors as f64 / self.counts.issued as f64 }
+        let carried = self.unfinished_from_warmup();
+        let all = self.counts.issued + carried;
+        if all == 0 { 0.0 } else { (self.counts.errors + carried) as f64 / all as f64 }
     }
 
     /// The p99 end-to-end latency in milliseconds, if any request succeeded.
@@ -280,6 +320,8 @@ pub fn csv_header() -> Vec<&'static str> {
         "client_cpu",
         "client_lag_p99_ms",
         "client_bound",
+        "unfinished",
+        "valid",
     ]
 }
 
@@ -330,6 +372,8 @@ pub fn csv_row(r: &LevelResult) -> Vec<String> {
         format!("{:.4}", r.client.cpu),
         num(r.client.lag_p99_ms),
         r.client.bound.to_string(),
+        r.counts.unfinished.to_string(),
+        r.valid.to_string(),
     ]
 }
 
@@ -394,9 +438,12 @@ pub fn vllm_result(r: &LevelResult, model: &str, backend: &str) -> serde_json::V
     if let Some(g) = r.goodput_rps {
         v["request_goodput"] = json!(g);
     }
-    for (name, stats) in
-        [("ttft", r.first_event_ms), ("tpot", r.tpot_ms), ("itl", r.event_gap_ms), ("e2el", r.latency_ms)]
-    {
+    for (name, stats) in [
+        ("ttft", r.first_event_ms),
+        ("tpot", r.tpot_ms),
+        ("itl", r.itl_ms.or(r.event_gap_ms)),
+        ("e2el", r.latency_ms),
+    ] {
         let s = stats.unwrap_or(LatencyStats {
             count: 0,
             mean: 0.0,

@@ -264,7 +264,13 @@ pub(crate) async fn read_stream(
             on_data(data);
         }
     };
-    while let Some(frame) = conn_driver.drive(body.frame()).await? {
+    // A connection that ends mid-stream is a stream that broke off.
+    let broke_off = |f: Failure| Failure {
+        class: ErrorClass::Stream,
+        detail: format!("stream broke off: {}", f.detail),
+        ..f
+    };
+    while let Some(frame) = conn_driver.drive(body.frame()).await.map_err(broke_off)? {
         let frame = frame.map_err(|e| {
             Failure::broken(ErrorClass::Stream, format!("stream broke off: {}", describe(&e)))
         })?;
