@@ -464,3 +464,49 @@ pub fn vllm_result(r: &LevelResult, model: &str, backend: &str) -> serde_json::V
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A level written before `unfinished`, `valid`, `itl_ms` and `drain_s` existed.
+    const OLD_LEVEL: &str = r#"{
+      "schema": "servebench.level/1", "label": "c8", "protocol": "http",
+      "target": "http://127.0.0.1:8000/echo", "headers": [],
+      "schedule": {"mode": "closed", "users": 8, "think_time_ms": 0},
+      "phases": {"warmup_s": 2.0, "window_s": 10.0, "window_requests": null, "cooldown_s": 1.0},
+      "started_at": "2026-11-27T19:00:00Z",
+      "counts": {"issued": 1234, "ok": 1230, "errors": 4, "completed_in_window": 1229,
+                 "late_sends": 0, "unsent": 0, "reconnects": 0, "events": 0},
+      "throughput_rps": 122.9, "events_per_s": null, "latency_ms": null, "ttfb_ms": null,
+      "first_event_ms": null, "event_gap_ms": null, "send_delay_ms": null, "tpot_ms": null,
+      "tokens": null, "slo": null, "goodput_rps": null,
+      "errors": {"connect": 0, "timeout": 0, "status": 4, "body": 0, "protocol": 0, "stream": 0, "unsent": 0},
+      "status_codes": {"503": 4}, "error_samples": [], "series": [],
+      "client": {"cpu": 0.12, "cores": 2, "lag_p99_ms": 0.3, "lag_max_ms": 1.2, "bound": false, "reasons": []}
+    }"#;
+
+    #[test]
+    fn older_files_still_load_as_valid_levels() {
+        let r: LevelResult = serde_json::from_str(OLD_LEVEL).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.valid && r.invalid_reason.is_none());
+        assert_eq!((r.counts.unfinished, r.phases.drain_s), (0, 0.0));
+        assert!(r.itl_ms.is_none() && r.unfinished_age_ms.is_none());
+        assert_eq!(r.error_rate(), 4.0 / 1234.0);
+        // Written again, the new fields appear.
+        let again = serde_json::to_value(&r).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again["valid"], true);
+        assert_eq!(again["counts"]["unfinished"], 0);
+    }
+
+    #[test]
+    fn the_error_rate_counts_requests_left_unfinished_from_the_warm_up() {
+        let mut r: LevelResult = serde_json::from_str(OLD_LEVEL).unwrap_or_else(|e| panic!("{e}"));
+        r.counts = Counts { unfinished: 8, ..Counts::default() };
+        assert_eq!(r.error_rate(), 1.0, "a hung server: nothing issued, 8 users stuck");
+        r.counts = Counts { issued: 10, ok: 8, errors: 2, unfinished: 2, ..Counts::default() };
+        r.errors.insert("unfinished".into(), 2);
+        assert_eq!(r.unfinished_from_warmup(), 0);
+        assert_eq!(r.error_rate(), 0.2);
+    }
+}

@@ -22,7 +22,6 @@ pub mod sse;
 pub use any::{AnyConn, AnyWorkload};
 pub use endpoint::{Builder, HttpConn};
 pub use grpc::{GrpcCall, GrpcWorkload, GrpcWorkloadBuilder};
-pub use h1::H1Conn;
 pub use http::{Engine, Expect, HttpWorkload, HttpWorkloadBuilder, JsonCheck, UnaryConn};
 pub use openai::{Api, OpenAiWorkload, OpenAiWorkloadBuilder};
 pub use sse::{SseWorkload, SseWorkloadBuilder};
