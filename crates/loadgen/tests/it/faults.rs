@@ -220,7 +220,7 @@ fn openai_level(requests: u64) -> Level {
 async fn broken_openai_streams_are_errors_of_their_class_and_the_run_goes_on() {
     // Every other answer is broken in one way; the good ones in between still count.
     type Breaker = fn(Vec<Step>) -> Vec<Step>;
-    let cases: [(&str, Breaker); 4] = [
+    let cases: [(&str, Breaker); 5] = [
         ("malformed", |mut s| {
             s.insert(1, Step::Chunk(b"data: {\"choices\": [\n\n".to_vec()));
             s
@@ -233,6 +233,16 @@ async fn broken_openai_streams_are_errors_of_their_class_and_the_run_goes_on() {
         }),
         ("ends without [DONE]", |mut s| {
             s.pop();
+            s
+        }),
+        ("more tokens than max_tokens", |mut s| {
+            s.insert(
+                1,
+                Step::Chunk(
+                    b"data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"text\":\"t\"}],\"usage\":{\"prompt_tokens\":32,\"completion_tokens\":4000000000}}\n\n"
+                        .to_vec(),
+                ),
+            );
             s
         }),
         ("fewer tokens than asked", |s| {
