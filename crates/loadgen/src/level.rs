@@ -220,6 +220,14 @@ pub struct Level {
 impl Level {
     /// A level with the default phases (2 s warm-up, 10 s window), a 30 s timeout and a label
     /// derived from the schedule.
+    ///
+    /// ```
+    /// use loadgen::{Arrival, Level, Schedule};
+    /// let l = Level::new(Schedule::closed(8));
+    /// assert_eq!((l.label.as_str(), l.timeout.as_secs()), ("c8", 30));
+    /// assert_eq!(Level::new(Schedule::open(2000.0, Arrival::Poisson, 64)).label, "r2000");
+    /// assert!(Level::new(Schedule::closed(0)).validate().is_err());
+    /// ```
     pub fn new(schedule: Schedule) -> Self {
         let label = match &schedule {
             Schedule::Closed { users, .. } => format!("c{users}"),

@@ -71,7 +71,7 @@ pub enum ScheduleInfo {
     Open {
         /// Target arrivals per second.
         rate_rps: f64,
-        /// `constant` or `poisson`.
+        /// `constant`, `poisson` or `gamma`.
         arrival: String,
         /// Cap on requests in flight.
         max_in_flight: u32,
@@ -377,9 +377,6 @@ pub fn csv_row(r: &LevelResult) -> Vec<String> {
     ]
 }
 
-/// A level as `vllm bench serve --save-result` writes it, so existing vLLM tooling reads it. The
-/// per-request arrays of vLLM's file (`ttfts`, `itls`, `input_lens`, ...) are not kept: latencies
-/// live in histograms here. `backend` is `openai` or `openai-chat`.
 /// `vllm bench serve --save-result --save-detailed`: [`vllm_result`] plus the per-request lists
 /// (`start_times`, `input_lens`, `output_lens`, `ttfts`, `itls`, `errors`; times in seconds,
 /// failed requests with zeros and their error) from [`LevelResult::requests`]. `generated_texts`
@@ -402,6 +399,10 @@ pub fn vllm_result_detailed(r: &LevelResult, model: &str, backend: &str) -> serd
     v
 }
 
+/// A level as `vllm bench serve --save-result` writes it, so existing vLLM tooling reads it:
+/// run-level figures (vLLM's per-request arrays come with [`vllm_result_detailed`]). Its `itl`
+/// figures are per token ([`LevelResult::itl_ms`]; the gaps between events for a level without
+/// one). `backend` is `openai` or `openai-chat`.
 pub fn vllm_result(r: &LevelResult, model: &str, backend: &str) -> serde_json::Value {
     use serde_json::{Value, json};
     let dur = r.phases.window_s;

@@ -26,7 +26,10 @@ pub use http::{Engine, Expect, HttpWorkload, HttpWorkloadBuilder, JsonCheck, Una
 pub use openai::{Api, OpenAiWorkload, OpenAiWorkloadBuilder};
 pub use sse::{SseWorkload, SseWorkloadBuilder};
 
-/// One protocol's way of sending a request.
+/// One protocol's way of sending a request. Implement it to measure a protocol loadgen does not
+/// ship: `examples/jsonrpc.rs` drives JSON-RPC calls over a hand-written client through a sweep.
+/// The runner owns time: a workload only marks milestones (first byte, events) on the [`Probe`]
+/// and says how a request failed ([`Failure`], with the class it is counted under).
 pub trait Workload: Send + Sync + 'static {
     /// A connection (or channel) owned by one virtual user.
     type Conn: Send + 'static;
@@ -92,7 +95,7 @@ impl Failure {
 
 /// Token counts of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tokens {
+pub(crate) struct Tokens {
     /// Prompt tokens.
     pub input: u32,
     /// Generated tokens.
