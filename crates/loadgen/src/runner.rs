@@ -61,7 +61,8 @@ pub struct Progress {
     pub phase: Phase,
     /// Time since the level started.
     pub elapsed: Duration,
-    /// Planned time left in the level, when it is known (a request-count window has none).
+    /// Planned time left in the level, when it is known (a request-count window and the drain
+    /// have none).
     pub remaining: Option<Duration>,
     /// The last complete second of the window: throughput, p99, errors.
     pub last_second: Option<SeriesPoint>,
@@ -583,7 +584,10 @@ pub async fn run_level<W: Workload>(
                     level: label.clone(),
                     phase,
                     elapsed: now - t0,
-                    remaining: planned_end.map(|e| e.saturating_duration_since(now)),
+                    // The drain lasts until the window's requests finish (at most their timeout).
+                    remaining: planned_end
+                        .filter(|_| phase != Phase::Drain)
+                        .map(|e| e.saturating_duration_since(now)),
                     last_second,
                 });
             }
@@ -616,8 +620,11 @@ pub async fn run_level<W: Workload>(
         let cpu = process_cpu_time().saturating_sub(cpu0);
         let lag = lag.finish().await;
         // Requests issued in the warm-up and still in flight held their user for the whole window:
-        // they are not waited for, but counted.
-        abandon(&slots, &aborts, &mut own, &|in_window| !in_window);
+        // they are not waited for, but counted. (A window of a number of requests may close
+        // sooner than a request takes: there they are waited for like the window's.)
+        if window_end.is_some() {
+            abandon(&slots, &aborts, &mut own, &|in_window| !in_window);
+        }
         // Drain: no new requests; those issued in the window get their full timeout (and a
         // margin for the timer), then whatever is still in flight is counted as unfinished.
         let deadline = window_closed + level.timeout + DRAIN_MARGIN;

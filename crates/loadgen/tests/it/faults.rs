@@ -310,3 +310,35 @@ async fn grouped_tokens_give_per_token_itl_and_chunk_gaps_apart() {
     assert_eq!(d["itls"][0].as_array().unwrap().len(), 19);
     assert!((d["mean_itl_ms"].as_f64().unwrap() - itl.mean).abs() < 1e-9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_count_window_waits_for_warm_up_requests_longer_than_it() {
+    // The first connection answers in 20 ms, the others in 400 ms.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _server = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        for i in 0.. {
+            let Ok((mut tcp, _)) = listener.accept().await else { return };
+            let delay = Duration::from_millis(if i == 0 { 20 } else { 400 });
+            conns.spawn(async move {
+                let mut buf = Vec::new();
+                while read_request(&mut tcp, &mut buf).await.is_some() {
+                    tokio::time::sleep(delay).await;
+                    if tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let w = HttpWorkload::builder(&format!("http://{addr}/")).unwrap().build().unwrap();
+    // The fast user takes the window's one request while the slow one is still in its warm-up
+    // request: that request is slower than the window, not unfinished.
+    let mut l = level(2, 100, 1, 5_000);
+    l.phases.window = Window::Requests(1);
+    let r = run(w, &l).await;
+    assert_eq!((r.counts.ok, r.counts.errors, r.counts.unfinished), (1, 0, 0), "{:?}", r.counts);
+    assert!(r.valid, "{:?}", r.invalid_reason);
+    assert_eq!(r.error_rate(), 0.0);
+}
