@@ -4,6 +4,8 @@
 //!   one-byte `data:` events then `[DONE]`, written in large pre-built chunks, so the client's
 //!   receive-parse-record path is what is measured.
 //! - `bench_server grpc PORT`: the `servebench.v1.ServeBench` service (tonic), echo and stream.
+//! - `bench_server echo PORT`: HTTP/1.1 keep-alive echo, each request's body sent back (raw
+//!   tokio, one current thread), for the unary echo path (`--echo`).
 
 #![allow(clippy::print_stderr, clippy::unwrap_used)]
 
@@ -56,6 +58,47 @@ async fn sse(port: u16, events: usize) {
     }
 }
 
+async fn echo(port: u16) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    loop {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 16384];
+            let mut pending = Vec::new();
+            let mut out = Vec::new();
+            loop {
+                let n = match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                pending.extend_from_slice(&buf[..n]);
+                out.clear();
+                while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&pending[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if pending.len() < end + 4 + len {
+                        break;
+                    }
+                    out.extend_from_slice(
+                        format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n").as_bytes(),
+                    );
+                    out.extend_from_slice(&pending[end + 4..end + 4 + len]);
+                    pending.drain(..end + 4 + len);
+                }
+                if !out.is_empty() && tcp.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
 struct Svc;
 
 type ChunkStream = Pin<Box<dyn Stream<Item = Result<pb::Chunk, Status>> + Send>>;
@@ -87,7 +130,7 @@ async fn grpc(port: u16) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: bench_server sse PORT EVENTS | bench_server grpc PORT";
+    let usage = "usage: bench_server sse PORT EVENTS | bench_server grpc PORT | bench_server echo PORT";
     let port: u16 = args.get(2).and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("{usage}"));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     match args.get(1).map(String::as_str) {
@@ -96,6 +139,7 @@ fn main() {
             rt.block_on(sse(port, events));
         }
         Some("grpc") => rt.block_on(grpc(port)),
+        Some("echo") => rt.block_on(echo(port)),
         _ => {
             eprintln!("{usage}");
             std::thread::sleep(Duration::ZERO);

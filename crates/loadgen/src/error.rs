@@ -86,11 +86,14 @@ pub enum ErrorClass {
     Stream,
     /// Open loop: an arrival scheduled inside the window that could never be sent.
     Unsent,
+    /// Issued in the window and still without a complete answer when the level stopped waiting
+    /// for it (its timeout plus a margin after the window).
+    Unfinished,
 }
 
 impl ErrorClass {
     /// All classes, in the order results list them.
-    pub const ALL: [ErrorClass; 7] = [
+    pub const ALL: [ErrorClass; 8] = [
         ErrorClass::Connect,
         ErrorClass::Timeout,
         ErrorClass::Status,
@@ -98,6 +101,7 @@ impl ErrorClass {
         ErrorClass::Protocol,
         ErrorClass::Stream,
         ErrorClass::Unsent,
+        ErrorClass::Unfinished,
     ];
 
     /// The name used in result files.
@@ -110,6 +114,7 @@ impl ErrorClass {
             ErrorClass::Protocol => "protocol",
             ErrorClass::Stream => "stream",
             ErrorClass::Unsent => "unsent",
+            ErrorClass::Unfinished => "unfinished",
         }
     }
 

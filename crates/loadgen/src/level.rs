@@ -9,10 +9,9 @@ use rand_distr::{Distribution, Exp, Gamma};
 
 use crate::{Error, Result};
 
-/// Longest measured window.
-const MAX_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Longest warm-up, cool-down and request timeout.
-const MAX_PHASE: Duration = Duration::from_secs(24 * 3600);
+/// Longest measured window, warm-up, cool-down and request timeout: 30 days (what the suites'
+/// configuration accepts too), far from any overflow of the clock.
+const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Most requests in a request-count window.
 const MAX_REQUESTS: u64 = 1_000_000_000_000;
 
@@ -74,10 +73,10 @@ impl Schedule {
             }
             Schedule::Open { rate, arrival, max_in_flight } => {
                 if !rate.is_finite() || *rate <= 0.0 {
-                    return Err(Error::config(format!("rate must be a positive number, got {rate}")));
+                    return Err(Error::config(format!("rate must be a positive number, got {rate:e}")));
                 }
                 if *rate < 0.001 {
-                    return Err(Error::config(format!("rate {rate}/s is under one arrival per 1000 s")));
+                    return Err(Error::config(format!("rate {rate:e}/s is under one arrival per 1000 s")));
                 }
                 if let Arrival::Gamma { burstiness } = arrival
                     && !(burstiness.is_finite() && *burstiness > 0.0)
@@ -87,7 +86,7 @@ impl Schedule {
                     )));
                 }
                 if *rate > 10_000_000.0 {
-                    return Err(Error::config(format!("rate {rate}/s is over 10,000,000/s")));
+                    return Err(Error::config(format!("rate {rate:e}/s is over 10,000,000/s")));
                 }
                 if *max_in_flight == 0 {
                     return Err(Error::config("max in flight must be at least 1"));
@@ -221,6 +220,14 @@ pub struct Level {
 impl Level {
     /// A level with the default phases (2 s warm-up, 10 s window), a 30 s timeout and a label
     /// derived from the schedule.
+    ///
+    /// ```
+    /// use loadgen::{Arrival, Level, Schedule};
+    /// let l = Level::new(Schedule::closed(8));
+    /// assert_eq!((l.label.as_str(), l.timeout.as_secs()), ("c8", 30));
+    /// assert_eq!(Level::new(Schedule::open(2000.0, Arrival::Poisson, 64)).label, "r2000");
+    /// assert!(Level::new(Schedule::closed(0)).validate().is_err());
+    /// ```
     pub fn new(schedule: Schedule) -> Self {
         let label = match &schedule {
             Schedule::Closed { users, .. } => format!("c{users}"),
@@ -252,8 +259,8 @@ impl Level {
             Window::Duration(d) if d.is_zero() => {
                 return Err(Error::config("the measured window must be longer than zero"));
             }
-            Window::Duration(d) if d > MAX_WINDOW => {
-                return Err(Error::config("the measured window must be at most 7 days"));
+            Window::Duration(d) if d > MAX_DURATION => {
+                return Err(Error::config("the measured window must be at most 30 days"));
             }
             Window::Requests(0) => {
                 return Err(Error::config("the measured window must hold at least one request"));
@@ -264,15 +271,15 @@ impl Level {
             _ => {}
         }
         for (d, what) in [(self.phases.warmup, "warm-up"), (self.phases.cooldown, "cool-down")] {
-            if d > MAX_PHASE {
-                return Err(Error::config(format!("the {what} must be at most one day")));
+            if d > MAX_DURATION {
+                return Err(Error::config(format!("the {what} must be at most 30 days")));
             }
         }
         if self.timeout.is_zero() {
             return Err(Error::config("the request timeout must be longer than zero"));
         }
-        if self.timeout > MAX_PHASE {
-            return Err(Error::config("the request timeout must be at most one day"));
+        if self.timeout > MAX_DURATION {
+            return Err(Error::config("the request timeout must be at most 30 days"));
         }
         Ok(())
     }

@@ -51,6 +51,11 @@
 //! # Ok(()) }
 //! ```
 
+// The README's example is compiled and run as a test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub mod affinity;
 mod error;
 mod health;

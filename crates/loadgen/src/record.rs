@@ -72,6 +72,13 @@ pub(crate) struct Recorder {
     pub gaps: Histogram<u64>,
     pub send_delay: Histogram<u64>,
     pub tpot: Histogram<u64>,
+    /// Inter-token latency, per token (successful requests of workloads that count tokens).
+    pub itl: Histogram<u64>,
+    /// Ages of the requests still in flight when the level stopped waiting for them.
+    pub unfinished_age: Histogram<u64>,
+    /// Requests still in flight when the level stopped waiting (warm-up ones at the window's
+    /// end, window ones at the drain's end).
+    pub unfinished: u64,
     pub issued: u64,
     /// Successful requests issued in the window that met the level's objectives.
     pub good: u64,
@@ -110,6 +117,9 @@ impl Recorder {
             gaps: new_histogram(3),
             send_delay: new_histogram(3),
             tpot: new_histogram(3),
+            itl: new_histogram(3),
+            unfinished_age: new_histogram(3),
+            unfinished: 0,
             issued: 0,
             good: 0,
             input_tokens: 0,
@@ -139,7 +149,9 @@ impl Recorder {
         let ok = s.outcome == Outcome::Ok;
         if s.in_window {
             self.issued += 1;
-            self.last_completion_us = self.last_completion_us.max(s.completed_us);
+            if s.outcome != (Outcome::Err { class: ErrorClass::Unfinished, status: None }) {
+                self.last_completion_us = self.last_completion_us.max(s.completed_us);
+            }
             self.events += u64::from(s.events);
             match s.outcome {
                 Outcome::Ok => {
@@ -215,6 +227,9 @@ impl Recorder {
         let _ = self.gaps.add(&other.gaps);
         let _ = self.send_delay.add(&other.send_delay);
         let _ = self.tpot.add(&other.tpot);
+        let _ = self.itl.add(&other.itl);
+        let _ = self.unfinished_age.add(&other.unfinished_age);
+        self.unfinished += other.unfinished;
         self.issued += other.issued;
         self.good += other.good;
         self.input_tokens += other.input_tokens;
@@ -323,11 +338,19 @@ impl Shards {
             // Grows as needed: at 10,000 users a full buffer each would cost ~300 MiB.
             buf: Vec::new(),
             gaps: Vec::new(),
+            itl: Vec::new(),
             errors: Vec::new(),
             requests: Vec::new(),
             reconnects: 0,
             oldest: None,
         }
+    }
+
+    /// Counts a request still in flight when the level stopped waiting for it, `age_us` old.
+    pub(crate) fn unfinished(&self, age_us: u64) {
+        let mut r = self.shards[0].lock().unwrap_or_else(PoisonError::into_inner);
+        r.unfinished += 1;
+        r.unfinished_age.saturating_record(age_us.max(1));
     }
 
     /// Merges every shard into one recorder.
@@ -366,6 +389,7 @@ pub(crate) struct LocalRecorder {
     shard: usize,
     buf: Vec<Sample>,
     gaps: Vec<u32>,
+    itl: Vec<u32>,
     errors: Vec<String>,
     requests: Vec<crate::RequestRecord>,
     reconnects: u64,
@@ -373,7 +397,16 @@ pub(crate) struct LocalRecorder {
 }
 
 impl LocalRecorder {
-    pub(crate) fn record(&mut self, s: Sample, gaps_us: &[u32], error: Option<&str>, now: Instant) {
+    /// Records one finished request: its sample, the gaps between its events, its per-token
+    /// inter-token latencies (`itl_us`, when the workload counts tokens) and why it failed.
+    pub(crate) fn record(
+        &mut self,
+        s: Sample,
+        gaps_us: &[u32],
+        itl_us: &[u32],
+        error: Option<&str>,
+        now: Instant,
+    ) {
         self.buf.push(s);
         if s.in_window && self.shards.keep_requests {
             let secs = |us: u64| us as f64 / 1e6;
@@ -382,7 +415,10 @@ impl LocalRecorder {
                 start_s: (s.completed_us - i64::try_from(s.latency_us).unwrap_or(i64::MAX)) as f64 / 1e6,
                 latency_s: secs(s.latency_us),
                 ttft_s: s.first_event_us.map(secs),
-                itls_s: gaps_us.iter().map(|&g| f64::from(g) / 1e6).collect(),
+                itls_s: if itl_us.is_empty() { gaps_us } else { itl_us }
+                    .iter()
+                    .map(|&g| f64::from(g) / 1e6)
+                    .collect(),
                 input_tokens: tokens.map_or(0, |t| t.input),
                 output_tokens: tokens.map_or(0, |t| t.output),
                 error: error.map(str::to_owned),
@@ -390,6 +426,9 @@ impl LocalRecorder {
         }
         if s.in_window {
             self.gaps.extend_from_slice(gaps_us);
+            if s.outcome == Outcome::Ok {
+                self.itl.extend_from_slice(itl_us);
+            }
             if let Some(e) = error
                 && self.errors.len() < MAX_ERROR_SAMPLES
                 && !self.errors.iter().any(|x| x == e)
@@ -398,7 +437,11 @@ impl LocalRecorder {
             }
         }
         let oldest = *self.oldest.get_or_insert(now);
-        if self.buf.len() >= BUFFER || self.gaps.len() >= 16 * BUFFER || now - oldest >= FLUSH_EVERY {
+        if self.buf.len() >= BUFFER
+            || self.gaps.len() >= 16 * BUFFER
+            || self.itl.len() >= 16 * BUFFER
+            || now - oldest >= FLUSH_EVERY
+        {
             self.flush();
         }
     }
@@ -410,6 +453,7 @@ impl LocalRecorder {
     pub(crate) fn flush(&mut self) {
         if self.buf.is_empty()
             && self.gaps.is_empty()
+            && self.itl.is_empty()
             && self.reconnects == 0
             && self.errors.is_empty()
             && self.requests.is_empty()
@@ -423,6 +467,9 @@ impl LocalRecorder {
         for g in &self.gaps {
             r.gaps.saturating_record(u64::from(*g).max(1));
         }
+        for g in &self.itl {
+            r.itl.saturating_record(u64::from(*g).max(1));
+        }
         for e in &self.errors {
             r.note_error(e);
         }
@@ -431,6 +478,7 @@ impl LocalRecorder {
         drop(r);
         self.buf.clear();
         self.gaps.clear();
+        self.itl.clear();
         self.errors.clear();
         self.reconnects = 0;
         self.oldest = None;
@@ -488,7 +536,7 @@ mod tests {
             for (lat, done, in_w, ok, task) in &reqs {
                 let smp = sample(*lat, *done, *in_w, *ok);
                 one.add(&smp);
-                locals[*task].record(smp, &[], None, now);
+                locals[*task].record(smp, &[], &[], None, now);
             }
             drop(locals);
             let merged = s.merged(window);

@@ -71,7 +71,7 @@ pub enum ScheduleInfo {
     Open {
         /// Target arrivals per second.
         rate_rps: f64,
-        /// `constant` or `poisson`.
+        /// `constant`, `poisson` or `gamma`.
         arrival: String,
         /// Cap on requests in flight.
         max_in_flight: u32,
@@ -89,6 +89,10 @@ pub struct PhasesInfo {
     pub window_requests: Option<u64>,
     /// Cool-down, seconds.
     pub cooldown_s: f64,
+    /// How long the level waited after the window for the window's requests to finish,
+    /// seconds (at most the request timeout and a margin).
+    #[serde(default)]
+    pub drain_s: f64,
 }
 
 /// Counters of a level.
@@ -110,6 +114,12 @@ pub struct Counts {
     pub reconnects: u64,
     /// Events (SSE events, stream messages, tokens) of the requests issued in the window.
     pub events: u64,
+    /// Requests still in flight when the level stopped waiting for them: those issued during the
+    /// warm-up and still running when the window ended (they held a user for the whole window),
+    /// and those issued in the window and still running at the end of the drain (also counted as
+    /// errors of class `unfinished`).
+    #[serde(default)]
+    pub unfinished: u64,
 }
 
 /// One point of the per-second time series of the window.
@@ -187,6 +197,13 @@ pub struct LevelResult {
     pub send_delay_ms: Option<LatencyStats>,
     /// LLM: time per output token after the first.
     pub tpot_ms: Option<LatencyStats>,
+    /// LLM: inter-token latency, per token: a chunk of `k` tokens after a gap `g` counts `k`
+    /// latencies of `g / k` (the gaps between chunks themselves are `event_gap_ms`).
+    #[serde(default)]
+    pub itl_ms: Option<LatencyStats>,
+    /// Ages of the unfinished requests when the level stopped waiting for them.
+    #[serde(default)]
+    pub unfinished_age_ms: Option<LatencyStats>,
     /// LLM: token totals.
     pub tokens: Option<TokenCounts>,
     /// The objectives of the level, if any.
@@ -203,6 +220,14 @@ pub struct LevelResult {
     pub series: Vec<SeriesPoint>,
     /// Client health.
     pub client: ClientHealth,
+    /// Whether the level measured anything: false when no request issued in the window
+    /// succeeded, or none completed inside it (a hung server, requests longer than the window).
+    /// Such a level is never a peak; `invalid_reason` says why.
+    #[serde(default = "valid_default")]
+    pub valid: bool,
+    /// Why the level is not valid.
+    #[serde(default)]
+    pub invalid_reason: Option<String>,
     /// Every request issued in the window, in order of intended start, when the level asked for
     /// them ([`crate::Level::keep_requests`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -229,10 +254,25 @@ pub struct RequestRecord {
     pub error: Option<String>,
 }
 
+fn valid_default() -> bool {
+    true
+}
+
 impl LevelResult {
-    /// Failures / issued, 0 when nothing was issued.
+    /// Requests issued during the warm-up that were still unfinished when the window ended.
+    pub fn unfinished_from_warmup(&self) -> u64 {
+        let in_window = self.errors.get(crate::ErrorClass::Unfinished.as_str()).copied().unwrap_or(0);
+        self.counts.unfinished.saturating_sub(in_window)
+    }
+
+    /// The share of failed requests: (errors + requests left unfinished from the warm-up) /
+    /// (issued + the same). The warm-up's unfinished requests count because each held a user for
+    /// the whole window (a hung server issues nothing in the window). 0 when there is nothing to
+    /// count.
     pub fn error_rate(&self) -> f64 {
-        if self.counts.issued == 0 { 0.0 } else { self.counts.errors as f64 / self.counts.issued as f64 }
+        let carried = self.unfinished_from_warmup();
+        let all = self.counts.issued + carried;
+        if all == 0 { 0.0 } else { (self.counts.errors + carried) as f64 / all as f64 }
     }
 
     /// The p99 end-to-end latency in milliseconds, if any request succeeded.
@@ -280,6 +320,8 @@ pub fn csv_header() -> Vec<&'static str> {
         "client_cpu",
         "client_lag_p99_ms",
         "client_bound",
+        "unfinished",
+        "valid",
     ]
 }
 
@@ -330,12 +372,11 @@ pub fn csv_row(r: &LevelResult) -> Vec<String> {
         format!("{:.4}", r.client.cpu),
         num(r.client.lag_p99_ms),
         r.client.bound.to_string(),
+        r.counts.unfinished.to_string(),
+        r.valid.to_string(),
     ]
 }
 
-/// A level as `vllm bench serve --save-result` writes it, so existing vLLM tooling reads it. The
-/// per-request arrays of vLLM's file (`ttfts`, `itls`, `input_lens`, ...) are not kept: latencies
-/// live in histograms here. `backend` is `openai` or `openai-chat`.
 /// `vllm bench serve --save-result --save-detailed`: [`vllm_result`] plus the per-request lists
 /// (`start_times`, `input_lens`, `output_lens`, `ttfts`, `itls`, `errors`; times in seconds,
 /// failed requests with zeros and their error) from [`LevelResult::requests`]. `generated_texts`
@@ -358,6 +399,10 @@ pub fn vllm_result_detailed(r: &LevelResult, model: &str, backend: &str) -> serd
     v
 }
 
+/// A level as `vllm bench serve --save-result` writes it, so existing vLLM tooling reads it:
+/// run-level figures (vLLM's per-request arrays come with [`vllm_result_detailed`]). Its `itl`
+/// figures are per token ([`LevelResult::itl_ms`]; the gaps between events for a level without
+/// one). `backend` is `openai` or `openai-chat`.
 pub fn vllm_result(r: &LevelResult, model: &str, backend: &str) -> serde_json::Value {
     use serde_json::{Value, json};
     let dur = r.phases.window_s;
@@ -394,9 +439,12 @@ pub fn vllm_result(r: &LevelResult, model: &str, backend: &str) -> serde_json::V
     if let Some(g) = r.goodput_rps {
         v["request_goodput"] = json!(g);
     }
-    for (name, stats) in
-        [("ttft", r.first_event_ms), ("tpot", r.tpot_ms), ("itl", r.event_gap_ms), ("e2el", r.latency_ms)]
-    {
+    for (name, stats) in [
+        ("ttft", r.first_event_ms),
+        ("tpot", r.tpot_ms),
+        ("itl", r.itl_ms.or(r.event_gap_ms)),
+        ("e2el", r.latency_ms),
+    ] {
         let s = stats.unwrap_or(LatencyStats {
             count: 0,
             mean: 0.0,
@@ -416,4 +464,50 @@ pub fn vllm_result(r: &LevelResult, model: &str, backend: &str) -> serde_json::V
         v[format!("p99_{name}_ms")] = json!(s.p99);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A level written before `unfinished`, `valid`, `itl_ms` and `drain_s` existed.
+    const OLD_LEVEL: &str = r#"{
+      "schema": "servebench.level/1", "label": "c8", "protocol": "http",
+      "target": "http://127.0.0.1:8000/echo", "headers": [],
+      "schedule": {"mode": "closed", "users": 8, "think_time_ms": 0},
+      "phases": {"warmup_s": 2.0, "window_s": 10.0, "window_requests": null, "cooldown_s": 1.0},
+      "started_at": "2026-11-27T19:00:00Z",
+      "counts": {"issued": 1234, "ok": 1230, "errors": 4, "completed_in_window": 1229,
+                 "late_sends": 0, "unsent": 0, "reconnects": 0, "events": 0},
+      "throughput_rps": 122.9, "events_per_s": null, "latency_ms": null, "ttfb_ms": null,
+      "first_event_ms": null, "event_gap_ms": null, "send_delay_ms": null, "tpot_ms": null,
+      "tokens": null, "slo": null, "goodput_rps": null,
+      "errors": {"connect": 0, "timeout": 0, "status": 4, "body": 0, "protocol": 0, "stream": 0, "unsent": 0},
+      "status_codes": {"503": 4}, "error_samples": [], "series": [],
+      "client": {"cpu": 0.12, "cores": 2, "lag_p99_ms": 0.3, "lag_max_ms": 1.2, "bound": false, "reasons": []}
+    }"#;
+
+    #[test]
+    fn older_files_still_load_as_valid_levels() {
+        let r: LevelResult = serde_json::from_str(OLD_LEVEL).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.valid && r.invalid_reason.is_none());
+        assert_eq!((r.counts.unfinished, r.phases.drain_s), (0, 0.0));
+        assert!(r.itl_ms.is_none() && r.unfinished_age_ms.is_none());
+        assert_eq!(r.error_rate(), 4.0 / 1234.0);
+        // Written again, the new fields appear.
+        let again = serde_json::to_value(&r).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again["valid"], true);
+        assert_eq!(again["counts"]["unfinished"], 0);
+    }
+
+    #[test]
+    fn the_error_rate_counts_requests_left_unfinished_from_the_warm_up() {
+        let mut r: LevelResult = serde_json::from_str(OLD_LEVEL).unwrap_or_else(|e| panic!("{e}"));
+        r.counts = Counts { unfinished: 8, ..Counts::default() };
+        assert_eq!(r.error_rate(), 1.0, "a hung server: nothing issued, 8 users stuck");
+        r.counts = Counts { issued: 10, ok: 8, errors: 2, unfinished: 2, ..Counts::default() };
+        r.errors.insert("unfinished".into(), 2);
+        assert_eq!(r.unfinished_from_warmup(), 0);
+        assert_eq!(r.error_rate(), 0.2);
+    }
 }

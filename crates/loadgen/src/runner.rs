@@ -61,7 +61,8 @@ pub struct Progress {
     pub phase: Phase,
     /// Time since the level started.
     pub elapsed: Duration,
-    /// Planned time left in the level, when it is known (a request-count window has none).
+    /// Planned time left in the level, when it is known (a request-count window and the drain
+    /// have none).
     pub remaining: Option<Duration>,
     /// The last complete second of the window: throughput, p99, errors.
     pub last_second: Option<SeriesPoint>,
@@ -78,6 +79,8 @@ enum Admit {
 
 /// State shared by the tasks of one level.
 struct Shared {
+    /// When the level started (request start times are kept relative to it).
+    t0: Instant,
     window_start: Instant,
     window_end: Option<Instant>,
     limit: Option<u64>,
@@ -142,9 +145,62 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
+/// What a user's request in flight is, for the runner to see: the request's number and whether it
+/// was issued in the window (0 when none is in flight), and its intended start. The runner can
+/// take a request over when the level stops waiting for it ([`Slot::abandon`]); the user then
+/// records nothing for it. Its own cache line: every user writes its slot on each request.
+#[repr(align(64))]
+#[derive(Debug, Default)]
+struct Slot {
+    token: AtomicU64,
+    start_us: AtomicU64,
+}
+
+const IDLE: u64 = 0;
+const ABANDONED: u64 = u64::MAX;
+
+impl Slot {
+    /// A request starts; returns its token.
+    fn begin(&self, seq: u64, in_window: bool, start_us: u64) -> u64 {
+        let token = ((seq + 1) << 1) | u64::from(in_window);
+        self.start_us.store(start_us, Ordering::Relaxed);
+        self.token.store(token, Ordering::Release);
+        token
+    }
+
+    /// The request ended; false when the runner took it over first (it must not be recorded).
+    fn end(&self, token: u64) -> bool {
+        self.token.compare_exchange(token, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Takes over the request in flight, if there is one and `pick(in_window)` says so: returns
+    /// whether it was issued in the window and its intended start.
+    fn abandon(&self, pick: impl Fn(bool) -> bool) -> Option<(bool, u64)> {
+        let token = self.token.load(Ordering::Acquire);
+        if token == IDLE || token == ABANDONED || !pick(token & 1 == 1) {
+            return None;
+        }
+        let start_us = self.start_us.load(Ordering::Relaxed);
+        self.token
+            .compare_exchange(token, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| (token & 1 == 1, start_us))
+    }
+}
+
+/// How a user's request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Ok,
+    Failed(ErrorClass),
+    /// The runner took it over (the level stopped waiting for it): the user stops.
+    Abandoned,
+}
+
 /// One virtual user's connection and probe.
 struct User<W: Workload> {
     workload: Arc<W>,
+    slot: Arc<Slot>,
     conn: Option<W::Conn>,
     connected_once: bool,
     probe: Probe,
@@ -189,7 +245,9 @@ impl<W: Workload> User<W> {
         intended: Instant,
         in_window: bool,
         scheduled: bool,
-    ) -> Option<ErrorClass> {
+    ) -> Sent {
+        let token =
+            self.slot.begin(self.seq, in_window, micros(intended.saturating_duration_since(shared.t0)));
         let started = Instant::now();
         self.probe.reset();
         let r = match tokio::time::timeout(shared.timeout, self.send()).await {
@@ -202,6 +260,9 @@ impl<W: Workload> User<W> {
                 ))
             }
         };
+        if !self.slot.end(token) {
+            return Sent::Abandoned;
+        }
         let end = Instant::now();
         let delay = started.saturating_duration_since(intended);
         let open = scheduled;
@@ -235,33 +296,42 @@ impl<W: Workload> User<W> {
             events_in_window: self.probe.events_in_window,
             outcome,
         };
-        self.rec.record(sample, &self.probe.gaps_us, detail, end);
-        r.err().map(|f| f.class)
+        self.rec.record(sample, &self.probe.gaps_us, &self.probe.itl_us, detail, end);
+        match r {
+            Ok(()) => Sent::Ok,
+            Err(f) => Sent::Failed(f.class),
+        }
     }
 
     fn record_unsent(&mut self, shared: &Shared, now: Instant) {
-        let sample = Sample {
-            in_window: true,
-            completed_us: offset_us(now, shared.window_start),
-            latency_us: 0,
-            ttfb_us: None,
-            first_event_us: None,
-            tpot_us: None,
-            tokens: None,
-            good: false,
-            send_delay_us: None,
-            late: false,
-            events: 0,
-            events_in_window: 0,
-            outcome: Outcome::Err { class: ErrorClass::Unsent, status: None },
-        };
-        self.rec.record(
-            sample,
-            &[],
-            Some("arrival never sent: all connections busy until the drain deadline"),
-            now,
-        );
+        record_unsent(&mut self.rec, shared.window_start, now);
     }
+}
+
+/// Records an arrival of the window that was never sent.
+fn record_unsent(rec: &mut LocalRecorder, window_start: Instant, now: Instant) {
+    let sample = Sample {
+        in_window: true,
+        completed_us: offset_us(now, window_start),
+        latency_us: 0,
+        ttfb_us: None,
+        first_event_us: None,
+        tpot_us: None,
+        tokens: None,
+        good: false,
+        send_delay_us: None,
+        late: false,
+        events: 0,
+        events_in_window: 0,
+        outcome: Outcome::Err { class: ErrorClass::Unsent, status: None },
+    };
+    rec.record(
+        sample,
+        &[],
+        &[],
+        Some("arrival never sent: all connections busy until the drain deadline"),
+        now,
+    );
 }
 
 async fn closed_user<W: Workload>(mut user: User<W>, shared: Arc<Shared>, think: Duration) {
@@ -272,9 +342,10 @@ async fn closed_user<W: Workload>(mut user: User<W>, shared: Arc<Shared>, think:
             Admit::Warmup => false,
             Admit::Window => true,
         };
-        let failed = user.request(&shared, intended, in_window, false).await;
-        if failed == Some(ErrorClass::Connect) {
-            tokio::time::sleep(CONNECT_BACKOFF).await;
+        match user.request(&shared, intended, in_window, false).await {
+            Sent::Abandoned => return,
+            Sent::Failed(ErrorClass::Connect) => tokio::time::sleep(CONNECT_BACKOFF).await,
+            Sent::Ok | Sent::Failed(_) => {}
         }
         if !think.is_zero() {
             tokio::time::sleep(think).await;
@@ -304,7 +375,9 @@ async fn open_worker<W: Workload>(
             }
             continue;
         }
-        user.request(&shared, t.scheduled, t.in_window, true).await;
+        if user.request(&shared, t.scheduled, t.in_window, true).await == Sent::Abandoned {
+            return;
+        }
     }
     user.rec.flush();
 }
@@ -342,6 +415,81 @@ async fn dispatch(
     }
 }
 
+/// Why a level measured nothing, if it did not: no request issued in the window succeeded, or
+/// none completed inside it.
+fn invalid_reason(rec: &crate::record::Recorder, completed: u64, errors: u64) -> Option<String> {
+    let oldest = || rec.unfinished_age.max() as f64 / 1e6;
+    if rec.ok == 0 && rec.unfinished > 0 {
+        Some(format!(
+            "no request issued in the window succeeded: {} requests were still unfinished when the level stopped \
+             waiting for them (the oldest after {:.1} s), and {errors} failed: the server hung, or requests take \
+             longer than the window",
+            rec.unfinished,
+            oldest()
+        ))
+    } else if rec.ok == 0 && rec.issued == 0 {
+        Some("no request was issued in the window".to_owned())
+    } else if rec.ok == 0 {
+        Some(format!("no request issued in the window succeeded ({errors} failed)"))
+    } else if completed == 0 {
+        Some("no request completed inside the window (requests take longer than the window): its throughput is unknown".to_owned())
+    } else {
+        None
+    }
+}
+
+/// How long the drain waits past a request's timeout before counting it as unfinished (timers
+/// fire a little late on a busy machine).
+const DRAIN_MARGIN: Duration = Duration::from_millis(200);
+
+/// The level's own recording, of the requests it stops waiting for.
+struct Own {
+    rec: LocalRecorder,
+    shards: Shards,
+    t0: Instant,
+    window_start: Instant,
+}
+
+/// Takes over every request in flight that `pick(in_window)` selects: its user's task ends and
+/// the request is counted as unfinished (and, if issued in the window, as an error of that class).
+fn abandon(
+    slots: &[Arc<Slot>],
+    aborts: &[tokio::task::AbortHandle],
+    own: &mut Own,
+    pick: &dyn Fn(bool) -> bool,
+) {
+    let now = Instant::now();
+    for (slot, abort) in slots.iter().zip(aborts) {
+        let Some((in_window, start_us)) = slot.abandon(pick) else { continue };
+        abort.abort();
+        let start = own.t0 + Duration::from_micros(start_us);
+        let age_us = micros(now.saturating_duration_since(start));
+        own.shards.unfinished(age_us);
+        if in_window {
+            let sample = Sample {
+                in_window: true,
+                completed_us: offset_us(now, own.window_start),
+                latency_us: age_us,
+                ttfb_us: None,
+                first_event_us: None,
+                tpot_us: None,
+                tokens: None,
+                good: false,
+                send_delay_us: None,
+                late: false,
+                events: 0,
+                events_in_window: 0,
+                outcome: Outcome::Err { class: ErrorClass::Unfinished, status: None },
+            };
+            let detail = format!(
+                "no complete answer {:.1} s after it was sent, when the level stopped waiting",
+                age_us as f64 / 1e6
+            );
+            own.rec.record(sample, &[], &[], Some(&detail), now);
+        }
+    }
+}
+
 /// Runs one level against `workload` and returns what it measured.
 ///
 /// Failed requests are counted, never returned as errors; an error means the level could not be
@@ -362,6 +510,7 @@ pub async fn run_level<W: Workload>(
         Window::Requests(n) => (None, Some(n), None),
     };
     let shared = Arc::new(Shared {
+        t0,
         window_start,
         window_end,
         limit,
@@ -374,8 +523,11 @@ pub async fn run_level<W: Workload>(
     });
     let shards = Shards::new(usable_cores() * 4, window_len, level.keep_requests);
     let stride = u64::from(level.schedule.concurrency());
+    let slots: Vec<Arc<Slot>> =
+        (0..level.schedule.concurrency()).map(|_| Arc::new(Slot::default())).collect();
     let new_user = |i: usize| User {
         workload: workload.clone(),
+        slot: slots[i].clone(),
         conn: None,
         connected_once: false,
         probe: Probe::new(window_start, window_end),
@@ -385,16 +537,21 @@ pub async fn run_level<W: Workload>(
     };
 
     let mut tasks = JoinSet::new();
+    // Each user's task, to end it when the level takes its request over.
+    let mut aborts = Vec::with_capacity(slots.len());
+    // Open loop: arrivals still queued when the level stops waiting are counted as unsent.
+    let mut queued = None;
     match &level.schedule {
         Schedule::Closed { users, think_time } => {
             for i in 0..*users as usize {
-                tasks.spawn(closed_user(new_user(i), shared.clone(), *think_time));
+                aborts.push(tasks.spawn(closed_user(new_user(i), shared.clone(), *think_time)));
             }
         }
         Schedule::Open { rate, arrival, max_in_flight } => {
             let (tx, rx) = async_channel::unbounded();
+            queued = Some(rx.clone());
             for i in 0..*max_in_flight as usize {
-                tasks.spawn(open_worker(new_user(i), shared.clone(), rx.clone()));
+                aborts.push(tasks.spawn(open_worker(new_user(i), shared.clone(), rx.clone())));
             }
             let arrivals = Arrivals::new(*rate, *arrival, level.seed)?;
             tasks.spawn(dispatch(shared.clone(), arrivals, t0, tx, cancel.clone()));
@@ -427,13 +584,18 @@ pub async fn run_level<W: Workload>(
                     level: label.clone(),
                     phase,
                     elapsed: now - t0,
-                    remaining: planned_end.map(|e| e.saturating_duration_since(now)),
+                    // The drain lasts until the window's requests finish (at most their timeout).
+                    remaining: planned_end
+                        .filter(|_| phase != Phase::Drain)
+                        .map(|e| e.saturating_duration_since(now)),
                     last_second,
                 });
             }
         })
     });
 
+    // Records what the level itself decides about requests (those it stops waiting for).
+    let mut own = Own { rec: shards.local(0), shards: shards.clone(), t0, window_start };
     let result = async {
         // Warm-up.
         tokio::select! {
@@ -453,14 +615,49 @@ pub async fn run_level<W: Workload>(
                 _ = cancel.cancelled() => return Err(()),
             },
         }
+        let window_closed = window_end.or_else(|| shared.closed_at.get().copied()).unwrap_or_else(Instant::now);
         let wall = window_start.elapsed();
         let cpu = process_cpu_time().saturating_sub(cpu0);
         let lag = lag.finish().await;
-        // Drain: no new requests; those in flight finish or time out.
-        tokio::select! {
-            _ = async { while tasks.join_next().await.is_some() {} } => {}
-            _ = cancel.cancelled() => return Err(()),
+        // Requests issued in the warm-up and still in flight held their user for the whole window:
+        // they are not waited for, but counted. (A window of a number of requests may close
+        // sooner than a request takes: there they are waited for like the window's.)
+        if window_end.is_some() {
+            abandon(&slots, &aborts, &mut own, &|in_window| !in_window);
         }
+        // Drain: no new requests; those issued in the window get their full timeout (and a
+        // margin for the timer), then whatever is still in flight is counted as unfinished.
+        let deadline = window_closed + level.timeout + DRAIN_MARGIN;
+        let drained = tokio::select! {
+            r = tokio::time::timeout_at(deadline.into(), async { while tasks.join_next().await.is_some() {} }) => r.is_ok(),
+            _ = cancel.cancelled() => return Err(()),
+        };
+        if !drained {
+            shared.halt.store(true, Ordering::Relaxed);
+            let mut rounds = 0;
+            loop {
+                abandon(&slots, &aborts, &mut own, &|_| true);
+                let joined = tokio::time::timeout(Duration::from_millis(200), async {
+                    while tasks.join_next().await.is_some() {}
+                });
+                rounds += 1;
+                if joined.await.is_ok() {
+                    break;
+                }
+                if rounds >= 10 {
+                    tasks.abort_all();
+                }
+            }
+        }
+        if let Some(rx) = &queued {
+            let now = Instant::now();
+            while let Ok(t) = rx.try_recv() {
+                if t.in_window {
+                    record_unsent(&mut own.rec, window_start, now);
+                }
+            }
+        }
+        let drain = window_closed.elapsed();
         if let Some(f) = progress {
             f(&Progress {
                 level: level.label.clone(),
@@ -474,17 +671,18 @@ pub async fn run_level<W: Workload>(
             _ = tokio::time::sleep(phases.cooldown) => {}
             _ = cancel.cancelled() => return Err(()),
         }
-        Ok((wall, cpu, lag))
+        Ok((wall, cpu, lag, drain))
     }
     .await;
     shared.halt.store(true, Ordering::Relaxed);
     if let Some(r) = reporter {
         r.abort();
     }
-    let Ok((wall, cpu, lag)) = result else {
+    let Ok((wall, cpu, lag, drain)) = result else {
         tasks.abort_all();
         return Err(Error::Stopped { level: level.label.clone() });
     };
+    own.rec.flush();
 
     let mut rec = shards.merged(window_len);
     let window_s = match phases.window {
@@ -499,6 +697,7 @@ pub async fn run_level<W: Workload>(
     let unsent = rec.errors[ErrorClass::Unsent.index()];
     let client = judge(cpu, wall, &lag, rec.late_sends, rec.issued.saturating_sub(unsent));
     let seconds = window_s.ceil() as usize;
+    let invalid_reason = invalid_reason(&rec, completed, errors_total);
     Ok(LevelResult {
         schema: SCHEMA.to_owned(),
         label: level.label.clone(),
@@ -520,6 +719,7 @@ pub async fn run_level<W: Workload>(
             window_s,
             window_requests: limit,
             cooldown_s: phases.cooldown.as_secs_f64(),
+            drain_s: drain.as_secs_f64(),
         },
         started_at,
         counts: Counts {
@@ -531,6 +731,7 @@ pub async fn run_level<W: Workload>(
             unsent,
             reconnects: rec.reconnects,
             events: rec.events,
+            unfinished: rec.unfinished,
         },
         throughput_rps: completed as f64 / window_s,
         events_per_s: (rec.events > 0).then(|| rec.events_in_window as f64 / window_s),
@@ -540,6 +741,8 @@ pub async fn run_level<W: Workload>(
         event_gap_ms: stats(&rec.gaps),
         send_delay_ms: stats(&rec.send_delay),
         tpot_ms: stats(&rec.tpot),
+        itl_ms: stats(&rec.itl),
+        unfinished_age_ms: stats(&rec.unfinished_age),
         tokens: (rec.token_requests > 0).then_some(TokenCounts {
             input: rec.input_tokens,
             output: rec.output_tokens,
@@ -552,6 +755,8 @@ pub async fn run_level<W: Workload>(
         error_samples: rec.error_samples.clone(),
         series: rec.series_points(seconds),
         client,
+        valid: invalid_reason.is_none(),
+        invalid_reason,
         requests: level.keep_requests.then(|| {
             let mut all = std::mem::take(&mut rec.requests);
             all.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));

@@ -482,6 +482,11 @@ impl WorkloadSpec {
     }
 
     /// Checks every value, before anything starts; the message names the one that is wrong.
+    ///
+    /// ```
+    /// let spec: loadgen::WorkloadSpec = toml::from_str("protocol = \"http\"\npath = \"/x?u={rand:9..1}\"").unwrap();
+    /// assert!(spec.validate().unwrap_err().to_string().contains("9 is above 1"));
+    /// ```
     pub fn validate(&self) -> Result<()> {
         match self {
             WorkloadSpec::Http(s) => {

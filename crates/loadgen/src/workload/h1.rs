@@ -171,7 +171,7 @@ pub(crate) struct RequestBytes<'a> {
 }
 
 /// One keep-alive HTTP/1.1 connection and its buffers.
-pub struct H1Conn {
+pub(crate) struct H1Conn {
     stream: Stream,
     /// Bytes read and not yet consumed.
     buf: BytesMut,

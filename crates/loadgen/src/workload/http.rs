@@ -307,7 +307,10 @@ pub(crate) fn printable_filler(size: usize) -> Bytes {
 
 /// One user's connection, of the workload's engine.
 #[derive(Debug)]
-pub enum UnaryConn {
+pub struct UnaryConn(Unary);
+
+#[derive(Debug)]
+enum Unary {
     /// loadgen's own.
     Native(H1Conn),
     /// hyper's.
@@ -340,23 +343,23 @@ impl Workload for HttpWorkload {
                     head_request: self.endpoint.method == Method::HEAD,
                     close_after: self.endpoint.asks_close(),
                 };
-                UnaryConn::Native(H1Conn::new(stream, request))
+                UnaryConn(Unary::Native(H1Conn::new(stream, request)))
             }
-            Engine::Hyper => UnaryConn::Hyper(self.endpoint.connect().await?),
+            Engine::Hyper => UnaryConn(Unary::Hyper(self.endpoint.connect().await?)),
         })
     }
 
     fn is_closed(&self, conn: &mut UnaryConn) -> bool {
-        match conn {
-            UnaryConn::Native(c) => c.is_closed(),
-            UnaryConn::Hyper(c) => c.is_closed(),
+        match &mut conn.0 {
+            Unary::Native(c) => c.is_closed(),
+            Unary::Hyper(c) => c.is_closed(),
         }
     }
 
     async fn call(&self, conn: &mut UnaryConn, seq: u64, probe: &mut Probe) -> Result<(), Failure> {
-        match conn {
-            UnaryConn::Native(c) => self.call_native(c, seq, probe).await,
-            UnaryConn::Hyper(c) => self.call_hyper(c, seq, probe).await,
+        match &mut conn.0 {
+            Unary::Native(c) => self.call_native(c, seq, probe).await,
+            Unary::Hyper(c) => self.call_hyper(c, seq, probe).await,
         }
     }
 }

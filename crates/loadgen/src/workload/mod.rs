@@ -7,6 +7,10 @@ use std::time::Instant;
 
 use crate::ErrorClass;
 
+/// Most gaps (and inter-token latencies) a request keeps: an endless stream of events must not
+/// grow memory without bound (4 MiB per request at most).
+const MAX_GAPS: usize = 1 << 20;
+
 mod any;
 mod endpoint;
 pub mod grpc;
@@ -18,12 +22,14 @@ pub mod sse;
 pub use any::{AnyConn, AnyWorkload};
 pub use endpoint::{Builder, HttpConn};
 pub use grpc::{GrpcCall, GrpcWorkload, GrpcWorkloadBuilder};
-pub use h1::H1Conn;
 pub use http::{Engine, Expect, HttpWorkload, HttpWorkloadBuilder, JsonCheck, UnaryConn};
 pub use openai::{Api, OpenAiWorkload, OpenAiWorkloadBuilder};
 pub use sse::{SseWorkload, SseWorkloadBuilder};
 
-/// One protocol's way of sending a request.
+/// One protocol's way of sending a request. Implement it to measure a protocol loadgen does not
+/// ship: `examples/jsonrpc.rs` drives JSON-RPC calls over a hand-written client through a sweep.
+/// The runner owns time: a workload only marks milestones (first byte, events) on the [`Probe`]
+/// and says how a request failed ([`Failure`], with the class it is counted under).
 pub trait Workload: Send + Sync + 'static {
     /// A connection (or channel) owned by one virtual user.
     type Conn: Send + 'static;
@@ -89,7 +95,7 @@ impl Failure {
 
 /// Token counts of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tokens {
+pub(crate) struct Tokens {
     /// Prompt tokens.
     pub input: u32,
     /// Generated tokens.
@@ -110,6 +116,10 @@ pub struct Probe {
     pub(crate) events_in_window: u32,
     /// Gaps between consecutive events, in microseconds.
     pub(crate) gaps_us: Vec<u32>,
+    /// Inter-token latencies, one per token after the first, in microseconds (only when the
+    /// workload marks tokens with [`Probe::tokens_at`]).
+    pub(crate) itl_us: Vec<u32>,
+    last_token: Option<Instant>,
     /// Token counts of the request, when the protocol knows them.
     pub(crate) tokens: Option<Tokens>,
     window_start: Instant,
@@ -125,6 +135,8 @@ impl Probe {
             events: 0,
             events_in_window: 0,
             gaps_us: Vec::new(),
+            itl_us: Vec::new(),
+            last_token: None,
             tokens: None,
             window_start,
             window_end,
@@ -144,6 +156,8 @@ impl Probe {
         self.events = 0;
         self.events_in_window = 0;
         self.gaps_us.clear();
+        self.itl_us.clear();
+        self.last_token = None;
         self.tokens = None;
     }
 
@@ -172,16 +186,50 @@ impl Probe {
         }
         match self.last_event {
             None => self.first_event = Some(now),
-            Some(prev) => {
+            Some(prev) if self.gaps_us.len() < MAX_GAPS => {
                 let gap = now.saturating_duration_since(prev).as_micros();
                 self.gaps_us.push(u32::try_from(gap).unwrap_or(u32::MAX));
             }
+            Some(_) => {}
         }
         self.last_event = Some(now);
         self.events += 1;
         if now >= self.window_start && self.window_end.is_none_or(|end| now < end) {
             self.events_in_window += 1;
         }
+    }
+
+    /// Marks an event that arrived at `now` carrying `tokens` tokens (an LLM stream's chunk; a
+    /// server may group several tokens into one chunk). Besides the event, it records per-token
+    /// inter-token latencies: a chunk of `k` tokens that arrives a gap `g` after the previous
+    /// token-carrying chunk gives `k` latencies of `g / k`; the first chunk's extra tokens arrived
+    /// with the first token (`k - 1` latencies of zero). A request of `n` tokens thus has `n - 1`
+    /// of them, summing to the time from its first token to its last.
+    pub fn tokens_at(&mut self, now: Instant, tokens: u32) {
+        self.event_at(now);
+        if tokens == 0 {
+            return;
+        }
+        let tokens =
+            tokens.min(u32::try_from(MAX_GAPS.saturating_sub(self.itl_us.len())).unwrap_or(u32::MAX));
+        if tokens == 0 {
+            self.last_token = Some(now);
+            return;
+        }
+        let per_token = match self.last_token {
+            None => {
+                self.itl_us.extend(std::iter::repeat_n(0, tokens as usize - 1));
+                None
+            }
+            Some(prev) => {
+                let gap = now.saturating_duration_since(prev).as_micros() / u128::from(tokens);
+                Some(u32::try_from(gap).unwrap_or(u32::MAX))
+            }
+        };
+        if let Some(g) = per_token {
+            self.itl_us.extend(std::iter::repeat_n(g, tokens as usize));
+        }
+        self.last_token = Some(now);
     }
 
     /// Events marked so far in this request.

@@ -1,8 +1,15 @@
 //! OpenAI-compatible streaming (`/v1/completions`, `/v1/chat/completions`), measured the way
-//! `vllm bench serve` measures it: TTFT is the first chunk that carries `choices`, ITL the gaps
-//! between later such chunks, E2EL the whole request, and TPOT = (E2EL - TTFT) / (output tokens -
-//! 1). Output tokens come from the `usage` the server sends (`stream_options.include_usage`); when
-//! none arrives they are counted from chunks and the result says so.
+//! `vllm bench serve` measures it: TTFT is the first chunk that carries `choices`, E2EL the whole
+//! request, and TPOT = (E2EL - TTFT) / (output tokens - 1). Output tokens come from the `usage`
+//! the server sends (`stream_options.include_usage`); when none arrives they are counted from
+//! chunks and the result says so.
+//!
+//! A server may group tokens into chunks (Ray Serve LLM sends what it has every 50 ms by
+//! default), so the gap between chunks is not an inter-token latency. loadgen asks for token
+//! counts on every chunk (`continuous_usage_stats`, which vLLM serves) and spreads each chunk's
+//! gap over its tokens (see [`super::Probe::tokens_at`]): ITL is per token, the chunk gaps are
+//! the level's event gaps. A stream that is malformed, ends early, or (with `ignore_eos`) brings
+//! another number of tokens than asked is a `stream` error.
 //!
 //! Prompts are random and of an exact input length: token-id arrays for `/v1/completions` (which
 //! vLLM accepts), or text for chat, where the length in tokens depends on the tokenizer and the
@@ -259,12 +266,16 @@ impl Workload for OpenAiWorkload {
             while let Some(Ok(_)) = driver.drive(body.frame()).await? {}
             return Err(fail(Failure::status(status.as_u16(), format!("HTTP {status}"))));
         }
-        // Only chunks with choices are tokens (they are marked as events by the stream reader);
-        // a chunk must be parsed to know, so the reader hands every data line here first.
+        // Only chunks with choices carry tokens (they are marked as events); a chunk must be
+        // parsed to know, so the reader hands every data line here first. With per-chunk usage
+        // (`continuous_usage_stats`) the growth of `completion_tokens` says how many tokens each
+        // chunk carries; without it each chunk counts as one.
+        let asked = self.opts.output_len;
         let mut usage: Option<Usage> = None;
         let mut bad: Option<String> = None;
         let mut chunks_with_choices = 0u32;
-        let mut marks = Vec::new();
+        let mut counted = 0u32;
+        let mut marks: Vec<(std::time::Instant, u32)> = Vec::new();
         let limit = self.opts.max_event_bytes;
         let tally = read_stream(&mut driver, resp.into_body(), limit, &mut Probe::detached(), &mut |data| {
             match serde_json::from_slice::<Chunk>(data) {
@@ -272,9 +283,28 @@ impl Workload for OpenAiWorkload {
                     if let Some(e) = c.error {
                         bad.get_or_insert_with(|| format!("server error in stream: {e}"));
                     }
+                    if let Some(u) = c.usage
+                        && u.completion_tokens > asked
+                    {
+                        bad.get_or_insert_with(|| {
+                            format!(
+                                "the server reports {} tokens, more than max_tokens {asked}",
+                                u.completion_tokens
+                            )
+                        });
+                    }
                     if !c.choices.is_empty() {
                         chunks_with_choices += 1;
-                        marks.push(std::time::Instant::now());
+                        let tokens = match c.usage {
+                            Some(u) => {
+                                let total = u.completion_tokens.min(asked);
+                                let new = total.saturating_sub(counted);
+                                counted = counted.max(total);
+                                new
+                            }
+                            None => 1,
+                        };
+                        marks.push((std::time::Instant::now(), tokens));
                     }
                     if c.usage.is_some() {
                         usage = c.usage;
@@ -287,8 +317,8 @@ impl Workload for OpenAiWorkload {
         })
         .await?;
         // Replay the token arrivals on the probe, in order, with their own timestamps.
-        for t in marks {
-            probe.event_at(t);
+        for (t, tokens) in marks {
+            probe.tokens_at(t, tokens);
         }
         if let Some(why) = bad {
             return Err(fail(Failure::new(ErrorClass::Stream, why)));
@@ -301,6 +331,18 @@ impl Workload for OpenAiWorkload {
         }
         if chunks_with_choices == 0 {
             return Err(fail(Failure::new(ErrorClass::Stream, "stream carried no tokens")));
+        }
+        if self.opts.ignore_eos
+            && let Some(u) = usage
+            && u.completion_tokens != asked
+        {
+            return Err(fail(Failure::new(
+                ErrorClass::Stream,
+                format!(
+                    "the server generated {} tokens, {asked} were asked for (ignore_eos)",
+                    u.completion_tokens
+                ),
+            )));
         }
         match usage {
             Some(u) => probe.tokens(u.prompt_tokens, u.completion_tokens, true),

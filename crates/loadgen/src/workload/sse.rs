@@ -16,7 +16,7 @@ use super::{Failure, Probe, Workload};
 use crate::{ErrorClass, Result};
 
 /// The data of the event that ends a stream.
-pub const DONE: &[u8] = b"[DONE]";
+pub(crate) const DONE: &[u8] = b"[DONE]";
 
 /// An incremental parser of the `text/event-stream` format (WHATWG HTML, "server-sent events"):
 /// lines end in `\n`, `\r\n` or `\r` and may be split anywhere across reads; `data:` lines of one
@@ -27,7 +27,7 @@ pub const DONE: &[u8] = b"[DONE]";
 /// A line or an event's data longer than the parser's limit is an error ([`TooLong`]): memory
 /// stays bounded whatever the server sends.
 #[derive(Debug, Clone)]
-pub struct SseParser {
+pub(crate) struct SseParser {
     line: Vec<u8>,
     data: Vec<u8>,
     has_data: bool,
@@ -37,9 +37,9 @@ pub struct SseParser {
 
 /// An SSE line or event longer than the parser's limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TooLong {
+pub(crate) struct TooLong {
     /// The limit, in bytes.
-    pub limit: usize,
+    pub(crate) limit: usize,
 }
 
 impl fmt::Display for TooLong {
@@ -57,18 +57,13 @@ impl Default for SseParser {
 }
 
 impl SseParser {
-    /// A parser at the start of a stream, with the default limit (1 MiB per line and event).
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// A parser that refuses lines and events longer than `limit` bytes.
-    pub fn with_limit(limit: usize) -> Self {
+    pub(crate) fn with_limit(limit: usize) -> Self {
         SseParser { line: Vec::new(), data: Vec::new(), has_data: false, skip_lf: false, limit }
     }
 
     /// Feeds the next bytes of the stream; `on_event` gets the data of every event completed.
-    pub fn feed(&mut self, mut chunk: &[u8], on_event: &mut impl FnMut(&[u8])) -> Result<(), TooLong> {
+    pub(crate) fn feed(&mut self, mut chunk: &[u8], on_event: &mut impl FnMut(&[u8])) -> Result<(), TooLong> {
         if chunk.is_empty() {
             return Ok(());
         }
@@ -110,7 +105,7 @@ impl SseParser {
     }
 
     /// Ends the stream: a last line without newline counts, and a pending event is delivered.
-    pub fn finish(&mut self, on_event: &mut impl FnMut(&[u8])) -> Result<(), TooLong> {
+    pub(crate) fn finish(&mut self, on_event: &mut impl FnMut(&[u8])) -> Result<(), TooLong> {
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             self.line_done(&line, on_event)?;
@@ -264,7 +259,13 @@ pub(crate) async fn read_stream(
             on_data(data);
         }
     };
-    while let Some(frame) = conn_driver.drive(body.frame()).await? {
+    // A connection that ends mid-stream is a stream that broke off.
+    let broke_off = |f: Failure| Failure {
+        class: ErrorClass::Stream,
+        detail: format!("stream broke off: {}", f.detail),
+        ..f
+    };
+    while let Some(frame) = conn_driver.drive(body.frame()).await.map_err(broke_off)? {
         let frame = frame.map_err(|e| {
             Failure::broken(ErrorClass::Stream, format!("stream broke off: {}", describe(&e)))
         })?;
@@ -319,7 +320,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn parse_in_chunks(input: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-        let mut p = SseParser::new();
+        let mut p = SseParser::default();
         let mut out = Vec::new();
         let mut on = |d: &[u8]| out.push(d.to_vec());
         let mut last = 0;

@@ -70,22 +70,106 @@ fn error_rate_limit_exits_3() {
         .stdout(predicate::str::contains("status"));
 }
 
+/// Every bad argument or value: status 2, one line on stderr naming the problem (its cause said
+/// once), no panic, before anything is sent (the target, 127.0.0.1:1, is never reached).
 #[test]
-fn bad_arguments_get_one_line_errors() {
-    let cases: &[(&[&str], &str)] = &[
-        (&["http://127.0.0.1:1/", "-c", "0"], "concurrency must be at least 1"),
-        (&["http://127.0.0.1:1/", "-d", "soon"], "not a duration"),
-        (&["ftp://127.0.0.1:1/"], "must be http or https"),
-        (&["http://127.0.0.1:1/", "--rate", "0"], "rate must be a positive number"),
-        (&["http://127.0.0.1:1/", "-H", "NoColon"], "Name: value"),
-        (&["http://127.0.0.1:1/", "--resume"], "--out-dir"),
+fn bad_arguments_and_values_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_certs = dir.path().join("empty.pem");
+    std::fs::write(&no_certs, "not a certificate\n").unwrap();
+    let no_certs = no_certs.to_str().unwrap().to_owned();
+    let taken = dir.path().to_str().unwrap().to_owned();
+    std::fs::write(dir.path().join("taken.csv"), "").unwrap();
+    let u = "http://127.0.0.1:1/";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![u, "-c", "0"], "concurrency must be at least 1"),
+        (vec![u, "-c", "2000000"], "over 1,000,000"),
+        (vec![u, "--sweep", "4,4"], "appears twice"),
+        (vec![u, "-c", "x"], "invalid value"),
+        (vec![u, "--rate", "0"], "rate must be a positive number"),
+        (vec![u, "--rate", "NaN"], "rate must be a positive number"),
+        (vec![u, "--rate", "inf"], "rate must be a positive number"),
+        (vec![u, "--rate=-5"], "rate must be a positive number"),
+        (vec![u, "--rate", "0.00001"], "one arrival per 1000 s"),
+        (vec![u, "--rate", "10", "--arrival", "gamma", "--burstiness", "0"], "burstiness"),
+        (vec![u, "--rate", "10", "--arrival", "gamma", "--burstiness", "NaN"], "burstiness"),
+        (vec![u, "--rate", "10", "--max-in-flight", "0"], "max in flight"),
+        (vec![u, "--threads", "0"], "--threads"),
+        (vec![u, "--threads", "5000"], "--threads"),
+        (vec![u, "-d", "0s"], "longer than zero"),
+        (vec![u, "-d", "9999999999y"], "at most 30 days"),
+        (vec![u, "-d", "31d"], "at most 30 days"),
+        (vec![u, "-d", "soon"], "not a duration"),
+        (vec![u, "-n", "0"], "at least one request"),
+        (vec![u, "--warmup", "31d"], "warm-up must be at most 30 days"),
+        (vec![u, "--cooldown", "400000h"], "cool-down must be at most 30 days"),
+        (vec![u, "--timeout", "0s"], "timeout must be longer than zero"),
+        (vec![u, "--timeout", "31d"], "timeout must be at most 30 days"),
+        (vec![u, "--think-time", "2h"], "think time"),
+        (vec![u, "--connect-timeout", "0s"], "connect timeout"),
+        (vec![u, "--max-error-rate", "2"], "--max-error-rate"),
+        (vec![u, "--max-error-rate", "NaN"], "--max-error-rate"),
+        (vec![u, "--sla-p99", "0s"], "--sla-p99"),
+        (vec![u, "--goodput", "ttft:abc"], "not a number of ms"),
+        (vec![u, "--goodput", "ttft:-1"], "positive number of ms"),
+        (vec![u, "--goodput", ""], "names no objective"),
+        (vec![u, "--goodput", "foo:1"], "unknown goodput objective"),
+        (vec![u, "--out-dir", &taken, "--name", "../x"], "result name"),
+        (vec![u, "--out-dir", &taken, "--name", "taken"], "already exist"),
+        (vec![u, "--json", "/nonexistent/dir/x.json"], "does not exist"),
+        (vec![u, "--out-dir", "/proc/nope"], "--out-dir: creating /proc/nope"),
+        (vec![u, "--resume"], "--out-dir"),
+        (vec!["ftp://127.0.0.1:1/"], "must be http or https"),
+        (vec!["http://127.0.0.1:99999/"], "port must be a number from 1 to 65535"),
+        (vec!["http:///x"], "no host"),
+        (vec!["127.0.0.1:8000"], "no scheme"),
+        (vec!["http://u:p@127.0.0.1:1/"], "user info"),
+        (vec!["http://127.0.0.1:1/#frag"], "fragment"),
+        (vec!["http://127.0.0.1:1/{rand:5..1}"], "5 is above 1"),
+        (vec!["http://127.0.0.1:1/{user}"], "unknown path template"),
+        (vec![u, "-H", "NoColon"], "Name: value"),
+        (vec![u, "-H", "Bad Name: v"], "not a valid header name"),
+        (vec![u, "-H", "Content-Length: 5"], "set by loadgen"),
+        (
+            vec!["https://127.0.0.1:1/", "--ca-cert", "/nonexistent.pem"],
+            "reading CA certificates from /nonexistent.pem",
+        ),
+        (vec!["https://127.0.0.1:1/", "--ca-cert", &no_certs], "no certificate"),
+        (vec![u, "--tls-server-name", "x"], "needs an https"),
+        (vec![u, "--method", "GE T"], "not an HTTP method"),
+        (vec![u, "--body-size", "2000000000"], "over 1 GiB"),
+        (vec![u, "--expect-status", "42"], "not an HTTP status"),
+        (vec![u, "--expect-json", ""], "names no field"),
+        (vec![u, "--expect-json", "x,len=abc"], "not a count"),
+        (vec![u, "--expect-json", "x,min=2,max=1"], "above its max"),
+        (vec![u, "--expect-json", "x,size=1"], "unknown check"),
+        (vec![u, "--max-body-bytes", "0"], "max_body_bytes"),
+        (vec![u, "--method", "POST", "--body", "@/nonexistent"], "reading the body from /nonexistent"),
+        (vec!["sse", u, "--max-event-bytes", "0"], "max_event_bytes"),
+        (vec!["sse", u, "--method", "X Y"], "not an HTTP method"),
+        (vec!["sse", "http://127.0.0.1:1/s?n={seq}"], "templates"),
+        (vec!["grpc", "http://127.0.0.1:1/path"], "no path"),
+        (vec!["grpc", "http://127.0.0.1:1", "--connections", "0"], "at least 1"),
+        (vec!["grpc", "http://127.0.0.1:1", "--payload-size", "100000000"], "64 MiB"),
+        (vec!["grpc", "http://127.0.0.1:1", "-H", "bad key: v"], "metadata key"),
+        (vec!["grpc", "http://127.0.0.1:99999"], "port"),
+        (vec!["openai", u, "--model", "m", "--input-len", "0"], "input length"),
+        (vec!["openai", u, "--model", "m", "--output-len", "0"], "output length"),
+        (vec!["openai", u, "--model", " "], "model name is required"),
+        (vec!["openai", u, "--model", "m", "--save-result", "/nonexistent/x.json"], "does not exist"),
+        (vec!["openai", u, "--model", "m", "--save-detailed"], "--save-result"),
+        (vec![u, "--no-such-flag"], "unexpected argument"),
     ];
-    for (args, msg) in cases {
-        let out = loadgen().args(*args).timeout(std::time::Duration::from_secs(10)).output().unwrap();
-        assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(cases.len() >= 45);
+    for (args, msg) in &cases {
+        let out = loadgen().args(args).timeout(std::time::Duration::from_secs(10)).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(msg), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(err.matches("os error").count() <= 1, "the cause twice: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
 
@@ -195,6 +279,22 @@ fn two_signals_within_a_second_are_one_interrupt_and_a_later_one_exits_at_once()
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
+}
+
+#[test]
+fn a_hung_server_fails_the_error_rate_limit_and_is_marked_invalid() {
+    let rt = rt();
+    let s = rt.block_on(server::silent());
+    let args = [&s.url("/"), "-c", "2", "-d", "500ms", "--warmup", "200ms", "--quiet"];
+    let out = loadgen().args(args).args(["--max-error-rate", "0.01"]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stderr.contains("error rate 1.0000 is over 0.01"), "{stderr}");
+    assert!(stdout.contains("INVALID") && stdout.contains("2 requests unfinished"), "{stdout}");
+    // Without a limit the run succeeds, and says what happened.
+    let out = loadgen().args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("INVALID, never a peak"));
 }
 
 #[test]

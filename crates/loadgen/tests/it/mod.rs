@@ -2,6 +2,7 @@
 
 mod cli;
 mod codegen;
+mod faults;
 mod grpc;
 mod h1;
 mod http;

@@ -163,8 +163,13 @@ async fn malformed_chunks_and_early_ends_are_stream_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_tokens_fail_the_goodput_objective() {
     let s = serve(|_| openai_stream(5, Duration::ZERO, Duration::from_millis(20), true, false)).await;
-    let w =
-        OpenAiWorkload::builder(&s.url("/v1/completions")).unwrap().model("m").input_len(4).build().unwrap();
+    let w = OpenAiWorkload::builder(&s.url("/v1/completions"))
+        .unwrap()
+        .model("m")
+        .input_len(4)
+        .output_len(5)
+        .build()
+        .unwrap();
     let mut l = level(1, 3);
     l.slo = Some(Slo { ttft_ms: None, tpot_ms: Some(10.0), e2el_ms: None });
     let r = run(w, &l).await;

@@ -20,6 +20,11 @@ pub enum Step {
     Raw(Vec<u8>),
     /// Stop sending anything, keep the connection open.
     Stall,
+    /// Close the connection now, in the middle of the answer.
+    Close,
+    /// Send these raw bytes again and again, a millisecond apart, forever (an endless body or
+    /// stream).
+    Forever(Vec<u8>),
 }
 
 pub struct StreamServer {
@@ -108,6 +113,13 @@ pub async fn serve(script: impl Fn(&[u8]) -> Vec<Step> + Send + Sync + 'static) 
                                 tokio::time::sleep(Duration::from_secs(3600)).await;
                                 Ok(())
                             }
+                            Step::Close => return,
+                            Step::Forever(b) => loop {
+                                if let Err(e) = tcp.write_all(&b).await {
+                                    break Err(e);
+                                }
+                                tokio::time::sleep(Duration::from_millis(1)).await;
+                            },
                         };
                         if r.is_err() {
                             return;
@@ -132,6 +144,32 @@ pub fn sse_events(n: usize, first: Duration, gap: Duration) -> Vec<Step> {
         }
         steps.push(Step::Chunk(format!("data: token-{i}\n\n").into_bytes()));
     }
+    steps.push(Step::Chunk(b"data: [DONE]\n\n".to_vec()));
+    steps
+}
+
+/// An OpenAI-style completion stream whose chunks carry several tokens each, with the running
+/// token count on every chunk (vLLM's `continuous_usage_stats`): `chunks` chunks of `per_chunk`
+/// tokens `gap` apart after `first`, then a usage chunk and `[DONE]`.
+pub fn openai_grouped_stream(chunks: usize, per_chunk: usize, first: Duration, gap: Duration) -> Vec<Step> {
+    let mut steps = vec![Step::Sleep(first)];
+    for i in 0..chunks {
+        if i > 0 {
+            steps.push(Step::Sleep(gap));
+        }
+        let done = (i + 1) * per_chunk;
+        let c = format!(
+            r#"data: {{"id":"x","choices":[{{"index":0,"text":"t{i}"}}],"usage":{{"prompt_tokens":32,"completion_tokens":{done},"total_tokens":{}}}}}"#,
+            32 + done
+        );
+        steps.push(Step::Chunk(format!("{c}\n\n").into_bytes()));
+    }
+    let total = chunks * per_chunk;
+    let u = format!(
+        r#"data: {{"id":"x","choices":[],"usage":{{"prompt_tokens":32,"completion_tokens":{total},"total_tokens":{}}}}}"#,
+        32 + total
+    );
+    steps.push(Step::Chunk(format!("{u}\n\n").into_bytes()));
     steps.push(Step::Chunk(b"data: [DONE]\n\n".to_vec()));
     steps
 }

@@ -692,6 +692,9 @@ impl Common {
                 l
             })
             .collect();
+        if let Some(dir) = &self.out_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("--out-dir: creating {}", dir.display()))?;
+        }
         let output = self.out_dir.map(|dir| SweepOutput { dir, stem: self.name, resume: self.resume });
         let sweep = Sweep { levels, output };
         sweep.validate()?;

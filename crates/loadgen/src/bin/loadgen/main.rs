@@ -19,7 +19,16 @@ const USAGE: u8 = 2;
 
 #[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
-    let invocation = match Cli::parse().invocation() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("loadgen: {}", one_line(&e.render().to_string()));
+            return ExitCode::from(USAGE);
+        }
+    };
+    let invocation = match cli.invocation() {
         Ok(p) => p,
         Err(e) => {
             eprintln!("loadgen: {e:#}");
@@ -50,6 +59,18 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// clap's message on one line: its lines up to the usage, joined.
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let joined = lines.join(" ");
+    joined.strip_prefix("error: ").unwrap_or(&joined).to_owned()
 }
 
 fn write_json(path: &std::path::Path, results: &[LevelResult]) -> Result<()> {
@@ -180,10 +201,16 @@ async fn run(invocation: Invocation) -> Result<ExitCode> {
                 None => missed.push(format!("{}: no successful request, so no p99 to meet the SLA", r.label)),
             }
         }
-        if let Some(max) = limits.max_error_rate
-            && r.error_rate() > max
-        {
-            missed.push(format!("{}: error rate {:.4} is over {max}", r.label, r.error_rate()));
+        if let Some(max) = limits.max_error_rate {
+            if r.error_rate() > max {
+                missed.push(format!("{}: error rate {:.4} is over {max}", r.label, r.error_rate()));
+            } else if !r.valid {
+                missed.push(format!(
+                    "{}: the level measured nothing: {}",
+                    r.label,
+                    r.invalid_reason.as_deref().unwrap_or("no reason given")
+                ));
+            }
         }
     }
     if !missed.is_empty() {

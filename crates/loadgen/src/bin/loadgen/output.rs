@@ -68,7 +68,13 @@ pub fn level_line(r: &LevelResult, resumed: bool) -> String {
         ms(l.map(|l| l.p99)),
         r.counts.errors,
         r.counts.issued,
-        if r.client.bound { "  [client-bound]" } else { "" }
+        if !r.valid {
+            "  [INVALID]"
+        } else if r.client.bound {
+            "  [client-bound]"
+        } else {
+            ""
+        }
     )
 }
 
@@ -90,7 +96,7 @@ pub fn table(results: &[LevelResult]) -> String {
         "p99.9 ms",
         "max ms",
         "errors",
-        "client"
+        "status"
     ));
     for r in results {
         let l = r.latency_ms;
@@ -116,10 +122,26 @@ pub fn table(results: &[LevelResult]) -> String {
             ms(l.map(|l| l.p999)),
             ms(l.map(|l| l.max)),
             r.counts.errors,
-            if r.client.bound { "BOUND" } else { "ok" },
+            if !r.valid {
+                "INVALID"
+            } else if r.client.bound {
+                "BOUND"
+            } else {
+                "ok"
+            },
         ));
     }
     for r in results {
+        if let Some(why) = &r.invalid_reason {
+            out.push_str(&format!("  {}: INVALID, never a peak: {why}\n", r.label));
+        }
+        if r.counts.unfinished > 0 {
+            let oldest = r.unfinished_age_ms.map_or(0.0, |a| a.max / 1000.0);
+            out.push_str(&format!(
+                "  {}: {} requests unfinished when the level stopped waiting (oldest {oldest:.1} s)\n",
+                r.label, r.counts.unfinished
+            ));
+        }
         for reason in &r.client.reasons {
             out.push_str(&format!("  {}: client may be the bottleneck: {reason}\n", r.label));
         }
@@ -142,8 +164,11 @@ pub fn table(results: &[LevelResult]) -> String {
             if let Some(t) = r.tpot_ms {
                 parts.push(format!("TPOT p50 {:.2} p99 {:.2} ms", t.p50, t.p99));
             }
+            if let Some(i) = r.itl_ms {
+                parts.push(format!("ITL p50 {:.2} p99 {:.2} ms", i.p50, i.p99));
+            }
             if let Some(g) = r.event_gap_ms {
-                parts.push(format!("gap (ITL) p50 {:.2} p99 {:.2} ms", g.p50, g.p99));
+                parts.push(format!("gap between events p50 {:.2} p99 {:.2} ms", g.p50, g.p99));
             }
             if let Some(t) = r.tokens {
                 let out_tps = t.output as f64 / r.phases.window_s.max(f64::MIN_POSITIVE);
