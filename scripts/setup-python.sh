@@ -11,13 +11,4 @@ if ! { command -v setsid && command -v pkill && python3 -c 'import venv, ensurep
     exit 1
   fi
 fi
-stamp=.venv/.servebench-requirements
-want=$(cat suites/requirements.txt suites/requirements-dev.txt | sha256sum | cut -d' ' -f1)
-if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-  echo "setup-python: .venv is up to date"
-  exit 0
-fi
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install --disable-pip-version-check -q -r suites/requirements.txt -r suites/requirements-dev.txt
-echo "$want" > "$stamp"
-echo "setup-python: .venv ready ($(.venv/bin/python -c 'import ray; print("ray", ray.__version__)'))"
+exec scripts/python-env.sh .venv suites/requirements.txt suites/requirements-dev.txt

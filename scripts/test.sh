@@ -25,9 +25,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p features-suite --no-default-features --all-targets --locked -- -D warnings
 echo "== python: generated stubs, format, lint, tests"
 scripts/gen-python-proto.sh --check
-.venv/bin/ruff format --check suites/
-.venv/bin/ruff check suites/
-.venv/bin/python -m pytest -q suites/features/tests
+.venv/bin/ruff format --check suites/ crates/deploy/tests/
+.venv/bin/ruff check suites/ crates/deploy/tests/
+.venv/bin/python -m pytest -q suites/features/tests suites/recsys/tests
+.venv-llm/bin/python -m pytest -q suites/llm-single-node/tests
 
 echo "== cargo test (the end-to-end tests start real Ray clusters: they are the ignored ones)"
 SERVEBENCH_E2E=1 cargo test --workspace --locked -- --include-ignored
