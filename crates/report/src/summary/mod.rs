@@ -1,141 +1,30 @@
-//! The numbers a reader wants, computed with polars: per suite, comparison, workload and variant
-//! the peak goodput at an SLA (the highest throughput among levels whose p99 meets it, ignoring
-//! client-bound levels and levels with too many errors), the concurrency and p99 there; the gain
-//! of each treatment over the baseline; and the p99 of each variant at the baseline's peak
-//! concurrency.
+//! The numbers a reader wants, computed with polars.
+//!
+//! - Per comparison (a baseline and its treatments on one workload): each variant's peak goodput
+//!   at the SLA (the highest throughput among levels whose p99 meets it, ignoring client-bound
+//!   levels and levels with too many errors), the concurrency and p99 there; the gain of each
+//!   treatment over the baseline; the p99 of each variant at the baseline's peak concurrency; and,
+//!   when the study names a user count, the gain and p99 fraction at that count.
+//! - Per scaling study: for each variant and replica count N the peak throughput (request and
+//!   output tokens/s), the scaling efficiency (throughput at N / (N x throughput at N = 1)), the
+//!   gain of the compared pair at each N, and the ideal line (the bare engine's best x N).
+//!
+//! Every peak is computed in one polars pass over all levels; comparisons and the N of scaling
+//! studies are its groups.
+
+mod criteria;
+mod markdown;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::str::FromStr;
 
 use polars::prelude::*;
 
-use crate::error::{Error, Result};
-use crate::model::{Exclusion, Metric, Sweep, WorkloadFamily, baseline_rank, workload_display_name};
+pub use criteria::{Criteria, SlaAssignment, Slas};
+pub(crate) use markdown::{fmt_ms, fmt_ratio, fmt_throughput};
 
-/// The p99 latency SLA per workload, in milliseconds.
-///
-/// A workload's SLA is looked up by its exact name, then by its family (`unary`, `streaming`,
-/// `recsys`, `llm`). A workload without an SLA has its peak at the highest throughput of all its
-/// (valid) levels.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Slas {
-    per_workload: BTreeMap<String, f64>,
-}
-
-impl Default for Slas {
-    /// The spec's SLAs: unary 200 ms, streaming 700 ms.
-    fn default() -> Self {
-        let mut slas = Self::none();
-        slas.set("unary", 200.0);
-        slas.set("streaming", 700.0);
-        slas
-    }
-}
-
-impl Slas {
-    /// No SLA for any workload.
-    pub fn none() -> Self {
-        Self { per_workload: BTreeMap::new() }
-    }
-
-    /// Sets the SLA of `workload` (a workload name or a family name) to `p99_ms`.
-    pub fn set(&mut self, workload: &str, p99_ms: f64) -> &mut Self {
-        self.per_workload.insert(workload.to_ascii_lowercase(), p99_ms);
-        self
-    }
-
-    /// Returns these SLAs with `workload` set to `p99_ms`.
-    pub fn with(mut self, workload: &str, p99_ms: f64) -> Self {
-        self.set(workload, p99_ms);
-        self
-    }
-
-    /// The SLA of `workload` in milliseconds, if it has one.
-    pub fn get(&self, workload: &str) -> Option<f64> {
-        let name = workload.to_ascii_lowercase();
-        self.per_workload.get(&name).copied().or_else(|| {
-            let family = match WorkloadFamily::of(workload) {
-                WorkloadFamily::Unary => "unary",
-                WorkloadFamily::Streaming => "streaming",
-                WorkloadFamily::RecSys => "recsys",
-                WorkloadFamily::Llm => "llm",
-                WorkloadFamily::Other => return None,
-            };
-            self.per_workload.get(family).copied()
-        })
-    }
-
-    /// Every SLA that is set, by workload.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, f64)> {
-        self.per_workload.iter().map(|(k, v)| (k.as_str(), *v))
-    }
-}
-
-/// One `--sla` assignment: `unary=200ms`, `streaming=0.7s`, `recsys=400` (milliseconds).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SlaAssignment {
-    /// The workload (or family) name.
-    pub workload: String,
-    /// The p99 SLA in milliseconds.
-    pub p99_ms: f64,
-}
-
-impl FromStr for SlaAssignment {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        let (workload, value) = s.split_once('=').ok_or_else(|| {
-            Error::InvalidOption(format!("SLA `{s}`: expected WORKLOAD=DURATION, e.g. unary=200ms"))
-        })?;
-        let workload = workload.trim();
-        if workload.is_empty() {
-            return Err(Error::InvalidOption(format!("SLA `{s}`: empty workload name")));
-        }
-        Ok(Self {
-            workload: workload.to_string(),
-            p99_ms: parse_ms(value.trim()).ok_or_else(|| {
-                Error::InvalidOption(format!("SLA `{s}`: `{value}` is not a duration like 200ms or 0.7s"))
-            })?,
-        })
-    }
-}
-
-/// `200ms`, `0.7s`, `200` (ms), `1500us` -> milliseconds.
-fn parse_ms(v: &str) -> Option<f64> {
-    let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = v.strip_suffix("us").or_else(|| v.strip_suffix("µs")) {
-        (n, 1e-3)
-    } else if let Some(n) = v.strip_suffix('s') {
-        (n, 1e3)
-    } else {
-        (v, 1.0)
-    };
-    let ms = num.trim().parse::<f64>().ok()? * scale;
-    (ms.is_finite() && ms > 0.0).then_some(ms)
-}
-
-/// What counts as a peak: the SLAs and the highest acceptable error rate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Criteria {
-    /// p99 SLA per workload.
-    pub slas: Slas,
-    /// Levels with a larger error rate (0..1) never count as a peak (default 0.01).
-    pub max_error_rate: f64,
-}
-
-impl Default for Criteria {
-    fn default() -> Self {
-        Self { slas: Slas::default(), max_error_rate: 0.01 }
-    }
-}
-
-impl From<Slas> for Criteria {
-    fn from(slas: Slas) -> Self {
-        Self { slas, ..Self::default() }
-    }
-}
+use crate::error::Result;
+use crate::load::Loaded;
+use crate::model::{Exclusion, MeasuredLevel, MeasuredSweep, Metric, baseline_rank, is_baseline_variant};
 
 /// Where a variant peaked.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,7 +35,7 @@ pub struct PeakPoint {
     pub concurrency: u64,
     /// The label of that level.
     pub label: String,
-    /// The p99 latency there, in milliseconds.
+    /// The p99 latency there (the metric's: end-to-end or TTFT), in milliseconds.
     pub p99_ms: f64,
 }
 
@@ -155,12 +44,33 @@ pub struct PeakPoint {
 pub struct VariantPeak {
     /// The variant.
     pub variant: String,
+    /// The sweep it was measured in (index into [`crate::Loaded::sweeps`]).
+    pub sweep: usize,
     /// Whether it is the comparison's baseline.
     pub is_baseline: bool,
     /// How many levels it has.
     pub levels: usize,
     /// Its peak, `None` when no valid level met the SLA.
     pub peak: Option<PeakPoint>,
+}
+
+/// Both variants of a gain at one user count (a study's `at_users`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AtUsers {
+    /// The user count.
+    pub users: u64,
+    /// The baseline's throughput there.
+    pub baseline_throughput: Option<f64>,
+    /// The treatment's throughput there.
+    pub treatment_throughput: Option<f64>,
+    /// Treatment / baseline throughput.
+    pub throughput_gain: Option<f64>,
+    /// The baseline's p99 there (ms).
+    pub baseline_p99_ms: Option<f64>,
+    /// The treatment's p99 there (ms).
+    pub treatment_p99_ms: Option<f64>,
+    /// Treatment p99 / baseline p99 (lower is better).
+    pub p99_ratio: Option<f64>,
 }
 
 /// One treatment against the baseline.
@@ -180,6 +90,8 @@ pub struct Gain {
     pub treatment_p99_ms: Option<f64>,
     /// Treatment p99 / baseline p99 at that concurrency (lower is better).
     pub p99_ratio: Option<f64>,
+    /// Both at the study's user count, when it names one.
+    pub at_users: Option<AtUsers>,
 }
 
 /// A level that did not count as a peak.
@@ -202,12 +114,16 @@ pub struct ComparisonSummary {
     pub suite: String,
     /// The comparison.
     pub comparison: String,
+    /// What it compares, when the run says.
+    pub description: Option<String>,
     /// The workload.
     pub workload: String,
     /// Which throughput and latency were compared.
     pub metric: Metric,
     /// The SLA applied (ms), if any.
     pub sla_ms: Option<f64>,
+    /// The user count the study also compares at, if any.
+    pub at_users: Option<u64>,
     /// The baseline variant, if the comparison has one.
     pub baseline: Option<String>,
     /// Every variant's peak, baseline first.
@@ -225,7 +141,88 @@ impl ComparisonSummary {
     }
 }
 
-/// Every comparison's peaks and gains.
+/// One variant at one replica count of a scaling study.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingPoint {
+    /// The variant.
+    pub variant: String,
+    /// N.
+    pub replicas: u32,
+    /// The sweep (index into [`crate::Loaded::sweeps`]).
+    pub sweep: usize,
+    /// The peak (in the study's throughput unit), `None` when no valid level met the SLA.
+    pub peak: Option<PeakPoint>,
+    /// Requests per second at the peak level.
+    pub request_throughput: Option<f64>,
+    /// Output tokens per second at the peak level (LLM).
+    pub output_throughput: Option<f64>,
+    /// Throughput at N / (N x throughput at N = 1 of the same variant).
+    pub efficiency: Option<f64>,
+}
+
+/// The compared pair of a scaling study at one N (or any other variant against the baseline).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingGain {
+    /// N.
+    pub replicas: u32,
+    /// The gain between the variants at that N.
+    pub gain: Gain,
+}
+
+/// The bare engine's best level: the ideal line of a scaling study is its throughput x N.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdealLine {
+    /// The engine (variant of the external sweep).
+    pub variant: String,
+    /// The sweep (index into [`crate::Loaded::sweeps`]).
+    pub sweep: usize,
+    /// Its best level.
+    pub best: PeakPoint,
+}
+
+/// The summary of one scaling study on one workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingSummary {
+    /// The suite.
+    pub suite: String,
+    /// The study.
+    pub name: String,
+    /// What it measures, when the run says.
+    pub description: Option<String>,
+    /// The workload.
+    pub workload: String,
+    /// Which throughput and latency were used.
+    pub metric: Metric,
+    /// The SLA applied (ms), if any.
+    pub sla_ms: Option<f64>,
+    /// The variants, in the study's order.
+    pub variants: Vec<String>,
+    /// The compared pair (baseline, treatment), when there are two variants or more.
+    pub pair: Option<(String, String)>,
+    /// Every variant at every N, by variant (study order) then N.
+    pub points: Vec<ScalingPoint>,
+    /// Every other variant against the pair's baseline at each N, by N.
+    pub gains: Vec<ScalingGain>,
+    /// The ideal line, when the study has a bare engine baseline with a peak.
+    pub ideal: Option<IdealLine>,
+    /// Levels that did not count as peaks.
+    pub excluded: Vec<ExcludedLevel>,
+}
+
+impl ScalingSummary {
+    /// The pair's gain at the largest N that has one (what the peak-gains chart shows).
+    pub fn headline(&self) -> Option<&ScalingGain> {
+        let (_, treatment) = self.pair.as_ref()?;
+        self.gains.iter().rev().find(|g| &g.gain.treatment == treatment && g.gain.throughput_gain.is_some())
+    }
+
+    /// The point of `variant` at N = `replicas`.
+    pub fn point(&self, variant: &str, replicas: u32) -> Option<&ScalingPoint> {
+        self.points.iter().find(|p| p.variant == variant && p.replicas == replicas)
+    }
+}
+
+/// Every comparison's peaks and gains, and every scaling study.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     /// The criteria the peaks were computed with.
@@ -233,34 +230,118 @@ pub struct Summary {
     /// One entry per (suite, comparison, workload), sorted by suite, comparison and workload
     /// (RecSys, LLM, unary, streaming, others).
     pub comparisons: Vec<ComparisonSummary>,
+    /// One entry per (suite, scaling study, workload).
+    pub scalings: Vec<ScalingSummary>,
 }
 
-/// The sweeps of one (suite, comparison, workload), with the chosen baseline.
-struct Group<'a> {
-    suite: &'a str,
-    comparison: &'a str,
-    workload: &'a str,
-    sweeps: Vec<&'a Sweep>,
-    baseline: Option<usize>,
+/// What a group of the polars pass is.
+#[derive(Debug, Clone, Copy)]
+enum GroupKind {
+    /// `Loaded::comparisons[i]`.
+    Comparison(usize),
+    /// `Loaded::scalings[i]` at N.
+    ScalingAt(usize, u32),
+    /// `Loaded::scalings[i]`'s bare engine sweeps.
+    Engine(usize),
 }
 
-fn group_sweeps(sweeps: &[Sweep]) -> Vec<Group<'_>> {
-    let mut map: BTreeMap<(&str, &str, WorkloadFamily, &str), Vec<&Sweep>> = BTreeMap::new();
-    for s in sweeps {
-        map.entry((&s.suite, &s.comparison, WorkloadFamily::of(&s.workload), &s.workload))
-            .or_default()
-            .push(s);
+/// One sweep of a group.
+#[derive(Debug, Clone)]
+struct Member {
+    sweep: usize,
+    variant: String,
+    is_baseline: bool,
+}
+
+/// Sweeps whose peaks are computed together; gains are taken against the baseline member.
+#[derive(Debug, Clone)]
+struct Group {
+    kind: GroupKind,
+    metric: Metric,
+    sla_ms: Option<f64>,
+    members: Vec<Member>,
+}
+
+/// One level, as a row of the polars frame.
+#[derive(Debug, Clone)]
+struct LevelRow {
+    group: u32,
+    member: u32,
+    is_baseline: bool,
+    concurrency: u64,
+    label: String,
+    throughput: Option<f64>,
+    p99_ms: Option<f64>,
+    excluded: bool,
+    sla_ms: Option<f64>,
+}
+
+/// The metric and SLA of `workload` in `suite`: the run's word where it has one.
+fn metric_and_sla<'a>(
+    loaded: &'a Loaded,
+    criteria: &Criteria,
+    suite: &str,
+    workload: &str,
+    sweeps: impl IntoIterator<Item = &'a MeasuredSweep>,
+) -> (Metric, Option<f64>) {
+    let info = loaded.workload_info(suite, workload);
+    let metric = info.and_then(|i| i.metric).unwrap_or_else(|| Metric::for_sweeps(workload, sweeps));
+    (metric, criteria.slas.resolve(workload, info.and_then(|i| i.sla_p99_ms)))
+}
+
+/// The compared pair of a scaling study's variants: `optimized` against `unoptimized` when both
+/// are there, else the first two (the one named like a baseline, else the second, is the
+/// baseline). Returns (baseline, treatment).
+fn scaling_pair(variants: &[String]) -> Option<(String, String)> {
+    let has = |v: &str| variants.iter().any(|x| x == v);
+    if has("optimized") && has("unoptimized") {
+        return Some(("unoptimized".into(), "optimized".into()));
     }
-    map.into_iter()
-        .map(|((suite, comparison, _, workload), mut sweeps)| {
-            sweeps.sort_by(|a, b| {
-                let rank = |s: &Sweep| baseline_rank(&s.variant).unwrap_or(usize::MAX);
-                rank(a).cmp(&rank(b)).then(a.variant.cmp(&b.variant))
-            });
-            let baseline = sweeps.first().filter(|s| s.is_baseline()).map(|_| 0);
-            Group { suite, comparison, workload, sweeps, baseline }
-        })
-        .collect()
+    let (a, b) = (variants.first()?, variants.get(1)?);
+    if is_baseline_variant(a) && !is_baseline_variant(b) {
+        Some((a.clone(), b.clone()))
+    } else {
+        Some((b.clone(), a.clone()))
+    }
+}
+
+fn groups_of(loaded: &Loaded, criteria: &Criteria) -> Vec<Group> {
+    let mut groups = Vec::new();
+    for (i, c) in loaded.comparisons.iter().enumerate() {
+        let (metric, sla_ms) =
+            metric_and_sla(loaded, criteria, &c.suite, &c.workload, c.sweeps().map(|s| &loaded.sweeps[s]));
+        let members = c
+            .sweeps()
+            .map(|s| Member {
+                sweep: s,
+                variant: loaded.sweeps[s].variant.clone(),
+                is_baseline: Some(s) == c.baseline,
+            })
+            .collect();
+        groups.push(Group { kind: GroupKind::Comparison(i), metric, sla_ms, members });
+    }
+    for (i, s) in loaded.scalings.iter().enumerate() {
+        let all = s.sweeps.iter().chain(&s.baseline).map(|&x| &loaded.sweeps[x]);
+        let (metric, sla_ms) = metric_and_sla(loaded, criteria, &s.suite, &s.workload, all);
+        let pair = scaling_pair(&s.variants);
+        let mut by_n: BTreeMap<u32, Vec<Member>> = BTreeMap::new();
+        for &x in &s.sweeps {
+            let sweep = &loaded.sweeps[x];
+            let Some(n) = sweep.replicas else { continue };
+            let is_baseline = pair.as_ref().is_some_and(|(b, _)| b == &sweep.variant);
+            by_n.entry(n).or_default().push(Member { sweep: x, variant: sweep.variant.clone(), is_baseline });
+        }
+        for (n, mut members) in by_n {
+            members.sort_by_key(|m| (!m.is_baseline, s.variants.iter().position(|v| v == &m.variant)));
+            groups.push(Group { kind: GroupKind::ScalingAt(i, n), metric, sla_ms, members });
+        }
+        for &x in &s.baseline {
+            let members =
+                vec![Member { sweep: x, variant: loaded.sweeps[x].variant.clone(), is_baseline: false }];
+            groups.push(Group { kind: GroupKind::Engine(i), metric, sla_ms, members });
+        }
+    }
+    groups
 }
 
 fn f64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
@@ -279,65 +360,35 @@ fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
     Ok(df.column(name)?.str()?.iter().map(|s| s.map(str::to_string)).collect())
 }
 
-/// Computes every comparison's peaks and gains.
-pub fn summarize(sweeps: &[Sweep], criteria: &Criteria) -> Result<Summary> {
-    let groups = group_sweeps(sweeps);
-
-    // One row per level, across all sweeps.
-    let mut c_group: Vec<u32> = Vec::new();
-    let mut c_variant: Vec<String> = Vec::new();
-    let mut c_baseline: Vec<bool> = Vec::new();
-    let mut c_concurrency: Vec<u64> = Vec::new();
-    let mut c_label: Vec<String> = Vec::new();
-    let mut c_throughput: Vec<Option<f64>> = Vec::new();
-    let mut c_p99: Vec<Option<f64>> = Vec::new();
-    let mut c_excluded: Vec<bool> = Vec::new();
-    let mut c_sla: Vec<Option<f64>> = Vec::new();
-    let mut metrics = Vec::new();
-    let mut excluded: Vec<Vec<ExcludedLevel>> = Vec::new();
-    for (gi, group) in groups.iter().enumerate() {
-        let metric = Metric::for_sweeps(group.workload, group.sweeps.iter().copied());
-        let sla = criteria.slas.get(group.workload);
-        let mut group_excluded = Vec::new();
-        for (si, sweep) in group.sweeps.iter().enumerate() {
-            for level in &sweep.levels {
-                let exclusion = level.exclusion(criteria.max_error_rate);
-                if let Some(reason) = exclusion {
-                    group_excluded.push(ExcludedLevel {
-                        variant: sweep.variant.clone(),
-                        label: level.label.clone(),
-                        concurrency: level.concurrency,
-                        reason,
-                    });
-                }
-                c_group.push(gi as u32);
-                c_variant.push(sweep.variant.clone());
-                c_baseline.push(group.baseline == Some(si));
-                c_concurrency.push(level.concurrency);
-                c_label.push(level.label.clone());
-                c_throughput.push(metric.throughput_of(level));
-                c_p99.push(metric.latency_of(level));
-                c_excluded.push(exclusion.is_some());
-                c_sla.push(sla);
-            }
-        }
-        metrics.push((metric, sla));
-        excluded.push(group_excluded);
+/// The frame of every level of every group.
+fn level_frame(rows: &[LevelRow]) -> PolarsResult<DataFrame> {
+    df! {
+        "group" => rows.iter().map(|r| r.group).collect::<Vec<_>>(),
+        "member" => rows.iter().map(|r| r.member).collect::<Vec<_>>(),
+        "is_baseline" => rows.iter().map(|r| r.is_baseline).collect::<Vec<_>>(),
+        "concurrency" => rows.iter().map(|r| r.concurrency).collect::<Vec<_>>(),
+        "label" => rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>(),
+        "throughput" => rows.iter().map(|r| r.throughput).collect::<Vec<_>>(),
+        "p99_ms" => rows.iter().map(|r| r.p99_ms).collect::<Vec<_>>(),
+        "excluded" => rows.iter().map(|r| r.excluded).collect::<Vec<_>>(),
+        "sla_ms" => rows.iter().map(|r| r.sla_ms).collect::<Vec<_>>(),
     }
-    let levels = df! {
-        "group" => c_group,
-        "variant" => c_variant,
-        "is_baseline" => c_baseline,
-        "concurrency" => c_concurrency,
-        "label" => c_label,
-        "throughput" => c_throughput,
-        "p99_ms" => c_p99,
-        "excluded" => c_excluded,
-        "sla_ms" => c_sla,
-    }?
-    .lazy();
+}
 
-    // Peak goodput per (group, variant): the highest throughput among valid levels meeting the
+/// A member's peak, from the polars pass.
+#[derive(Debug, Clone, Default)]
+struct MemberPeak {
+    levels: usize,
+    peak: Option<PeakPoint>,
+}
+
+/// Per (group, member): the peak; per (group, treatment member): the gain over the baseline.
+type Peaks = (BTreeMap<(u32, u32), MemberPeak>, BTreeMap<(u32, u32), Gain>);
+
+/// The polars pass: peaks per (group, member) and gains per (group, treatment member).
+fn compute(groups: &[Group], rows: Vec<LevelRow>) -> PolarsResult<Peaks> {
+    let levels = level_frame(&rows)?.lazy();
+    // Peak goodput per (group, member): the highest throughput among valid levels meeting the
     // SLA; ties go to the lower concurrency.
     let by_peak = |e: Expr| {
         e.sort_by(
@@ -354,54 +405,54 @@ pub fn summarize(sweeps: &[Sweep], criteria: &Criteria) -> Result<Summary> {
         .and(col("throughput").is_not_null())
         .and(col("p99_ms").is_not_null())
         .and(col("sla_ms").is_null().or(col("p99_ms").lt_eq(col("sla_ms"))));
-    let peaks = levels.clone().filter(eligible).group_by([col("group"), col("variant")]).agg([
+    let peaks = levels.clone().filter(eligible).group_by([col("group"), col("member")]).agg([
         col("throughput").max().alias("peak"),
         by_peak(col("concurrency")).alias("peak_concurrency"),
         by_peak(col("label")).alias("peak_label"),
         by_peak(col("p99_ms")).alias("peak_p99_ms"),
     ]);
-    let variants = levels
+    let members = levels
         .clone()
-        .group_by([col("group"), col("variant")])
+        .group_by([col("group"), col("member")])
         .agg([col("is_baseline").first().alias("is_baseline"), len().cast(DataType::UInt64).alias("levels")]);
-    let variant_peaks = variants
+    let member_peaks = members
         .join(
             peaks,
-            [col("group"), col("variant")],
-            [col("group"), col("variant")],
+            [col("group"), col("member")],
+            [col("group"), col("member")],
             JoinArgs::new(JoinType::Left),
         )
-        .sort(["group", "variant"], SortMultipleOptions::default());
+        .sort(["group", "member"], SortMultipleOptions::default());
 
     // Gains: every treatment against its group's baseline, and both p99s at the baseline's peak
     // concurrency.
-    let base = variant_peaks.clone().filter(col("is_baseline")).select([
+    let base = member_peaks.clone().filter(col("is_baseline")).select([
         col("group"),
-        col("variant").alias("baseline"),
+        col("member").alias("baseline"),
         col("peak").alias("base_peak"),
         col("peak_concurrency").alias("at_concurrency"),
     ]);
     let p99_at = |alias: &str| {
         levels
             .clone()
-            .group_by([col("group"), col("variant"), col("concurrency")])
+            .group_by([col("group"), col("member"), col("concurrency")])
             .agg([col("p99_ms").first().alias(alias)])
     };
-    let gains = variant_peaks
+    let gains = member_peaks
         .clone()
         .filter(col("is_baseline").not())
-        .select([col("group"), col("variant").alias("treatment"), col("peak").alias("treat_peak")])
+        .select([col("group"), col("member").alias("treatment"), col("peak").alias("treat_peak")])
         .join(base, [col("group")], [col("group")], JoinArgs::new(JoinType::Inner))
         .join(
             p99_at("baseline_p99_ms"),
             [col("group"), col("baseline"), col("at_concurrency")],
-            [col("group"), col("variant"), col("concurrency")],
+            [col("group"), col("member"), col("concurrency")],
             JoinArgs::new(JoinType::Left),
         )
         .join(
             p99_at("treatment_p99_ms"),
             [col("group"), col("treatment"), col("at_concurrency")],
-            [col("group"), col("variant"), col("concurrency")],
+            [col("group"), col("member"), col("concurrency")],
             JoinArgs::new(JoinType::Left),
         )
         .with_columns([
@@ -410,39 +461,19 @@ pub fn summarize(sweeps: &[Sweep], criteria: &Criteria) -> Result<Summary> {
         ])
         .sort(["group", "treatment"], SortMultipleOptions::default());
 
-    let variant_peaks = variant_peaks.collect()?;
+    let member_peaks = member_peaks.collect()?;
     let gains = gains.collect()?;
 
-    // Back to plain structs.
-    let mut comparisons: Vec<ComparisonSummary> = groups
-        .iter()
-        .zip(metrics)
-        .zip(excluded)
-        .map(|((g, (metric, sla_ms)), excluded)| ComparisonSummary {
-            suite: g.suite.to_string(),
-            comparison: g.comparison.to_string(),
-            workload: g.workload.to_string(),
-            metric,
-            sla_ms,
-            baseline: g.baseline.map(|i| g.sweeps[i].variant.clone()),
-            variants: Vec::new(),
-            gains: Vec::new(),
-            excluded,
-        })
-        .collect();
-
-    let group = u32s(&variant_peaks, "group")?;
-    let variant = strs(&variant_peaks, "variant")?;
-    let is_baseline: Vec<Option<bool>> = variant_peaks.column("is_baseline")?.bool()?.iter().collect();
-    let n_levels = u64s(&variant_peaks, "levels")?;
-    let peak = f64s(&variant_peaks, "peak")?;
-    let peak_c = u64s(&variant_peaks, "peak_concurrency")?;
-    let peak_label = strs(&variant_peaks, "peak_label")?;
-    let peak_p99 = f64s(&variant_peaks, "peak_p99_ms")?;
-    for i in 0..variant_peaks.height() {
-        let Some(c) = group[i].and_then(|g| comparisons.get_mut(g as usize)) else {
-            continue;
-        };
+    let mut peaks_out = BTreeMap::new();
+    let group = u32s(&member_peaks, "group")?;
+    let member = u32s(&member_peaks, "member")?;
+    let n_levels = u64s(&member_peaks, "levels")?;
+    let peak = f64s(&member_peaks, "peak")?;
+    let peak_c = u64s(&member_peaks, "peak_concurrency")?;
+    let peak_label = strs(&member_peaks, "peak_label")?;
+    let peak_p99 = f64s(&member_peaks, "peak_p99_ms")?;
+    for i in 0..member_peaks.height() {
+        let (Some(g), Some(m)) = (group[i], member[i]) else { continue };
         let point = match (peak[i], peak_c[i], peak_p99[i]) {
             (Some(throughput), Some(concurrency), Some(p99_ms)) => Some(PeakPoint {
                 throughput,
@@ -452,240 +483,232 @@ pub fn summarize(sweeps: &[Sweep], criteria: &Criteria) -> Result<Summary> {
             }),
             _ => None,
         };
-        c.variants.push(VariantPeak {
-            variant: variant[i].clone().unwrap_or_default(),
-            is_baseline: is_baseline[i].unwrap_or(false),
-            levels: n_levels[i].unwrap_or(0) as usize,
-            peak: point,
-        });
+        peaks_out.insert((g, m), MemberPeak { levels: n_levels[i].unwrap_or(0) as usize, peak: point });
     }
 
+    let mut gains_out = BTreeMap::new();
     let group = u32s(&gains, "group")?;
-    let treatment = strs(&gains, "treatment")?;
-    let baseline = strs(&gains, "baseline")?;
+    let treatment = u32s(&gains, "treatment")?;
+    let baseline = u32s(&gains, "baseline")?;
     let gain = f64s(&gains, "throughput_gain")?;
     let at_c = u64s(&gains, "at_concurrency")?;
     let base_p99 = f64s(&gains, "baseline_p99_ms")?;
     let treat_p99 = f64s(&gains, "treatment_p99_ms")?;
     let ratio = f64s(&gains, "p99_ratio")?;
     for i in 0..gains.height() {
-        let Some(c) = group[i].and_then(|g| comparisons.get_mut(g as usize)) else {
-            continue;
-        };
-        c.gains.push(Gain {
-            baseline: baseline[i].clone().unwrap_or_default(),
-            treatment: treatment[i].clone().unwrap_or_default(),
-            throughput_gain: gain[i].filter(|g| g.is_finite()),
-            at_concurrency: at_c[i],
-            baseline_p99_ms: base_p99[i],
-            treatment_p99_ms: treat_p99[i],
-            p99_ratio: ratio[i].filter(|r| r.is_finite()),
-        });
-    }
-    for c in &mut comparisons {
-        c.variants.sort_by_key(|v| (!v.is_baseline, baseline_rank(&v.variant), v.variant.clone()));
-    }
-    Ok(Summary { criteria: criteria.clone(), comparisons })
-}
-
-/// `14221.3` -> `14,221`; small values keep a decimal or two.
-pub(crate) fn fmt_throughput(v: f64) -> String {
-    if v.abs() >= 100.0 {
-        let s = format!("{:.0}", v.abs());
-        let mut out = String::new();
-        for (i, ch) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(ch);
-        }
-        if v < 0.0 { format!("-{out}") } else { out }
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-/// A latency in milliseconds, with as many decimals as its size deserves.
-pub(crate) fn fmt_ms(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0} ms")
-    } else if v >= 10.0 {
-        format!("{v:.1} ms")
-    } else {
-        format!("{v:.2} ms")
-    }
-}
-
-/// A ratio as the reader expects it: `11.5x`, `0.11x`.
-pub(crate) fn fmt_ratio(v: f64) -> String {
-    if v >= 0.995 { format!("{v:.1}x") } else { format!("{v:.2}x") }
-}
-
-fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|")
-}
-
-impl Summary {
-    /// The summary as Markdown: a table of gains (the answer), a table of every variant's peak,
-    /// and footnotes for levels that did not count.
-    pub fn to_markdown(&self) -> String {
-        let mut out = String::new();
-        let suites: std::collections::BTreeSet<&str> =
-            self.comparisons.iter().map(|c| c.suite.as_str()).collect();
-        let show_suite = suites.len() > 1;
-        let _ = writeln!(out, "# Peak goodput\n");
-        let _ = writeln!(
-            out,
-            "Peak goodput = the highest throughput among the levels whose p99 latency meets the SLA. \
-             Levels that were client-bound or had more than {}% errors never count as a peak.\n",
-            fmt_pct(self.criteria.max_error_rate)
+        let (Some(g), Some(t), Some(b)) = (group[i], treatment[i], baseline[i]) else { continue };
+        let Some(grp) = groups.get(g as usize) else { continue };
+        let name = |m: u32| grp.members.get(m as usize).map(|m| m.variant.clone()).unwrap_or_default();
+        gains_out.insert(
+            (g, t),
+            Gain {
+                baseline: name(b),
+                treatment: name(t),
+                throughput_gain: gain[i].filter(|g| g.is_finite()),
+                at_concurrency: at_c[i],
+                baseline_p99_ms: base_p99[i],
+                treatment_p99_ms: treat_p99[i],
+                p99_ratio: ratio[i].filter(|r| r.is_finite()),
+                at_users: None,
+            },
         );
-        if self.comparisons.is_empty() {
-            let _ = writeln!(out, "No sweeps were found.");
-            return out;
-        }
-        let _ = writeln!(out, "## Gains\n");
-        let suite_h = if show_suite { "| suite " } else { "" };
-        let suite_s = if show_suite { "|---" } else { "" };
-        let _ = writeln!(
-            out,
-            "{suite_h}| comparison | workload | SLA (p99) | baseline peak | treatment peak | throughput gain | p99 at baseline peak load |"
-        );
-        let _ = writeln!(out, "{suite_s}|---|---|---|---|---|---:|---|");
-        let mut footnotes: Vec<String> = Vec::new();
-        for c in &self.comparisons {
-            let unit = c.metric.throughput_unit();
-            let sla = c.sla_ms.map(|s| format!("≤ {}", fmt_ms(s))).unwrap_or_else(|| "none".into());
-            let suite_cell = if show_suite { format!("| {} ", md_escape(&c.suite)) } else { String::new() };
-            let peak_cell = |variant: &str| match c.peak_of(variant) {
-                Some(p) => format!(
-                    "{}: {} {unit} @ c={} (p99 {})",
-                    md_escape(variant),
-                    fmt_throughput(p.throughput),
-                    p.concurrency,
-                    fmt_ms(p.p99_ms)
-                ),
-                None => format!("{}: no level meets the SLA", md_escape(variant)),
-            };
-            if c.gains.is_empty() {
-                let why = if c.baseline.is_none() {
-                    "no baseline variant (off/unoptimized/baseline)"
-                } else {
-                    "no treatment variant"
-                };
-                let peaks: Vec<String> = c.variants.iter().map(|v| peak_cell(&v.variant)).collect();
-                let _ = writeln!(
-                    out,
-                    "{suite_cell}| {} | {} | {sla} | {} | | n/a ({why}) | |",
-                    md_escape(&c.comparison),
-                    md_escape(&workload_display_name(&c.workload)),
-                    peaks.join("; "),
-                );
-                continue;
-            }
-            for g in &c.gains {
-                let gain = g
-                    .throughput_gain
-                    .map(|v| format!("**{}**", fmt_ratio(v)))
-                    .unwrap_or_else(|| "n/a".into());
-                let p99 = match (g.at_concurrency, g.baseline_p99_ms, g.treatment_p99_ms) {
-                    (Some(at), Some(b), Some(t)) => format!(
-                        "{} → {} ({}) @ c={at}",
-                        fmt_ms(b),
-                        fmt_ms(t),
-                        g.p99_ratio.map(fmt_ratio).unwrap_or_else(|| "n/a".into())
-                    ),
-                    (Some(at), _, _) => format!("n/a (no {} level at c={at})", md_escape(&g.treatment)),
-                    _ => "n/a".into(),
-                };
-                let _ = writeln!(
-                    out,
-                    "{suite_cell}| {} | {} | {sla} | {} | {} | {gain} | {p99} |",
-                    md_escape(&c.comparison),
-                    md_escape(&workload_display_name(&c.workload)),
-                    peak_cell(&g.baseline),
-                    peak_cell(&g.treatment),
-                );
-            }
-        }
+    }
+    Ok((peaks_out, gains_out))
+}
 
-        let _ = writeln!(out, "\n## Peaks per variant\n");
-        let _ = writeln!(
-            out,
-            "{suite_h}| comparison | workload | variant | peak goodput | at concurrency | p99 there | levels |"
-        );
-        let _ = writeln!(out, "{suite_s}|---|---|---|---:|---:|---:|---:|");
-        for c in &self.comparisons {
-            let suite_cell = if show_suite { format!("| {} ", md_escape(&c.suite)) } else { String::new() };
-            for v in &c.variants {
-                let excluded = c.excluded.iter().filter(|e| e.variant == v.variant).count();
-                let levels = if excluded > 0 {
-                    footnotes.push(format!(
-                        "{} {} {} `{}`: {}",
-                        md_escape(&c.suite),
-                        md_escape(&c.comparison),
-                        md_escape(&c.workload),
-                        md_escape(&v.variant),
-                        c.excluded
-                            .iter()
-                            .filter(|e| e.variant == v.variant)
-                            .map(|e| format!("c={} ({})", e.concurrency, e.reason))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                    format!("{} ({excluded} excluded[^{}])", v.levels, footnotes.len())
-                } else {
-                    v.levels.to_string()
-                };
-                let role = if v.is_baseline { " (baseline)" } else { "" };
-                let (peak, at, p99) = match &v.peak {
-                    Some(p) => (
-                        format!("{} {}", fmt_throughput(p.throughput), c.metric.throughput_unit()),
-                        p.concurrency.to_string(),
-                        fmt_ms(p.p99_ms),
-                    ),
-                    None => ("no level meets the SLA".into(), "".into(), "".into()),
-                };
-                let _ = writeln!(
-                    out,
-                    "{suite_cell}| {} | {} | {}{role} | {peak} | {at} | {p99} | {levels} |",
-                    md_escape(&c.comparison),
-                    md_escape(&workload_display_name(&c.workload)),
-                    md_escape(&v.variant),
-                );
+/// The level of `sweep` at `users` (closed loop), if it was measured.
+fn level_at(sweep: &MeasuredSweep, users: u64) -> Option<&MeasuredLevel> {
+    sweep.levels.iter().find(|l| l.concurrency == users && l.rate_rps.is_none())
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b).filter(|r| r.is_finite()),
+        _ => None,
+    }
+}
+
+/// Both variants at `users`.
+fn at_users(metric: &Metric, baseline: &MeasuredSweep, treatment: &MeasuredSweep, users: u64) -> AtUsers {
+    let b = level_at(baseline, users);
+    let t = level_at(treatment, users);
+    let bt = b.and_then(|l| metric.throughput_of(l));
+    let tt = t.and_then(|l| metric.throughput_of(l));
+    let bp = b.and_then(|l| metric.latency_of(l));
+    let tp = t.and_then(|l| metric.latency_of(l));
+    AtUsers {
+        users,
+        baseline_throughput: bt,
+        treatment_throughput: tt,
+        throughput_gain: ratio(tt, bt),
+        baseline_p99_ms: bp,
+        treatment_p99_ms: tp,
+        p99_ratio: ratio(tp, bp),
+    }
+}
+
+/// Computes every comparison's peaks and gains and every scaling study's curve.
+pub fn summarize(loaded: &Loaded, criteria: &Criteria) -> Result<Summary> {
+    let groups = groups_of(loaded, criteria);
+    let mut rows = Vec::new();
+    let mut excluded: Vec<Vec<ExcludedLevel>> = Vec::new();
+    for (gi, group) in groups.iter().enumerate() {
+        let mut group_excluded = Vec::new();
+        for (mi, member) in group.members.iter().enumerate() {
+            for level in &loaded.sweeps[member.sweep].levels {
+                let exclusion = level.exclusion(criteria.max_error_rate);
+                if let Some(reason) = exclusion {
+                    group_excluded.push(ExcludedLevel {
+                        variant: member.variant.clone(),
+                        label: level.label.clone(),
+                        concurrency: level.concurrency,
+                        reason,
+                    });
+                }
+                rows.push(LevelRow {
+                    group: gi as u32,
+                    member: mi as u32,
+                    is_baseline: member.is_baseline,
+                    concurrency: level.concurrency,
+                    label: level.label.clone(),
+                    throughput: group.metric.throughput_of(level),
+                    p99_ms: group.metric.latency_of(level),
+                    excluded: exclusion.is_some(),
+                    sla_ms: group.sla_ms,
+                });
             }
         }
-        let metrics: std::collections::BTreeSet<String> = self
-            .comparisons
+        excluded.push(group_excluded);
+    }
+    let (peaks, gains) = compute(&groups, rows)?;
+
+    let mut comparisons = Vec::new();
+    let mut scalings: Vec<ScalingSummary> = loaded
+        .scalings
+        .iter()
+        .map(|s| {
+            let all = s.sweeps.iter().chain(&s.baseline).map(|&x| &loaded.sweeps[x]);
+            let (metric, sla_ms) = metric_and_sla(loaded, criteria, &s.suite, &s.workload, all);
+            ScalingSummary {
+                suite: s.suite.clone(),
+                name: s.name.clone(),
+                description: s.description.clone(),
+                workload: s.workload.clone(),
+                metric,
+                sla_ms,
+                variants: s.variants.clone(),
+                pair: scaling_pair(&s.variants),
+                points: Vec::new(),
+                gains: Vec::new(),
+                ideal: None,
+                excluded: Vec::new(),
+            }
+        })
+        .collect();
+    for (gi, (group, excluded)) in groups.iter().zip(excluded).enumerate() {
+        let g = gi as u32;
+        let peak_of = |mi: usize| peaks.get(&(g, mi as u32)).cloned().unwrap_or_default();
+        match group.kind {
+            GroupKind::Comparison(ci) => {
+                let study = &loaded.comparisons[ci];
+                let mut variants: Vec<VariantPeak> = group
+                    .members
+                    .iter()
+                    .enumerate()
+                    .map(|(mi, m)| {
+                        let p = peak_of(mi);
+                        VariantPeak {
+                            variant: m.variant.clone(),
+                            sweep: m.sweep,
+                            is_baseline: m.is_baseline,
+                            levels: p.levels,
+                            peak: p.peak,
+                        }
+                    })
+                    .collect();
+                variants.sort_by_key(|v| (!v.is_baseline, baseline_rank(&v.variant), v.variant.clone()));
+                let baseline_member = group.members.iter().find(|m| m.is_baseline);
+                let mut comparison_gains = Vec::new();
+                for (mi, m) in group.members.iter().enumerate() {
+                    let Some(mut gain) = gains.get(&(g, mi as u32)).cloned() else { continue };
+                    if let (Some(users), Some(b)) = (study.at_users, baseline_member) {
+                        gain.at_users = Some(at_users(
+                            &group.metric,
+                            &loaded.sweeps[b.sweep],
+                            &loaded.sweeps[m.sweep],
+                            users,
+                        ));
+                    }
+                    comparison_gains.push(gain);
+                }
+                comparison_gains.sort_by(|a, b| a.treatment.cmp(&b.treatment));
+                comparisons.push(ComparisonSummary {
+                    suite: study.suite.clone(),
+                    comparison: study.name.clone(),
+                    description: study.description.clone(),
+                    workload: study.workload.clone(),
+                    metric: group.metric,
+                    sla_ms: group.sla_ms,
+                    at_users: study.at_users,
+                    baseline: baseline_member.map(|m| m.variant.clone()),
+                    variants,
+                    gains: comparison_gains,
+                    excluded,
+                });
+            }
+            GroupKind::ScalingAt(si, n) => {
+                let summary = &mut scalings[si];
+                summary.excluded.extend(excluded);
+                for (mi, m) in group.members.iter().enumerate() {
+                    let p = peak_of(mi);
+                    let level = p
+                        .peak
+                        .as_ref()
+                        .and_then(|pk| loaded.sweeps[m.sweep].levels.iter().find(|l| l.label == pk.label));
+                    summary.points.push(ScalingPoint {
+                        variant: m.variant.clone(),
+                        replicas: n,
+                        sweep: m.sweep,
+                        peak: p.peak,
+                        request_throughput: level.map(|l| l.throughput_rps),
+                        output_throughput: level.and_then(|l| l.tokens).map(|t| t.output_per_s),
+                        efficiency: None,
+                    });
+                    if let Some(gain) = gains.get(&(g, mi as u32)) {
+                        summary.gains.push(ScalingGain { replicas: n, gain: gain.clone() });
+                    }
+                }
+            }
+            GroupKind::Engine(si) => {
+                let summary = &mut scalings[si];
+                summary.excluded.extend(excluded);
+                let m = &group.members[0];
+                if let Some(best) = peak_of(0).peak {
+                    let better = summary.ideal.as_ref().is_none_or(|i| best.throughput > i.best.throughput);
+                    if better {
+                        summary.ideal = Some(IdealLine { variant: m.variant.clone(), sweep: m.sweep, best });
+                    }
+                }
+            }
+        }
+    }
+    for s in &mut scalings {
+        let order = |v: &str| s.variants.iter().position(|x| x == v).unwrap_or(usize::MAX);
+        s.points.sort_by_key(|p| (order(&p.variant), p.replicas));
+        s.gains.sort_by_key(|g| (g.replicas, order(&g.gain.treatment)));
+        let at_one: BTreeMap<String, f64> = s
+            .points
             .iter()
-            .map(|c| {
-                format!(
-                    "{}: throughput in {}, latency = {}",
-                    workload_display_name(&c.workload),
-                    c.metric.throughput_unit(),
-                    c.metric.latency_name()
-                )
-            })
+            .filter(|p| p.replicas == 1)
+            .filter_map(|p| Some((p.variant.clone(), p.peak.as_ref()?.throughput)))
             .collect();
-        let _ = writeln!(out);
-        for m in metrics {
-            let _ = writeln!(out, "- {m}");
+        for p in &mut s.points {
+            let one = at_one.get(&p.variant).copied();
+            p.efficiency =
+                ratio(p.peak.as_ref().map(|pk| pk.throughput), one.map(|o| o * f64::from(p.replicas)));
         }
-        if !footnotes.is_empty() {
-            let _ = writeln!(out);
-            for (i, f) in footnotes.iter().enumerate() {
-                let _ = writeln!(out, "[^{}]: Not counted as a peak: {f}", i + 1);
-            }
-        }
-        out
     }
-}
-
-fn fmt_pct(rate: f64) -> String {
-    let pct = rate * 100.0;
-    if (pct - pct.round()).abs() < 1e-9 { format!("{pct:.0}") } else { format!("{pct}") }
+    Ok(Summary { criteria: criteria.clone(), comparisons, scalings })
 }
 
 #[cfg(test)]
@@ -693,40 +716,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sla_assignments_parse() {
-        let a: SlaAssignment = "unary=200ms".parse().expect("parses");
-        assert_eq!(a.workload, "unary");
-        assert_eq!(a.p99_ms, 200.0);
-        let a: SlaAssignment = "streaming=0.7s".parse().expect("parses");
-        assert!((a.p99_ms - 700.0).abs() < 1e-9);
-        let a: SlaAssignment = "recsys=400".parse().expect("parses");
-        assert_eq!(a.p99_ms, 400.0);
-        assert!("unary".parse::<SlaAssignment>().is_err());
-        assert!("unary=fast".parse::<SlaAssignment>().is_err());
-        assert!("=200ms".parse::<SlaAssignment>().is_err());
-        assert!("unary=-5ms".parse::<SlaAssignment>().is_err());
-    }
-
-    #[test]
-    fn slas_fall_back_to_the_family() {
-        let slas = Slas::default();
-        assert_eq!(slas.get("unary"), Some(200.0));
-        assert_eq!(slas.get("Streaming"), Some(700.0));
-        assert_eq!(slas.get("sse_stream"), Some(700.0));
-        assert_eq!(slas.get("recsys"), None);
-        assert_eq!(Slas::none().get("unary"), None);
-    }
-
-    #[test]
-    fn numbers_format_for_readers() {
-        assert_eq!(fmt_throughput(14220.59), "14,221");
-        assert_eq!(fmt_throughput(138256.52), "138,257");
-        assert_eq!(fmt_throughput(156.57), "157");
-        assert_eq!(fmt_throughput(1279.49), "1,279");
-        assert_eq!(fmt_throughput(12.34), "12.3");
-        assert_eq!(fmt_ratio(11.495), "11.5x");
-        assert_eq!(fmt_ratio(0.1125), "0.11x");
-        assert_eq!(fmt_ms(160.0), "160 ms");
-        assert_eq!(fmt_ms(49.71), "49.7 ms");
+    fn scaling_pairs_optimized_with_unoptimized_else_the_first_two() {
+        let v = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            scaling_pair(&v(&["1_ingress", "optimized", "unoptimized"])),
+            Some(("unoptimized".into(), "optimized".into()))
+        );
+        assert_eq!(scaling_pair(&v(&["fast", "slow"])), Some(("slow".into(), "fast".into())));
+        assert_eq!(scaling_pair(&v(&["off", "on"])), Some(("off".into(), "on".into())));
+        assert_eq!(scaling_pair(&v(&["1_ingress"])), None);
     }
 }
