@@ -1,13 +1,17 @@
 //! `report`: turns result files into the answer a reader wants: how much faster, at what latency.
 //!
-//! 1. [`load_dir`] / [`load_dirs`] read sweeps from result directories: this project's files
-//!    (`docs/results-schema.md`) and the original suite's published formats (unary CSV, streaming
-//!    CSV, Locust per-level stats JSON). Unknown or malformed files become [`Warning`]s.
+//! 1. [`load_dir`] / [`load_dirs`] read measured sweeps ([`MeasuredSweep`]s of
+//!    [`MeasuredLevel`]s) and what they are for ([`ComparisonStudy`], [`ScalingStudy`]) from
+//!    result directories: a run's `index.json` and this project's files
+//!    (`docs/results-schema.md`), and the original suite's published formats (unary CSV,
+//!    streaming CSV, Locust per-level stats JSON, vLLM bench results). Unknown or malformed files
+//!    become [`Warning`]s.
 //! 2. [`summarize`] computes, with polars, each variant's peak goodput at an SLA (the highest
 //!    throughput among levels whose p99 meets it, never a client-bound level or one with too many
-//!    errors), the gains over the baseline, and the p99s at the baseline's peak concurrency.
-//! 3. [`Summary::to_markdown`], [`plot_comparison`] and [`plot_peak_gains`] present them;
-//!    [`write_report`] does all of it for a list of directories (what the suites call).
+//!    errors), the gains over the baseline, the p99s at the baseline's peak concurrency, and each
+//!    scaling study's throughput, efficiency and gains per replica count.
+//! 3. [`Summary::to_markdown`] and the `plot_*` functions present them; [`write_report`] does all
+//!    of it for a list of directories (what the suites call).
 //!
 //! The library never prints or exits.
 
@@ -15,21 +19,27 @@ mod error;
 mod load;
 mod model;
 mod plot;
+mod study;
 mod summary;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use error::{Error, Result};
-pub use load::{Loaded, Warning, load_dir, load_dir_as, load_dirs};
-pub use model::{
-    BASELINE_VARIANTS, Exclusion, LatencyKind, Level, Metric, SourceFormat, Stem, Sweep, ThroughputKind,
-    WorkloadFamily, is_baseline_variant, parse_stem, workload_display_name,
+pub use load::{
+    INDEX_FILE, INDEX_SCHEMA, IndexComparison, IndexScaling, IndexStudy, IndexSweep, IndexWorkload, Loaded,
+    REPLICA_SWEEP_STUDY, RunIndex, Warning, load_dir, load_dir_as, load_dirs,
 };
-pub use plot::{ImageFormat, plot_comparison, plot_peak_gains};
+pub use model::{
+    BASELINE_VARIANTS, Exclusion, LatencyKind, MeasuredLevel, MeasuredSweep, Metric, Percentiles,
+    SourceFormat, Stem, ThroughputKind, TokenTotals, WorkloadFamily, is_baseline_variant,
+    parse_dashed_variant, parse_stem, workload_display_name,
+};
+pub use plot::{ImageFormat, plot_by_users, plot_comparison, plot_engine, plot_peak_gains, plot_scaling};
+pub use study::{ComparisonStudy, ScalingStudy, WorkloadInfo};
 pub use summary::{
-    ComparisonSummary, Criteria, ExcludedLevel, Gain, PeakPoint, SlaAssignment, Slas, Summary, VariantPeak,
-    summarize,
+    AtUsers, ComparisonSummary, Criteria, ExcludedLevel, Gain, IdealLine, PeakPoint, ScalingGain,
+    ScalingPoint, ScalingSummary, SlaAssignment, Slas, Summary, VariantPeak, summarize,
 };
 
 /// The file name (without extension) of the cross-suite bar chart.
@@ -61,6 +71,10 @@ pub struct ReportFiles {
     pub peak_gains: Vec<PathBuf>,
     /// `<out>/<suite>/<comparison>_<workload>.{png,svg}`, one per comparison and workload.
     pub comparisons: Vec<PathBuf>,
+    /// The other figures: `<out>/<suite>/<comparison>_<workload>_by_users.{png,svg}` (recsys),
+    /// `<out>/<suite>/<study>_<workload>_scaling.{png,svg}` and
+    /// `<out>/<suite>/<engine>_<workload>_engine.{png,svg}` (the bare engine of a scaling study).
+    pub figures: Vec<PathBuf>,
     /// The files that were skipped, and why.
     pub warnings: Vec<Warning>,
     /// The numbers behind it all.
@@ -73,6 +87,7 @@ impl ReportFiles {
         std::iter::once(self.markdown.as_path())
             .chain(self.peak_gains.iter().map(PathBuf::as_path))
             .chain(self.comparisons.iter().map(PathBuf::as_path))
+            .chain(self.figures.iter().map(PathBuf::as_path))
     }
 }
 
@@ -90,31 +105,55 @@ pub fn write_report<P: AsRef<Path>>(
 /// Like [`write_report`], for sweeps already loaded.
 pub fn write_loaded(loaded: &Loaded, out_dir: impl AsRef<Path>, options: &Options) -> Result<ReportFiles> {
     let out_dir = out_dir.as_ref();
-    fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let summary = summarize(&loaded.sweeps, &options.criteria)?;
+    fs::create_dir_all(out_dir).map_err(|e| Error::write(out_dir, e))?;
+    let summary = summarize(loaded, &options.criteria)?;
 
     let mut comparisons = Vec::new();
+    let mut figures = Vec::new();
     let mut peak_gains = Vec::new();
-    if !options.formats.is_empty() {
+    let formats = &options.formats;
+    if !formats.is_empty() {
+        let stem =
+            |suite: &str, name: String| out_dir.join(plot::file_safe(suite)).join(plot::file_safe(&name));
         for c in &summary.comparisons {
-            let stem = out_dir
-                .join(plot::file_safe(&c.suite))
-                .join(plot::file_safe(&format!("{}_{}", c.comparison, c.workload)));
+            let name = format!("{}_{}", c.comparison, c.workload);
             comparisons.extend(plot_comparison(
                 c,
-                &loaded.sweeps,
+                loaded,
                 &options.criteria,
-                &stem,
-                &options.formats,
+                &stem(&c.suite, name.clone()),
+                formats,
             )?);
+            if WorkloadFamily::of(&c.workload) == WorkloadFamily::RecSys {
+                figures.extend(plot_by_users(
+                    c,
+                    loaded,
+                    &stem(&c.suite, format!("{name}_by_users")),
+                    formats,
+                )?);
+            }
         }
-        peak_gains = plot_peak_gains(&summary, &out_dir.join(PEAK_GAINS_STEM), &options.formats)?;
+        for s in &summary.scalings {
+            let name = format!("{}_{}", s.name, s.workload);
+            figures.extend(plot_scaling(s, &stem(&s.suite, format!("{name}_scaling")), formats)?);
+        }
+        let mut engines: Vec<usize> =
+            loaded.scalings.iter().flat_map(|s| s.baseline.iter().copied()).collect();
+        engines.extend((0..loaded.sweeps.len()).filter(|&i| loaded.sweeps[i].external));
+        engines.sort_unstable();
+        engines.dedup();
+        for i in engines {
+            let sweep = &loaded.sweeps[i];
+            let name = format!("{}_{}_engine", sweep.variant, sweep.workload);
+            figures.extend(plot_engine(sweep, &stem(&sweep.suite, name), formats)?);
+        }
+        peak_gains = plot_peak_gains(&summary, &out_dir.join(PEAK_GAINS_STEM), formats)?;
     }
 
     let mut markdown = summary.to_markdown();
-    if !peak_gains.is_empty() || !comparisons.is_empty() {
+    if !peak_gains.is_empty() || !comparisons.is_empty() || !figures.is_empty() {
         markdown.push_str("\n## Plots\n\n");
-        for p in peak_gains.iter().chain(&comparisons) {
+        for p in peak_gains.iter().chain(&comparisons).chain(&figures) {
             if p.extension().is_some_and(|e| e == "png") {
                 let rel = p.strip_prefix(out_dir).unwrap_or(p);
                 markdown.push_str(&format!("- [{}]({})\n", rel.display(), rel.display()));
@@ -128,6 +167,13 @@ pub fn write_loaded(loaded: &Loaded, out_dir: impl AsRef<Path>, options: &Option
         }
     }
     let md_path = out_dir.join(SUMMARY_FILE);
-    fs::write(&md_path, markdown).map_err(|e| Error::io(&md_path, e))?;
-    Ok(ReportFiles { markdown: md_path, peak_gains, comparisons, warnings: loaded.warnings.clone(), summary })
+    fs::write(&md_path, markdown).map_err(|e| Error::write(&md_path, e))?;
+    Ok(ReportFiles {
+        markdown: md_path,
+        peak_gains,
+        comparisons,
+        figures,
+        warnings: loaded.warnings.clone(),
+        summary,
+    })
 }

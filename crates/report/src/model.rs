@@ -1,39 +1,132 @@
-//! The data every importer produces: a [`Sweep`] of [`Level`]s, named like the original suite
-//! (`<comparison>_<variant>_<workload>`), and the rules that give those names a meaning: which
-//! variant is the baseline, and which columns measure throughput and latency for a workload.
+//! The measured data every importer produces: a [`MeasuredSweep`] of [`MeasuredLevel`]s (what
+//! was measured, not what was asked for: `loadgen::Sweep` and `loadgen::Level` are the levels to
+//! run), the rules that give the original suite's file names a meaning (which variant is the
+//! baseline), and which measurements are a workload's throughput and latency ([`Metric`]).
 
 use std::fmt;
 use std::path::PathBuf;
 
-/// One concurrency (or arrival-rate) sweep of one variant of one comparison on one workload.
+/// One measured sweep (concurrency or arrival-rate levels) of one variant on one workload.
+///
+/// Which sweeps are compared with which is said by the studies of [`crate::Loaded`]
+/// ([`crate::ComparisonStudy`], [`crate::ScalingStudy`]), not by the sweep: a sweep measured once
+/// may serve several studies.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sweep {
-    /// The suite the sweep belongs to (the name of the results directory it was read from).
+pub struct MeasuredSweep {
+    /// The suite the sweep belongs to (the run index's `suite`, or the name of the results
+    /// directory it was read from).
     pub suite: String,
-    /// The comparison (`allon8`, `grpc`, ...): any name.
-    pub comparison: String,
-    /// The variant (`on`, `off`, `optimized`, `unoptimized`, ...).
+    /// The variant (`on`, `off`, `all_on`, `optimized`, `vllm`, ...).
     pub variant: String,
+    /// The deployment layout (`1replica`, `n4`, `bare`), when the source says.
+    pub layout: Option<String>,
     /// The workload (`unary`, `streaming`, `recsys`, `llm`, ...).
     pub workload: String,
+    /// The replica count of the measured deployment, when the source says.
+    pub replicas: Option<u32>,
+    /// Whether the sweep measured something outside Ray Serve (a bare engine such as vLLM).
+    pub external: bool,
     /// The format the sweep was read from.
     pub format: SourceFormat,
     /// The file (or folder of per-level files) the sweep was read from.
     pub path: PathBuf,
     /// The levels, sorted by concurrency (then arrival rate).
-    pub levels: Vec<Level>,
+    pub levels: Vec<MeasuredLevel>,
 }
 
-impl Sweep {
-    /// Whether this sweep's variant is a baseline (`off`, `unoptimized` or `baseline`).
+impl MeasuredSweep {
+    /// A sweep with no layout, replica count or levels yet.
+    pub fn new(
+        suite: impl Into<String>,
+        variant: impl Into<String>,
+        workload: impl Into<String>,
+        format: SourceFormat,
+        path: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            suite: suite.into(),
+            variant: variant.into(),
+            layout: None,
+            workload: workload.into(),
+            replicas: None,
+            external: false,
+            format,
+            path: path.into(),
+            levels: Vec::new(),
+        }
+    }
+
+    /// Whether this sweep's variant is named like a baseline (`off`, `unoptimized`, `baseline`).
     pub fn is_baseline(&self) -> bool {
         is_baseline_variant(&self.variant)
     }
 }
 
+/// Summary statistics of one distribution, in milliseconds; each is `None` when the source does
+/// not record it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Percentiles {
+    /// Arithmetic mean.
+    pub mean: Option<f64>,
+    /// Median.
+    pub p50: Option<f64>,
+    /// 90th percentile.
+    pub p90: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+}
+
+impl Percentiles {
+    /// Whether nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.mean.is_none() && self.p50.is_none() && self.p90.is_none() && self.p99.is_none()
+    }
+
+    /// Each statistic scaled by `factor` (seconds to milliseconds: 1000).
+    pub fn scaled(self, factor: f64) -> Self {
+        let f = |v: Option<f64>| v.map(|v| v * factor);
+        Self { mean: f(self.mean), p50: f(self.p50), p90: f(self.p90), p99: f(self.p99) }
+    }
+
+    /// `self` where it has a value, else `other`.
+    pub fn or(self, other: Self) -> Self {
+        Self {
+            mean: self.mean.or(other.mean),
+            p50: self.p50.or(other.p50),
+            p90: self.p90.or(other.p90),
+            p99: self.p99.or(other.p99),
+        }
+    }
+
+    fn values(&self) -> [Option<f64>; 4] {
+        [self.mean, self.p50, self.p90, self.p99]
+    }
+}
+
+/// Token totals of a level (LLM workloads): of the successful requests issued in the window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenTotals {
+    /// Prompt tokens.
+    pub input: u64,
+    /// Generated tokens.
+    pub output: u64,
+    /// Prompt tokens per second of the window.
+    pub input_per_s: f64,
+    /// Generated tokens per second of the window (the LLM throughput).
+    pub output_per_s: f64,
+}
+
+impl TokenTotals {
+    /// Totals over a window of `window_s` seconds (rates 0 for an empty window).
+    pub fn over(input: u64, output: u64, window_s: f64) -> Self {
+        let per_s = |n: u64| if window_s > 0.0 { n as f64 / window_s } else { 0.0 };
+        Self { input, output, input_per_s: per_s(input), output_per_s: per_s(output) }
+    }
+}
+
 /// The measurements of one level of a sweep, normalized across formats.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Level {
+pub struct MeasuredLevel {
     /// The level's label (`c8`, `r2000`; imported levels get `c<concurrency>`).
     pub label: String,
     /// Virtual users (closed loop) or the maximum number of connections in flight (open loop).
@@ -44,17 +137,38 @@ pub struct Level {
     pub throughput_rps: f64,
     /// Streaming: events (tokens) received per second by all users.
     pub events_per_s: Option<f64>,
-    /// p99 end-to-end latency in milliseconds (`None` when no request succeeded).
-    pub latency_p99_ms: Option<f64>,
-    /// p99 time to the first event in milliseconds (streaming, LLM).
-    pub first_event_p99_ms: Option<f64>,
+    /// End-to-end latency of the successful requests.
+    pub latency_ms: Percentiles,
+    /// Time to the first event (streaming) or token (LLM: TTFT).
+    pub first_event_ms: Percentiles,
+    /// LLM: time per output token after the first (TPOT).
+    pub tpot_ms: Percentiles,
+    /// LLM: token totals and rates.
+    pub tokens: Option<TokenTotals>,
     /// Failed / issued, when the format records it.
     pub error_rate: Option<f64>,
     /// Whether the client may have been the bottleneck.
     pub client_bound: bool,
 }
 
-impl Level {
+impl MeasuredLevel {
+    /// A closed-loop level `c<concurrency>` with only its throughput known.
+    pub fn closed(concurrency: u64, throughput_rps: f64) -> Self {
+        Self {
+            label: format!("c{concurrency}"),
+            concurrency,
+            rate_rps: None,
+            throughput_rps,
+            events_per_s: None,
+            latency_ms: Percentiles::default(),
+            first_event_ms: Percentiles::default(),
+            tpot_ms: Percentiles::default(),
+            tokens: None,
+            error_rate: None,
+            client_bound: false,
+        }
+    }
+
     /// Why this level must not count as a peak, if it must not: the client was the bottleneck or
     /// more than `max_error_rate` of its requests failed.
     pub fn exclusion(&self, max_error_rate: f64) -> Option<Exclusion> {
@@ -71,6 +185,23 @@ impl Level {
     /// label (`r2000`) for open loop.
     pub fn point_label(&self) -> String {
         if self.rate_rps.is_some() { self.label.clone() } else { self.concurrency.to_string() }
+    }
+
+    /// Why the level's values cannot be used, if they cannot: a negative or non-finite value, or
+    /// an error rate outside 0..1.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let ok_value = |v: f64| v.is_finite() && v >= 0.0;
+        let stats = [self.latency_ms, self.first_event_ms, self.tpot_ms];
+        let ok = ok_value(self.throughput_rps)
+            && self.events_per_s.is_none_or(ok_value)
+            && stats.iter().flat_map(Percentiles::values).flatten().all(ok_value)
+            && self.tokens.is_none_or(|t| ok_value(t.input_per_s) && ok_value(t.output_per_s))
+            && self.error_rate.is_none_or(|r| (0.0..=1.0).contains(&r));
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("level {}: negative, non-finite or out-of-range value", self.label))
+        }
     }
 }
 
@@ -104,8 +235,12 @@ pub enum SourceFormat {
     OriginalUnaryCsv,
     /// The original suite's streaming CSV (`system_tokens_per_sec`, `e2e_p99` in seconds, ...).
     OriginalStreamingCsv,
-    /// A folder of Locust per-level stats JSON (`<stem>_<concurrency>.json`).
+    /// A folder of Locust per-level stats JSON (`<stem>_<concurrency>.json`), every entry of a
+    /// file merged into one level.
     LocustJson,
+    /// `vllm bench serve --save-result` files, one per level (`concurrency_<c>.json` of a bare
+    /// engine sweep, `<N>_replicas.json` of a replica sweep).
+    VllmJson,
 }
 
 impl fmt::Display for SourceFormat {
@@ -116,6 +251,7 @@ impl fmt::Display for SourceFormat {
             Self::OriginalUnaryCsv => "original unary CSV",
             Self::OriginalStreamingCsv => "original streaming CSV",
             Self::LocustJson => "Locust stats JSON",
+            Self::VllmJson => "vLLM bench result JSON",
         })
     }
 }
@@ -170,6 +306,15 @@ pub fn parse_stem(stem: &str) -> Option<Stem> {
     })
 }
 
+/// Splits a folder name `<name>-<variant>` whose last dash-separated part is a known variant
+/// (`recsys-oss-nightly-optimized` -> (`recsys-oss-nightly`, `optimized`)), the original recsys
+/// suite's naming. `None` otherwise.
+pub fn parse_dashed_variant(name: &str) -> Option<(String, String)> {
+    let (prefix, variant) = name.rsplit_once('-')?;
+    let known = KNOWN_VARIANTS.iter().any(|k| k.eq_ignore_ascii_case(variant));
+    (known && !prefix.is_empty()).then(|| (prefix.to_string(), variant.to_string()))
+}
+
 /// The family of a workload, from its name; it decides the metrics and the default SLA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum WorkloadFamily {
@@ -203,6 +348,19 @@ impl WorkloadFamily {
     }
 }
 
+impl WorkloadFamily {
+    /// The family's own name (`recsys`, `llm`, `unary`, `streaming`), `None` for [`Self::Other`].
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Self::RecSys => Some("recsys"),
+            Self::Llm => Some("llm"),
+            Self::Unary => Some("unary"),
+            Self::Streaming => Some("streaming"),
+            Self::Other => None,
+        }
+    }
+}
+
 /// How a workload's name is written in tables and plots (`RecSys`, `LLM`, `Unary`, ...).
 pub fn workload_display_name(workload: &str) -> String {
     match workload.to_ascii_lowercase().as_str() {
@@ -219,8 +377,10 @@ pub fn workload_display_name(workload: &str) -> String {
 pub enum ThroughputKind {
     /// Successful requests per second.
     Requests,
-    /// Events (tokens) received per second by all users.
+    /// Events (SSE events; tokens for the streaming workload) received per second by all users.
     Events,
+    /// LLM output tokens per second (the level's output tokens / its window).
+    OutputTokens,
 }
 
 /// Which measurement is the latency the SLA applies to.
@@ -242,16 +402,38 @@ pub struct Metric {
 }
 
 impl Metric {
-    /// The metric for a group of sweeps of the same workload: streaming and LLM workloads use
-    /// events (tokens) per second when every level of every sweep has it; LLM workloads use the
-    /// time to the first event when every level has it; everything else uses requests per second
-    /// and end-to-end p99.
-    pub fn for_sweeps<'a>(workload: &str, sweeps: impl IntoIterator<Item = &'a Sweep>) -> Self {
+    /// Requests per second, end-to-end p99 (unary, recsys).
+    pub const REQUESTS: Self = Self { throughput: ThroughputKind::Requests, latency: LatencyKind::EndToEnd };
+    /// Events (tokens) per second, end-to-end p99 (streaming).
+    pub const EVENTS: Self = Self { throughput: ThroughputKind::Events, latency: LatencyKind::EndToEnd };
+    /// Output tokens per second, p99 TTFT (LLM).
+    pub const TOKENS: Self =
+        Self { throughput: ThroughputKind::OutputTokens, latency: LatencyKind::FirstEvent };
+
+    /// The metric a run index names (`requests`, `events`, `tokens`), `None` for another name.
+    pub fn from_index_name(name: &str) -> Option<Self> {
+        match name {
+            "requests" => Some(Self::REQUESTS),
+            "events" => Some(Self::EVENTS),
+            "tokens" => Some(Self::TOKENS),
+            _ => None,
+        }
+    }
+
+    /// The metric for a group of sweeps of the same workload when no run index says: LLM
+    /// workloads use output tokens per second when every level has token counts (else events per
+    /// second when every level has them) and the p99 TTFT when every level has it; streaming
+    /// workloads use events per second when every level has it; everything else uses requests
+    /// per second and end-to-end p99.
+    pub fn for_sweeps<'a>(workload: &str, sweeps: impl IntoIterator<Item = &'a MeasuredSweep>) -> Self {
         let family = WorkloadFamily::of(workload);
-        let levels: Vec<&Level> = sweeps.into_iter().flat_map(|s| &s.levels).collect();
-        let all_events = !levels.is_empty() && levels.iter().all(|l| l.events_per_s.is_some());
-        let all_first = !levels.is_empty() && levels.iter().all(|l| l.first_event_p99_ms.is_some());
+        let levels: Vec<&MeasuredLevel> = sweeps.into_iter().flat_map(|s| &s.levels).collect();
+        let all = |f: &dyn Fn(&MeasuredLevel) -> bool| !levels.is_empty() && levels.iter().all(|l| f(l));
+        let all_events = all(&|l| l.events_per_s.is_some());
+        let all_tokens = all(&|l| l.tokens.is_some());
+        let all_first = all(&|l| l.first_event_ms.p99.is_some());
         let throughput = match family {
+            WorkloadFamily::Llm if all_tokens => ThroughputKind::OutputTokens,
             WorkloadFamily::Streaming | WorkloadFamily::Llm if all_events => ThroughputKind::Events,
             _ => ThroughputKind::Requests,
         };
@@ -263,28 +445,30 @@ impl Metric {
     }
 
     /// A level's throughput under this metric.
-    pub fn throughput_of(&self, level: &Level) -> Option<f64> {
+    pub fn throughput_of(&self, level: &MeasuredLevel) -> Option<f64> {
         match self.throughput {
             ThroughputKind::Requests => Some(level.throughput_rps),
             ThroughputKind::Events => level.events_per_s,
+            ThroughputKind::OutputTokens => level.tokens.map(|t| t.output_per_s),
         }
         .filter(|v| v.is_finite())
     }
 
-    /// A level's latency under this metric, in milliseconds.
-    pub fn latency_of(&self, level: &Level) -> Option<f64> {
+    /// A level's p99 latency under this metric, in milliseconds.
+    pub fn latency_of(&self, level: &MeasuredLevel) -> Option<f64> {
         match self.latency {
-            LatencyKind::EndToEnd => level.latency_p99_ms,
-            LatencyKind::FirstEvent => level.first_event_p99_ms,
+            LatencyKind::EndToEnd => level.latency_ms.p99,
+            LatencyKind::FirstEvent => level.first_event_ms.p99,
         }
         .filter(|v| v.is_finite())
     }
 
-    /// The unit of the throughput (`rps`, `tokens/s`).
+    /// The unit of the throughput (`rps`, `tokens/s`, `output tokens/s`).
     pub fn throughput_unit(&self) -> &'static str {
         match self.throughput {
             ThroughputKind::Requests => "rps",
             ThroughputKind::Events => "tokens/s",
+            ThroughputKind::OutputTokens => "output tokens/s",
         }
     }
 
@@ -319,6 +503,20 @@ mod tests {
         assert_eq!(parse_stem("notes"), None);
         assert_eq!(parse_stem("a_b"), None);
         assert_eq!(parse_stem("a__b"), None);
+    }
+
+    #[test]
+    fn dashed_folder_names_split_at_a_known_variant() {
+        assert_eq!(
+            parse_dashed_variant("recsys-oss-nightly-optimized"),
+            Some(("recsys-oss-nightly".into(), "optimized".into()))
+        );
+        assert_eq!(
+            parse_dashed_variant("recsys-oss-nightly-unoptimized"),
+            Some(("recsys-oss-nightly".into(), "unoptimized".into()))
+        );
+        assert_eq!(parse_dashed_variant("recsys-oss-nightly"), None);
+        assert_eq!(parse_dashed_variant("-on"), None);
     }
 
     #[test]

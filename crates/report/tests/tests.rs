@@ -3,7 +3,10 @@
 mod suite {
     mod cli;
     mod common;
+    mod index;
+    mod llm;
     mod loading;
     mod plots;
     mod published;
+    mod recsys;
 }

@@ -1,14 +1,22 @@
 //! This project's own result files (`docs/results-schema.md`, schema `servebench.level/1`): the
-//! sweep CSV, and the per-level JSON when a sweep has no CSV.
+//! sweep CSV and the per-level JSON. The JSON holds more than the CSV (TTFT and TPOT statistics,
+//! token totals), so a level is read from its JSON when there is one and from its CSV row
+//! otherwise. Fields a reader does not know are ignored, so writers may add some.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::model::Level;
+use super::Warning;
+use crate::model::{MeasuredLevel, Percentiles, TokenTotals};
 
 /// The schema this reader understands.
 pub(crate) const SCHEMA: &str = "servebench.level/1";
 
-/// The CSV columns the report needs (others are ignored, so columns may be added).
+/// The CSV columns the report needs (looked up by header; others are ignored, so columns may be
+/// added).
 #[derive(Debug, Deserialize)]
 struct Row {
     schema: String,
@@ -21,7 +29,11 @@ struct Row {
     errors: Option<u64>,
     throughput_rps: f64,
     events_per_s: Option<f64>,
+    latency_mean_ms: Option<f64>,
+    latency_p50_ms: Option<f64>,
+    latency_p90_ms: Option<f64>,
     latency_p99_ms: Option<f64>,
+    first_event_p50_ms: Option<f64>,
     first_event_p99_ms: Option<f64>,
     #[serde(deserialize_with = "bool_text")]
     client_bound: bool,
@@ -38,15 +50,21 @@ fn bool_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     }
 }
 
+fn check_schema(schema: &str) -> Result<(), String> {
+    if schema == SCHEMA {
+        Ok(())
+    } else {
+        Err(format!("unsupported schema `{schema}` (this report reads `{SCHEMA}`)"))
+    }
+}
+
 /// Reads a sweep CSV; `Err` says why the file is malformed (with the line).
-pub(crate) fn read_csv(bytes: &[u8]) -> Result<Vec<Level>, String> {
+pub(crate) fn read_csv(bytes: &[u8]) -> Result<Vec<MeasuredLevel>, String> {
     let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(bytes);
     let mut levels = Vec::new();
     for row in rdr.deserialize::<Row>() {
         let row = row.map_err(|e| format!("malformed row: {e}"))?;
-        if row.schema != SCHEMA {
-            return Err(format!("unsupported schema `{}` (this report reads `{SCHEMA}`)", row.schema));
-        }
+        check_schema(&row.schema)?;
         if row.mode != "closed" && row.mode != "open" {
             return Err(format!("level {}: mode `{}` is neither closed nor open", row.label, row.mode));
         }
@@ -54,82 +72,169 @@ pub(crate) fn read_csv(bytes: &[u8]) -> Result<Vec<Level>, String> {
             (Some(e), Some(i)) if i > 0 => Some(e as f64 / i as f64),
             _ => None,
         });
-        let level = Level {
-            label: row.label,
-            concurrency: row.concurrency,
+        let level = MeasuredLevel {
             rate_rps: if row.mode == "open" { row.rate_rps } else { None },
-            throughput_rps: row.throughput_rps,
             events_per_s: row.events_per_s,
-            latency_p99_ms: row.latency_p99_ms,
-            first_event_p99_ms: row.first_event_p99_ms,
+            latency_ms: Percentiles {
+                mean: row.latency_mean_ms,
+                p50: row.latency_p50_ms,
+                p90: row.latency_p90_ms,
+                p99: row.latency_p99_ms,
+            },
+            first_event_ms: Percentiles {
+                p50: row.first_event_p50_ms,
+                p99: row.first_event_p99_ms,
+                ..Percentiles::default()
+            },
             error_rate,
             client_bound: row.client_bound,
+            label: row.label,
+            ..MeasuredLevel::closed(row.concurrency, row.throughput_rps)
         };
-        check_level(&level)?;
+        level.check()?;
         levels.push(level);
     }
     Ok(levels)
 }
 
-fn check_level(level: &Level) -> Result<(), String> {
-    let finite_non_negative = |v: f64| v.is_finite() && v >= 0.0;
-    let ok = finite_non_negative(level.throughput_rps)
-        && level.events_per_s.is_none_or(finite_non_negative)
-        && level.latency_p99_ms.is_none_or(finite_non_negative)
-        && level.first_event_p99_ms.is_none_or(finite_non_negative)
-        && level.error_rate.is_none_or(|r| (0.0..=1.0).contains(&r));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("level {}: negative, non-finite or out-of-range value", level.label))
+/// A statistics object of the level JSON (`count, mean, min, p50, ...`); the report keeps four.
+#[derive(Debug, Deserialize)]
+struct StatsJson {
+    mean: Option<f64>,
+    p50: Option<f64>,
+    p90: Option<f64>,
+    p99: Option<f64>,
+}
+
+impl From<Option<StatsJson>> for Percentiles {
+    fn from(s: Option<StatsJson>) -> Self {
+        s.map(|s| Percentiles { mean: s.mean, p50: s.p50, p90: s.p90, p99: s.p99 }).unwrap_or_default()
     }
 }
 
-fn f64_at(v: &serde_json::Value, path: &[&str]) -> Option<f64> {
-    let mut cur = v;
-    for key in path {
-        cur = cur.get(key)?;
-    }
-    cur.as_f64()
+#[derive(Debug, Deserialize)]
+struct ScheduleJson {
+    mode: Option<String>,
+    users: Option<u64>,
+    concurrency: Option<u64>,
+    max_in_flight: Option<u64>,
+    rate_rps: Option<f64>,
 }
 
-/// Reads one level JSON (already parsed); `Err` says why it is malformed.
-pub(crate) fn level_from_json(v: &serde_json::Value) -> Result<Level, String> {
-    let schema = v.get("schema").and_then(|s| s.as_str()).unwrap_or_default();
-    if schema != SCHEMA {
-        return Err(format!("unsupported schema `{schema}` (this report reads `{SCHEMA}`)"));
-    }
-    let label = v.get("label").and_then(|l| l.as_str()).ok_or("missing `label`")?.to_string();
-    let schedule = v.get("schedule").ok_or("missing `schedule`")?;
-    let mode = schedule.get("mode").and_then(|m| m.as_str()).unwrap_or("closed");
-    let concurrency = ["users", "concurrency", "max_in_flight", "max_connections"]
-        .iter()
-        .find_map(|k| schedule.get(k).and_then(|u| u.as_u64()))
-        .or_else(|| label.strip_prefix('c').and_then(|n| n.parse().ok()))
+#[derive(Debug, Default, Deserialize)]
+struct PhasesJson {
+    window_s: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CountsJson {
+    issued: Option<u64>,
+    errors: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokensJson {
+    input: u64,
+    output: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ClientJson {
+    #[serde(default)]
+    bound: bool,
+}
+
+/// The parts of a level JSON the report reads (its `schema` is checked first).
+#[derive(Debug, Deserialize)]
+struct LevelJson {
+    label: String,
+    schedule: ScheduleJson,
+    #[serde(default)]
+    phases: PhasesJson,
+    #[serde(default)]
+    counts: CountsJson,
+    throughput_rps: f64,
+    events_per_s: Option<f64>,
+    latency_ms: Option<StatsJson>,
+    first_event_ms: Option<StatsJson>,
+    tpot_ms: Option<StatsJson>,
+    tokens: Option<TokensJson>,
+    #[serde(default)]
+    client: ClientJson,
+}
+
+/// Reads one level JSON; `Err` says why it is malformed.
+pub(crate) fn level_from_json(text: &str) -> Result<MeasuredLevel, String> {
+    let schema = serde_json::from_str::<serde_json::Value>(text)
+        .map_err(|e| format!("malformed JSON: {e}"))?
+        .get("schema")
+        .and_then(|s| s.as_str().map(str::to_string))
+        .unwrap_or_default();
+    check_schema(&schema)?;
+    let v: LevelJson = serde_json::from_str(text).map_err(|e| format!("malformed level JSON: {e}"))?;
+    let open = v.schedule.mode.as_deref() == Some("open");
+    let concurrency = [v.schedule.users, v.schedule.concurrency, v.schedule.max_in_flight]
+        .into_iter()
+        .flatten()
+        .next()
+        .or_else(|| v.label.strip_prefix('c').and_then(|n| n.parse().ok()))
         .ok_or("cannot tell the level's concurrency from `schedule`")?;
-    let rate_rps = if mode == "open" { f64_at(schedule, &["rate_rps"]) } else { None };
-    let throughput_rps = f64_at(v, &["throughput_rps"]).ok_or("missing `throughput_rps`")?;
-    let issued = f64_at(v, &["counts", "issued"]);
-    let errors = f64_at(v, &["counts", "errors"]);
-    let error_rate = match (errors, issued) {
-        (Some(e), Some(i)) if i > 0.0 => Some(e / i),
+    let error_rate = match (v.counts.errors, v.counts.issued) {
+        (Some(e), Some(i)) if i > 0 => Some(e as f64 / i as f64),
         _ => None,
     };
-    let client_bound =
-        v.get("client").and_then(|c| c.get("bound")).and_then(|b| b.as_bool()).unwrap_or(false);
-    let level = Level {
-        label,
-        concurrency,
-        rate_rps,
-        throughput_rps,
-        events_per_s: f64_at(v, &["events_per_s"]),
-        latency_p99_ms: f64_at(v, &["latency_ms", "p99"]),
-        first_event_p99_ms: f64_at(v, &["first_event_ms", "p99"]),
+    let window_s = v.phases.window_s.unwrap_or(0.0);
+    let level = MeasuredLevel {
+        label: v.label,
+        rate_rps: if open { v.schedule.rate_rps } else { None },
+        events_per_s: v.events_per_s,
+        latency_ms: v.latency_ms.into(),
+        first_event_ms: v.first_event_ms.into(),
+        tpot_ms: v.tpot_ms.into(),
+        tokens: v.tokens.filter(|_| window_s > 0.0).map(|t| TokenTotals::over(t.input, t.output, window_s)),
         error_rate,
-        client_bound,
+        client_bound: v.client.bound,
+        ..MeasuredLevel::closed(concurrency, v.throughput_rps)
     };
-    check_level(&level)?;
+    level.check()?;
     Ok(level)
+}
+
+/// The level JSON files of a folder (`level_<label>.json`), read; unreadable ones become
+/// warnings. Other files are left to the caller.
+pub(crate) fn read_level_folder(folder: &Path) -> (Vec<(PathBuf, MeasuredLevel)>, Vec<Warning>) {
+    let mut levels = Vec::new();
+    let mut warnings = Vec::new();
+    let Ok(entries) = fs::read_dir(folder) else {
+        return (levels, vec![Warning::new(folder, "cannot read the level folder")]);
+    };
+    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    files.sort();
+    for path in files {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !(name.starts_with("level_") && name.ends_with(".json")) {
+            continue;
+        }
+        match fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|t| level_from_json(&t))
+        {
+            Ok(level) => levels.push((path, level)),
+            Err(message) => warnings.push(Warning::new(&path, message)),
+        }
+    }
+    (levels, warnings)
+}
+
+/// A sweep's levels from its CSV rows and its level JSON: the JSON of a label replaces its row
+/// (it has more), and levels that only one of them has are kept.
+pub(crate) fn merge_levels(csv: Vec<MeasuredLevel>, json: Vec<MeasuredLevel>) -> Vec<MeasuredLevel> {
+    let mut by_label: BTreeMap<String, MeasuredLevel> =
+        csv.into_iter().map(|l| (l.label.clone(), l)).collect();
+    for level in json {
+        by_label.insert(level.label.clone(), level);
+    }
+    by_label.into_values().collect()
 }
 
 #[cfg(test)]
@@ -149,7 +254,8 @@ mod tests {
         assert_eq!(levels.len(), 2);
         assert_eq!(levels[0].concurrency, 8);
         assert_eq!(levels[0].rate_rps, None);
-        assert_eq!(levels[0].latency_p99_ms, Some(2.5));
+        assert_eq!(levels[0].latency_ms.p99, Some(2.5));
+        assert_eq!(levels[0].latency_ms.mean, Some(1.0));
         assert!(!levels[0].client_bound);
         assert_eq!(levels[1].rate_rps, Some(2000.0));
         assert!(levels[1].client_bound);
@@ -173,19 +279,35 @@ mod tests {
     }
 
     #[test]
-    fn reads_a_level_json() {
-        let v: serde_json::Value = serde_json::from_str(
-            r#"{"schema":"servebench.level/1","label":"c8","protocol":"http",
+    fn reads_a_level_json_and_ignores_unknown_fields() {
+        let level = level_from_json(
+            r#"{"schema":"servebench.level/1","label":"c8","protocol":"openai",
                 "schedule":{"mode":"closed","users":8,"think_time_ms":0},
+                "phases":{"warmup_s":1,"window_s":10,"cooldown_s":0},
                 "counts":{"issued":1234,"ok":1230,"errors":4},
                 "throughput_rps":122.9,"events_per_s":null,
-                "latency_ms":{"p50":1.0,"p99":2.0},"first_event_ms":null,
-                "client":{"cpu":0.12,"bound":false}}"#,
+                "latency_ms":{"mean":1.5,"p50":1.0,"p90":1.8,"p99":2.0},
+                "first_event_ms":{"mean":0.5,"p50":0.4,"p99":0.9},
+                "tpot_ms":{"mean":0.1,"p50":0.1,"p99":0.2},
+                "tokens":{"input":1000,"output":500,"counted_from_chunks":0},
+                "unfinished":3,"stability":{"cv":0.1},"server":{"cpu":0.5},
+                "client":{"cpu":0.12,"bound":false,"new_field":1}}"#,
         )
-        .expect("json");
-        let level = level_from_json(&v).expect("level");
+        .expect("level");
         assert_eq!(level.concurrency, 8);
-        assert_eq!(level.latency_p99_ms, Some(2.0));
+        assert_eq!(
+            level.latency_ms,
+            Percentiles { mean: Some(1.5), p50: Some(1.0), p90: Some(1.8), p99: Some(2.0) }
+        );
+        assert_eq!(level.first_event_ms.p99, Some(0.9));
+        assert_eq!(level.tpot_ms.p50, Some(0.1));
+        let tokens = level.tokens.expect("tokens");
+        assert_eq!((tokens.input, tokens.output, tokens.output_per_s), (1000, 500, 50.0));
         assert!((level.error_rate.expect("rate") - 4.0 / 1234.0).abs() < 1e-12);
+        assert!(
+            level_from_json(r#"{"schema":"servebench.level/9","label":"c1"}"#)
+                .expect_err("no")
+                .contains("schema")
+        );
     }
 }

@@ -16,7 +16,8 @@ use super::{
     de, render, text_style,
 };
 use crate::error::Result;
-use crate::model::{Sweep, workload_display_name};
+use crate::load::Loaded;
+use crate::model::workload_display_name;
 use crate::summary::{ComparisonSummary, Criteria, fmt_ms, fmt_ratio, fmt_throughput};
 
 const WIDTH: u32 = 1280;
@@ -61,31 +62,25 @@ struct ComparisonFigure {
     excluded_note: Option<String>,
 }
 
-/// Draws goodput against p99 latency for one comparison (`cmp`, from [`crate::summarize`]) into
-/// `<out_stem>.png` / `.svg`; `sweeps` supplies the levels (sweeps of other comparisons are
-/// ignored). Returns the files written.
+/// Draws goodput against p99 latency for one comparison (`cmp`, from [`crate::summarize`] over
+/// `loaded`, which supplies the levels) into `<out_stem>.png` / `.svg`. Returns the files written.
 pub fn plot_comparison(
     cmp: &ComparisonSummary,
-    sweeps: &[Sweep],
+    loaded: &Loaded,
     criteria: &Criteria,
     out_stem: &Path,
     formats: &[ImageFormat],
 ) -> Result<Vec<PathBuf>> {
-    render(&build(cmp, sweeps, criteria), out_stem, formats)
+    render(&build(cmp, loaded, criteria), out_stem, formats)
 }
 
-fn build(cmp: &ComparisonSummary, sweeps: &[Sweep], criteria: &Criteria) -> ComparisonFigure {
+fn build(cmp: &ComparisonSummary, loaded: &Loaded, criteria: &Criteria) -> ComparisonFigure {
     let unit = cmp.metric.throughput_unit();
     let mut series = Vec::new();
     let mut any_excluded = false;
     let mut treatment_index = 0;
     for v in &cmp.variants {
-        let Some(sweep) = sweeps.iter().find(|s| {
-            s.suite == cmp.suite
-                && s.comparison == cmp.comparison
-                && s.workload == cmp.workload
-                && s.variant == v.variant
-        }) else {
+        let Some(sweep) = loaded.sweeps.get(v.sweep) else {
             continue;
         };
         let color = if v.is_baseline {
@@ -113,7 +108,7 @@ fn build(cmp: &ComparisonSummary, sweeps: &[Sweep], criteria: &Criteria) -> Comp
                 })
             })
             .collect();
-        let role = if v.is_baseline { " (baseline)" } else { "" };
+        let role = super::role_suffix(&v.variant, v.is_baseline);
         let legend = match &v.peak {
             Some(p) => format!(
                 "{}{role}: peak {} {unit} at c={}, p99 {}",
@@ -171,10 +166,14 @@ fn build(cmp: &ComparisonSummary, sweeps: &[Sweep], criteria: &Criteria) -> Comp
         })
         .collect::<Vec<_>>()
         .join("; ");
+    let peak_text = match cmp.sla_ms {
+        Some(_) => format!("peak goodput at {sla_text}"),
+        None => "highest throughput (no SLA)".to_string(),
+    };
     let subtitle = if headline.is_empty() {
-        format!("suite {} · peak goodput at {sla_text}", cmp.suite)
+        format!("suite {} · {peak_text}", cmp.suite)
     } else {
-        format!("suite {} · peak goodput at {sla_text}: {headline}", cmp.suite)
+        format!("suite {} · {peak_text}: {headline}", cmp.suite)
     };
     ComparisonFigure {
         title: format!(
@@ -325,7 +324,12 @@ impl ComparisonFigure {
             ));
         }
         let muted = |text: &str| Label::new(root, text, text_style(LEGEND_TEXT, MUTED_TEXT), LEGEND_TEXT);
-        rows.push((Mark::Peak, muted("ringed: peak goodput within the SLA")?));
+        let ringed = if self.sla_ms.is_some() {
+            "ringed: peak goodput within the SLA"
+        } else {
+            "ringed: highest throughput (no SLA)"
+        };
+        rows.push((Mark::Peak, muted(ringed)?));
         if let Some(note) = &self.excluded_note {
             rows.push((Mark::Hollow, muted(note)?));
         }

@@ -1,7 +1,9 @@
 //! `peak_performance_gains`: the whole report at a glance. Two panels, one bar per workload (and
-//! comparison): the peak-goodput gain over the baseline (higher is better) and the p99 latency at
-//! the baseline's peak load as a fraction of the baseline's (lower is better), values written on
-//! the bars and the baseline drawn at 1x.
+//! comparison or scaling study): the gain over the baseline (higher is better) and the p99 latency
+//! as a fraction of the baseline's (lower is better), values written on the bars and the baseline
+//! drawn at 1x. A comparison's bar is its peak-goodput gain with the p99s at the baseline's peak
+//! load, or both at the study's user count when it names one (recsys: 400 users); a scaling
+//! study's bar is its compared pair at the largest replica count (LLM: p99 TTFT).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,8 @@ const SLOT: f64 = 150.0;
 
 #[derive(Debug, Clone)]
 struct Bar {
+    /// Sorts the bars: by workload family, workload, suite, study.
+    key: (WorkloadFamily, String, String, String),
     workload: String,
     detail: String,
     sla: String,
@@ -33,6 +37,8 @@ struct Bar {
 #[derive(Debug, Clone)]
 struct GainsFigure {
     bars: Vec<Bar>,
+    /// Whether some bar is compared at a user or replica count rather than at the peak.
+    fixed_load: bool,
 }
 
 fn family_color(family: WorkloadFamily) -> RGBColor {
@@ -59,6 +65,7 @@ pub fn plot_peak_gains(summary: &Summary, out_stem: &Path, formats: &[ImageForma
         ))
     });
     let mut bars = Vec::new();
+    let mut fixed_load = false;
     for c in comparisons {
         for g in &c.gains {
             let mut detail =
@@ -66,17 +73,49 @@ pub fn plot_peak_gains(summary: &Summary, out_stem: &Path, formats: &[ImageForma
             if c.gains.len() > 1 {
                 detail = format!("{detail} · {}", g.treatment);
             }
+            let at_users = g.at_users.as_ref().filter(|a| a.throughput_gain.is_some());
+            fixed_load |= at_users.is_some();
+            let (sla, gain, p99_ratio) = match at_users {
+                Some(a) => (format!("at {} users", a.users), a.throughput_gain, a.p99_ratio),
+                None => (
+                    c.sla_ms.map(|s| format!("p99 ≤ {}", fmt_ms(s))).unwrap_or_else(|| "no SLA".into()),
+                    g.throughput_gain,
+                    g.p99_ratio,
+                ),
+            };
             bars.push(Bar {
+                key: (
+                    WorkloadFamily::of(&c.workload),
+                    c.workload.clone(),
+                    c.suite.clone(),
+                    c.comparison.clone(),
+                ),
                 workload: workload_display_name(&c.workload),
                 detail,
-                sla: c.sla_ms.map(|s| format!("p99 ≤ {}", fmt_ms(s))).unwrap_or_else(|| "no SLA".into()),
+                sla,
                 color: family_color(WorkloadFamily::of(&c.workload)),
-                gain: g.throughput_gain,
-                p99_ratio: g.p99_ratio,
+                gain,
+                p99_ratio,
             });
         }
     }
-    render(&GainsFigure { bars }, out_stem, formats)
+    for s in &summary.scalings {
+        let Some(g) = s.headline() else { continue };
+        fixed_load = true;
+        let detail = if suites.len() > 1 { format!("{}/{}", s.suite, s.name) } else { s.name.clone() };
+        let latency = s.metric.latency_name();
+        bars.push(Bar {
+            key: (WorkloadFamily::of(&s.workload), s.workload.clone(), s.suite.clone(), s.name.clone()),
+            workload: workload_display_name(&s.workload),
+            detail,
+            sla: format!("N = {} · {latency}", g.replicas),
+            color: family_color(WorkloadFamily::of(&s.workload)),
+            gain: g.gain.throughput_gain,
+            p99_ratio: g.gain.p99_ratio,
+        });
+    }
+    bars.sort_by(|a, b| a.key.cmp(&b.key));
+    render(&GainsFigure { bars, fixed_load }, out_stem, formats)
 }
 
 /// Shortens `label` (with an ellipsis) until it fits `max_width` pixels.
@@ -112,13 +151,30 @@ impl Figure for GainsFigure {
             24.0,
         )?;
         title.draw_in(root, title.rect_at(24.0, 12.0, 0.0), 0.0, 0.0)?;
-        let sub = Label::new(
-            root,
-            "peak goodput = highest throughput among levels whose p99 meets the SLA; p99 compared at the baseline's peak concurrency; dashed line = baseline (1x)",
-            text_style(15.0, MUTED_TEXT),
-            15.0,
-        )?;
-        sub.draw_in(root, sub.rect_at(24.0, 46.0, 0.0), 0.0, 0.0)?;
+        let note = if self.fixed_load {
+            "peak goodput = highest throughput among levels whose p99 meets the SLA; p99 compared at the baseline's peak concurrency, or both at the users / replicas under a bar; dashed line = baseline (1x)"
+        } else {
+            "peak goodput = highest throughput among levels whose p99 meets the SLA; p99 compared at the baseline's peak concurrency; dashed line = baseline (1x)"
+        };
+        // The note on as many lines as it needs, broken after its `;`s.
+        let max_width = f64::from(self.size().0) - 48.0;
+        let mut lines: Vec<String> = Vec::new();
+        for part in note.split_inclusive("; ") {
+            let joined = lines.last().map(|l| format!("{l}{part}"));
+            match joined {
+                Some(j)
+                    if Label::new(root, j.trim_end(), text_style(15.0, MUTED_TEXT), 15.0)?.width
+                        <= max_width =>
+                {
+                    *lines.last_mut().expect("a line") = j;
+                }
+                _ => lines.push(part.to_string()),
+            }
+        }
+        for (i, line) in lines.iter().enumerate() {
+            let sub = Label::new(root, line.trim_end(), text_style(15.0, MUTED_TEXT), 15.0)?;
+            sub.draw_in(root, sub.rect_at(24.0, 46.0 + 19.0 * i as f64, 0.0), 0.0, 0.0)?;
+        }
         if self.bars.is_empty() {
             let none = Label::new(
                 root,
@@ -129,9 +185,15 @@ impl Figure for GainsFigure {
             none.draw_in(root, none.rect_at(24.0, 120.0, 0.0), 0.0, 0.0)?;
             return Ok(());
         }
-        let body = root.margin(80, 8, 8, 8);
+        let extra_lines = lines.len().saturating_sub(1) as u32;
+        let body = root.margin(80 + 19 * extra_lines, 8, 8, 8);
         let panels = body.split_evenly((1, 2));
-        self.draw_panel(&panels[0], root, "Throughput gain at peak (higher is better)", |b| b.gain)?;
+        let gain_heading = if self.fixed_load {
+            "Throughput gain (higher is better)"
+        } else {
+            "Throughput gain at peak (higher is better)"
+        };
+        self.draw_panel(&panels[0], root, gain_heading, |b| b.gain)?;
         self.draw_panel(&panels[1], root, "p99 latency, fraction of baseline (lower is better)", |b| {
             b.p99_ratio
         })?;

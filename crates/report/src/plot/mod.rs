@@ -4,16 +4,21 @@
 //! - [`plot_comparison`]: goodput against p99 latency for one comparison on one workload: every
 //!   variant, points labelled with their concurrency, the SLA, and the gain drawn as an arrow.
 //! - [`plot_peak_gains`]: `peak_performance_gains`: throughput gain and p99 as a fraction of the
-//!   baseline, one bar per workload (and comparison).
+//!   baseline, one bar per workload (and comparison or scaling study).
+//! - [`plot_by_users`], [`plot_engine`], [`plot_scaling`]: measurements against users or
+//!   replicas, in a grid of line charts (the recsys 2 x 2, the bare LLM engine's 2 x 2, the
+//!   replica scaling chart).
 //!
 //! Text is placed by a small collision-avoiding layout ([`layout`]) so labels never overlap each
 //! other, the markers or the legend.
 
 mod axis;
 mod comparison;
+mod figures;
 mod fonts;
 mod gains;
 mod layout;
+mod lines;
 mod text;
 
 use std::fs;
@@ -25,6 +30,7 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 
 pub use comparison::plot_comparison;
+pub use figures::{plot_by_users, plot_engine, plot_scaling};
 pub use gains::plot_peak_gains;
 
 /// An image format the plots are written in.
@@ -69,7 +75,7 @@ pub(crate) trait Figure {
 pub(crate) fn render(figure: &impl Figure, stem: &Path, formats: &[ImageFormat]) -> Result<Vec<PathBuf>> {
     fonts::ensure_registered()?;
     if let Some(parent) = stem.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
     }
     let mut written = Vec::new();
     for format in formats {
@@ -120,6 +126,12 @@ fn styled(size: f64, color: RGBColor, style: FontStyle) -> TextStyle<'static> {
         color: color.to_backend_color(),
         pos: plotters::style::text_anchor::Pos::default(),
     }
+}
+
+/// What a legend adds after a variant's name to mark the baseline (` (baseline)`), nothing when
+/// the name says it already.
+pub(crate) fn role_suffix(variant: &str, is_baseline: bool) -> &'static str {
+    if is_baseline && !variant.eq_ignore_ascii_case("baseline") { " (baseline)" } else { "" }
 }
 
 /// Turns a name into something safe to use in a file name.

@@ -15,12 +15,13 @@ fn reads_our_schema_csv_and_level_json() {
         loaded.sweeps.iter().find(|s| s.variant == "on" && s.workload == "unary").expect("grpc_on_unary");
     assert_eq!(on_unary.format, SourceFormat::ServebenchCsv);
     assert_eq!(on_unary.suite, "servebench");
-    assert_eq!(on_unary.comparison, "grpc");
+    assert_eq!(loaded.comparisons.len(), 2);
+    assert!(loaded.comparisons.iter().all(|c| c.name == "grpc" && c.baseline.is_some()));
     assert_eq!(on_unary.levels.len(), 5);
     let c128 = &on_unary.levels[4];
     assert_eq!((c128.label.as_str(), c128.concurrency), ("c128", 128));
     assert!(c128.client_bound);
-    assert_eq!(c128.latency_p99_ms, Some(180.0));
+    assert_eq!(c128.latency_ms.p99, Some(180.0));
     let on_streaming = loaded
         .sweeps
         .iter()
@@ -35,7 +36,7 @@ fn reads_our_schema_csv_and_level_json() {
 #[test]
 fn client_bound_and_failing_levels_never_peak() {
     let loaded = load_dir(data("servebench")).expect("loads");
-    let summary = summarize(&loaded.sweeps, &Criteria::default()).expect("summarizes");
+    let summary = summarize(&loaded, &Criteria::default()).expect("summarizes");
     let c = comparison(&summary, "grpc", "unary");
     // c64 (3.3% errors) and c128 (client-bound) are faster but do not count.
     let on = c.peak_of("on").expect("peak");
@@ -48,7 +49,7 @@ fn client_bound_and_failing_levels_never_peak() {
     assert!(md.contains("c=64 (3.3% errors)"), "{md}");
     // A looser error limit lets c64 count.
     let loose = Criteria { max_error_rate: 0.05, ..Criteria::default() };
-    let summary = summarize(&loaded.sweeps, &loose).expect("summarizes");
+    let summary = summarize(&loaded, &loose).expect("summarizes");
     let on = comparison(&summary, "grpc", "unary").peak_of("on").cloned().expect("peak");
     assert_eq!(on.concurrency, 64);
 }
@@ -56,7 +57,7 @@ fn client_bound_and_failing_levels_never_peak() {
 #[test]
 fn streaming_uses_events_and_compares_p99_at_the_baseline_peak() {
     let loaded = load_dir(data("servebench")).expect("loads");
-    let summary = summarize(&loaded.sweeps, &Criteria::default()).expect("summarizes");
+    let summary = summarize(&loaded, &Criteria::default()).expect("summarizes");
     let c = comparison(&summary, "grpc", "streaming");
     assert_eq!(c.metric.throughput_unit(), "tokens/s");
     let g = &c.gains[0];

@@ -86,3 +86,56 @@ fn no_gains_still_draws_a_chart() {
     assert!(files.summary.comparisons[0].gains.is_empty());
     assert!(files.summary.to_markdown().contains("no baseline variant"));
 }
+
+#[test]
+fn recsys_and_llm_figures_are_drawn() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("report");
+    let inputs = [data("published-recsys"), data("published-llm"), data("llm-pair")];
+    let files = write_report(&inputs, &out, &Options::default()).expect("report");
+    assert!(files.warnings.is_empty(), "{:?}", files.warnings);
+
+    // The recsys 2 x 2 against users, beside the goodput plot.
+    let by_users = out.join("published-recsys/recsys-oss-nightly_recsys_by_users");
+    assert!(files.figures.contains(&by_users.with_extension("png")), "{:?}", files.figures);
+    assert_eq!(png_size(&by_users.with_extension("png")), (1400, 1000));
+    let svg = fs::read_to_string(by_users.with_extension("svg")).expect("svg");
+    for label in [
+        "Throughput",
+        "Mean latency",
+        "p50 latency",
+        "p99 latency",
+        "users",
+        "unoptimized (baseline)",
+        "optimized",
+        "500",
+    ] {
+        assert!(svg.contains(label), "by-users SVG lacks {label}");
+    }
+
+    // Throughput against replicas, with the ideal line; the engine's 2 x 2.
+    let scaling = out.join("published-llm/replica_sweep_llm_scaling");
+    assert_eq!(png_size(&scaling.with_extension("png")), (1280, 820));
+    let svg = fs::read_to_string(scaling.with_extension("svg")).expect("svg");
+    for label in
+        ["replicas (N)", "ideal: N x best of the bare engine (vllm, 7,559", "1_ingress", "4,174", "7,107"]
+    {
+        assert!(svg.contains(label), "scaling SVG lacks {label}");
+    }
+    let pair = fs::read_to_string(out.join("llm-pair/replica_sweep_llm_scaling.svg")).expect("svg");
+    assert!(pair.contains("optimized vs unoptimized at N=4: 3.2x throughput, p99 TTFT 0.25x"), "{pair}");
+    let engine = out.join("published-llm/vllm_llm_engine");
+    assert_eq!(png_size(&engine.with_extension("png")), (1400, 1000));
+    let svg = fs::read_to_string(engine.with_extension("svg")).expect("svg");
+    for label in
+        ["Time to first token", "TPOT (ms)", "input tokens/s", "output tokens/s", "median", "p99", "256"]
+    {
+        assert!(svg.contains(label), "engine SVG lacks {label}");
+    }
+
+    // The cross-suite bars: recsys (peak, no SLA) and the LLM pair at its largest N.
+    let svg = fs::read_to_string(out.join("peak_performance_gains.svg")).expect("svg");
+    for label in ["RecSys", "LLM", "3.5x", "3.2x", "0.27x", "0.25x", "N = 4 · p99 TTFT"] {
+        assert!(svg.contains(label), "peak gains SVG lacks {label}");
+    }
+}

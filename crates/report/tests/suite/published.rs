@@ -3,12 +3,12 @@
 
 use report::{Criteria, Slas, SourceFormat, load_dir, summarize};
 
-use super::common::{comparison, data, one_decimal};
+use super::common::{comparison, data, one_decimal, sweep_of};
 
 fn summary_at(slas: Slas) -> report::Summary {
     let loaded = load_dir(data("published-features")).expect("loads");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-    summarize(&loaded.sweeps, &Criteria::from(slas)).expect("summarizes")
+    summarize(&loaded, &Criteria::from(slas)).expect("summarizes")
 }
 
 #[test]
@@ -27,11 +27,7 @@ fn all_published_sweeps_are_read() {
         assert!(s.levels.len() >= 8);
     }
     // The unary CSVs with a Locust folder learn their error rates from it.
-    let allon8_off = loaded
-        .sweeps
-        .iter()
-        .find(|s| s.comparison == "allon8" && s.variant == "off" && s.workload == "unary")
-        .expect("allon8_off_unary");
+    let allon8_off = sweep_of(&loaded, "allon8", "off", "unary");
     assert!(allon8_off.levels.iter().all(|l| l.error_rate == Some(0.0)));
 }
 
@@ -116,24 +112,22 @@ fn locust_json_alone_reproduces_the_unary_csv() {
     let from_json = load_dir(tmp.path()).expect("loads");
     assert!(from_json.warnings.is_empty(), "{:?}", from_json.warnings);
     let from_csv = load_dir(data("published-features")).expect("loads");
-    for sweep in &from_json.sweeps {
+    for variant in ["off", "on"] {
+        let sweep = sweep_of(&from_json, "allon8", variant, "unary");
         assert_eq!(sweep.format, SourceFormat::LocustJson);
-        let csv = from_csv
-            .sweeps
-            .iter()
-            .find(|s| {
-                (&s.comparison, &s.variant, &s.workload)
-                    == (&sweep.comparison, &sweep.variant, &sweep.workload)
-            })
-            .expect("same sweep from the CSV");
+        let csv = sweep_of(&from_csv, "allon8", variant, "unary");
         assert_eq!(sweep.levels.len(), csv.levels.len());
         for (j, c) in sweep.levels.iter().zip(&csv.levels) {
             assert_eq!(j.concurrency, c.concurrency);
             assert!((j.throughput_rps - c.throughput_rps).abs() < 0.006, "{j:?} vs {c:?}");
-            assert_eq!(j.latency_p99_ms, c.latency_p99_ms, "c={}", c.concurrency);
+            assert_eq!(j.latency_ms.p99, c.latency_ms.p99, "c={}", c.concurrency);
+            // The CSV rounds the mean to 0.01 ms; the p50 is Locust's own bucketed median.
+            let (jm, cm) = (j.latency_ms.mean.expect("mean"), c.latency_ms.mean.expect("mean"));
+            assert!((jm - cm).abs() < 0.006, "c={}: {jm} vs {cm}", c.concurrency);
+            assert_eq!(j.latency_ms.p50, c.latency_ms.p50, "c={}", c.concurrency);
         }
     }
-    let summary = summarize(&from_json.sweeps, &Criteria::default()).expect("summarizes");
+    let summary = summarize(&from_json, &Criteria::default()).expect("summarizes");
     let c = comparison(&summary, "allon8", "unary");
     assert_eq!(one_decimal(c.gains[0].throughput_gain.expect("gain")), 11.5);
 }

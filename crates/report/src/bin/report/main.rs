@@ -1,11 +1,13 @@
 //! `report`: the CLI over the `report` library. Parses flags into [`report::Options`], writes the
 //! report, prints the Markdown summary and the files written; warnings and errors go to stderr.
+//!
+//! Exit status: 0 done, 1 the report could not be made (one line on stderr, each cause said
+//! once), 2 a bad argument (clap's own errors and values it cannot use alike).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use report::{Criteria, ImageFormat, Options, SlaAssignment, Slas};
 
@@ -22,18 +24,18 @@ struct Cli {
     #[arg(short, long, value_name = "DIR", default_value = "report")]
     out: PathBuf,
 
-    /// p99 SLA of a workload, e.g. `unary=200ms`, `streaming=0.7s` (repeatable; defaults:
-    /// unary=200ms, streaming=700ms).
+    /// p99 SLA of a workload, e.g. `unary=200ms`, `streaming=0.7s`, `streaming=700` (ms)
+    /// (repeatable; wins over a run's index.json; defaults: unary=200ms, streaming=700ms).
     #[arg(long = "sla", value_name = "WORKLOAD=DURATION")]
     slas: Vec<SlaAssignment>,
 
-    /// Drop the default SLAs (only --sla values apply; workloads without one peak at their
-    /// highest throughput).
+    /// Drop the default SLAs (only --sla values and runs' own index.json SLAs apply; workloads
+    /// without one peak at their highest throughput).
     #[arg(long)]
     no_default_slas: bool,
 
     /// Levels with a higher error rate (0..1) never count as a peak.
-    #[arg(long, value_name = "RATE", default_value_t = 0.01)]
+    #[arg(long, value_name = "RATE", default_value_t = 0.01, value_parser = parse_rate)]
     max_error_rate: f64,
 
     /// Image formats to write (repeatable; default both).
@@ -51,11 +53,14 @@ enum Format {
     Svg,
 }
 
+/// A rate between 0 and 1 (a bad one is an argument error: exit status 2).
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let rate: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=1.0).contains(&rate) { Ok(rate) } else { Err(format!("{rate} is not between 0 and 1")) }
+}
+
 impl Cli {
-    fn options(&self) -> anyhow::Result<Options> {
-        if !(0.0..=1.0).contains(&self.max_error_rate) {
-            anyhow::bail!("--max-error-rate must be between 0 and 1, got {}", self.max_error_rate);
-        }
+    fn options(&self) -> Options {
         let mut slas = if self.no_default_slas { Slas::none() } else { Slas::default() };
         for a in &self.slas {
             slas.set(&a.workload, a.p99_ms);
@@ -73,14 +78,12 @@ impl Cli {
                 })
                 .collect()
         };
-        Ok(Options { criteria: Criteria { slas, max_error_rate: self.max_error_rate }, formats })
+        Options { criteria: Criteria { slas, max_error_rate: self.max_error_rate }, formats }
     }
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
-    let options = cli.options()?;
-    let files = report::write_report(&cli.dirs, &cli.out, &options)
-        .with_context(|| format!("writing the report to {}", cli.out.display()))?;
+    let files = report::write_report(&cli.dirs, &cli.out, &cli.options())?;
     for w in &files.warnings {
         eprintln!("warning: skipped {w}");
     }
@@ -91,12 +94,29 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The error and its causes on one line, each said once: `reading DIR: No such file or
+/// directory` (the OS error code that `std::io::Error` appends is left out).
+fn one_line(e: &anyhow::Error) -> String {
+    let strip_code = |s: String| match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s,
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = strip_code(cause.to_string().replace('\n', " "));
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }

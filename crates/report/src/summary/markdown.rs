@@ -1,0 +1,380 @@
+//! The summary as Markdown: the gains (the answer), the gains at a fixed user count, every
+//! variant's peak, the scaling studies, and footnotes for levels that did not count; and the
+//! number formats the tables and plots share.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use super::{ComparisonSummary, ScalingSummary, Summary};
+use crate::model::{ThroughputKind, workload_display_name};
+
+/// `14221.3` -> `14,221`; small values keep a decimal or two.
+pub(crate) fn fmt_throughput(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        let s = format!("{:.0}", v.abs());
+        let mut out = String::new();
+        for (i, ch) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        if v < 0.0 { format!("-{out}") } else { out }
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// A latency in milliseconds, with as many decimals as its size deserves.
+pub(crate) fn fmt_ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{} ms", fmt_throughput(v))
+    } else if v >= 10.0 {
+        format!("{v:.1} ms")
+    } else {
+        format!("{v:.2} ms")
+    }
+}
+
+/// A ratio as the reader expects it: `11.5x`, `0.11x`.
+pub(crate) fn fmt_ratio(v: f64) -> String {
+    if v >= 0.995 { format!("{v:.1}x") } else { format!("{v:.2}x") }
+}
+
+fn fmt_pct(rate: f64) -> String {
+    let pct = rate * 100.0;
+    if (pct - pct.round()).abs() < 1e-9 { format!("{pct:.0}") } else { format!("{pct}") }
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
+    v.map(f).unwrap_or_else(|| "n/a".into())
+}
+
+impl Summary {
+    /// The summary as Markdown: a table of gains (the answer), the gains at a study's user count,
+    /// a table of every variant's peak, the scaling studies, and footnotes for levels that did
+    /// not count.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        let suites: BTreeSet<&str> = self
+            .comparisons
+            .iter()
+            .map(|c| c.suite.as_str())
+            .chain(self.scalings.iter().map(|s| s.suite.as_str()))
+            .collect();
+        let show_suite = suites.len() > 1;
+        let _ = writeln!(out, "# Peak goodput\n");
+        let _ = writeln!(
+            out,
+            "Peak goodput = the highest throughput among the levels whose p99 latency meets the SLA. \
+             Levels that were client-bound or had more than {}% errors never count as a peak.\n",
+            fmt_pct(self.criteria.max_error_rate)
+        );
+        if self.comparisons.is_empty() && self.scalings.is_empty() {
+            let _ = writeln!(out, "No sweeps were found.");
+            return out;
+        }
+        let mut footnotes: Vec<String> = Vec::new();
+        if !self.comparisons.is_empty() {
+            self.comparisons_markdown(&mut out, show_suite, &mut footnotes);
+        }
+        for s in &self.scalings {
+            scaling_markdown(&mut out, s, show_suite);
+        }
+        let metrics: BTreeSet<String> = self
+            .comparisons
+            .iter()
+            .map(|c| (&c.workload, c.metric))
+            .chain(self.scalings.iter().map(|s| (&s.workload, s.metric)))
+            .map(|(workload, metric)| {
+                format!(
+                    "{}: throughput in {}, latency = {}",
+                    workload_display_name(workload),
+                    metric.throughput_unit(),
+                    metric.latency_name()
+                )
+            })
+            .collect();
+        let _ = writeln!(out);
+        for m in metrics {
+            let _ = writeln!(out, "- {m}");
+        }
+        if !footnotes.is_empty() {
+            let _ = writeln!(out);
+            for (i, f) in footnotes.iter().enumerate() {
+                let _ = writeln!(out, "[^{}]: Not counted as a peak: {f}", i + 1);
+            }
+        }
+        out
+    }
+
+    fn comparisons_markdown(&self, out: &mut String, show_suite: bool, footnotes: &mut Vec<String>) {
+        let _ = writeln!(out, "## Gains\n");
+        let suite_h = if show_suite { "| suite " } else { "" };
+        let suite_s = if show_suite { "|---" } else { "" };
+        let _ = writeln!(
+            out,
+            "{suite_h}| comparison | workload | SLA (p99) | baseline peak | treatment peak | throughput gain | p99 at baseline peak load |"
+        );
+        let _ = writeln!(out, "{suite_s}|---|---|---|---|---|---:|---|");
+        for c in &self.comparisons {
+            let unit = c.metric.throughput_unit();
+            let sla = c.sla_ms.map(|s| format!("≤ {}", fmt_ms(s))).unwrap_or_else(|| "none".into());
+            let suite_cell = if show_suite { format!("| {} ", md_escape(&c.suite)) } else { String::new() };
+            let peak_cell = |variant: &str| match c.peak_of(variant) {
+                Some(p) => format!(
+                    "{}: {} {unit} @ c={} (p99 {})",
+                    md_escape(variant),
+                    fmt_throughput(p.throughput),
+                    p.concurrency,
+                    fmt_ms(p.p99_ms)
+                ),
+                None => format!("{}: no level meets the SLA", md_escape(variant)),
+            };
+            if c.gains.is_empty() {
+                let why = if c.baseline.is_none() {
+                    "no baseline variant (off/unoptimized/baseline)"
+                } else {
+                    "no treatment variant"
+                };
+                let peaks: Vec<String> = c.variants.iter().map(|v| peak_cell(&v.variant)).collect();
+                let _ = writeln!(
+                    out,
+                    "{suite_cell}| {} | {} | {sla} | {} | | n/a ({why}) | |",
+                    md_escape(&c.comparison),
+                    md_escape(&workload_display_name(&c.workload)),
+                    peaks.join("; "),
+                );
+                continue;
+            }
+            for g in &c.gains {
+                let gain = g
+                    .throughput_gain
+                    .map(|v| format!("**{}**", fmt_ratio(v)))
+                    .unwrap_or_else(|| "n/a".into());
+                let p99 = match (g.at_concurrency, g.baseline_p99_ms, g.treatment_p99_ms) {
+                    (Some(at), Some(b), Some(t)) => format!(
+                        "{} → {} ({}) @ c={at}",
+                        fmt_ms(b),
+                        fmt_ms(t),
+                        g.p99_ratio.map(fmt_ratio).unwrap_or_else(|| "n/a".into())
+                    ),
+                    (Some(at), _, _) => format!("n/a (no {} level at c={at})", md_escape(&g.treatment)),
+                    _ => "n/a".into(),
+                };
+                let _ = writeln!(
+                    out,
+                    "{suite_cell}| {} | {} | {sla} | {} | {} | {gain} | {p99} |",
+                    md_escape(&c.comparison),
+                    md_escape(&workload_display_name(&c.workload)),
+                    peak_cell(&g.baseline),
+                    peak_cell(&g.treatment),
+                );
+            }
+        }
+
+        at_users_markdown(out, &self.comparisons, show_suite);
+        let _ = writeln!(out, "\n## Peaks per variant\n");
+        let _ = writeln!(
+            out,
+            "{suite_h}| comparison | workload | variant | peak goodput | at concurrency | p99 there | levels |"
+        );
+        let _ = writeln!(out, "{suite_s}|---|---|---|---:|---:|---:|---:|");
+        for c in &self.comparisons {
+            let suite_cell = if show_suite { format!("| {} ", md_escape(&c.suite)) } else { String::new() };
+            for v in &c.variants {
+                let excluded = c.excluded.iter().filter(|e| e.variant == v.variant).count();
+                let levels = if excluded > 0 {
+                    footnotes.push(format!(
+                        "{} {} {} `{}`: {}",
+                        md_escape(&c.suite),
+                        md_escape(&c.comparison),
+                        md_escape(&c.workload),
+                        md_escape(&v.variant),
+                        c.excluded
+                            .iter()
+                            .filter(|e| e.variant == v.variant)
+                            .map(|e| format!("c={} ({})", e.concurrency, e.reason))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    format!("{} ({excluded} excluded[^{}])", v.levels, footnotes.len())
+                } else {
+                    v.levels.to_string()
+                };
+                let role = if v.is_baseline && !v.variant.eq_ignore_ascii_case("baseline") {
+                    " (baseline)"
+                } else {
+                    ""
+                };
+                let (peak, at, p99) = match &v.peak {
+                    Some(p) => (
+                        format!("{} {}", fmt_throughput(p.throughput), c.metric.throughput_unit()),
+                        p.concurrency.to_string(),
+                        fmt_ms(p.p99_ms),
+                    ),
+                    None => ("no level meets the SLA".into(), "".into(), "".into()),
+                };
+                let _ = writeln!(
+                    out,
+                    "{suite_cell}| {} | {} | {}{role} | {peak} | {at} | {p99} | {levels} |",
+                    md_escape(&c.comparison),
+                    md_escape(&workload_display_name(&c.workload)),
+                    md_escape(&v.variant),
+                );
+            }
+        }
+    }
+}
+
+/// The gains at the user count a study names (`at_users`), when any does.
+fn at_users_markdown(out: &mut String, comparisons: &[ComparisonSummary], show_suite: bool) {
+    let rows: Vec<(&ComparisonSummary, &super::Gain, &super::AtUsers)> = comparisons
+        .iter()
+        .flat_map(|c| c.gains.iter().filter_map(move |g| Some((c, g, g.at_users.as_ref()?))))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let suite_h = if show_suite { "| suite " } else { "" };
+    let suite_s = if show_suite { "|---" } else { "" };
+    let _ = writeln!(out, "\n### At a fixed number of users\n");
+    let _ = writeln!(
+        out,
+        "{suite_h}| comparison | workload | users | baseline | treatment | throughput gain | p99 |"
+    );
+    let _ = writeln!(out, "{suite_s}|---|---|---:|---|---|---:|---|");
+    for (c, g, a) in rows {
+        let unit = c.metric.throughput_unit();
+        let suite_cell = if show_suite { format!("| {} ", md_escape(&c.suite)) } else { String::new() };
+        let side = |variant: &str, throughput: Option<f64>, p99: Option<f64>| match (throughput, p99) {
+            (Some(t), Some(p)) => {
+                format!("{}: {} {unit} (p99 {})", md_escape(variant), fmt_throughput(t), fmt_ms(p))
+            }
+            (Some(t), None) => format!("{}: {} {unit}", md_escape(variant), fmt_throughput(t)),
+            _ => format!("{}: no level at {} users", md_escape(variant), a.users),
+        };
+        let p99 = match (a.baseline_p99_ms, a.treatment_p99_ms, a.p99_ratio) {
+            (Some(b), Some(t), Some(r)) => format!("{} → {} ({})", fmt_ms(b), fmt_ms(t), fmt_ratio(r)),
+            _ => "n/a".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{suite_cell}| {} | {} | {} | {} | {} | {} | {p99} |",
+            md_escape(&c.comparison),
+            md_escape(&workload_display_name(&c.workload)),
+            a.users,
+            side(&g.baseline, a.baseline_throughput, a.baseline_p99_ms),
+            side(&g.treatment, a.treatment_throughput, a.treatment_p99_ms),
+            opt(a.throughput_gain, |v| format!("**{}**", fmt_ratio(v))),
+        );
+    }
+}
+
+/// One scaling study: every variant at every N, the ideal line, and the pair's gain at each N.
+fn scaling_markdown(out: &mut String, s: &ScalingSummary, show_suite: bool) {
+    let suite = if show_suite { format!("{} · ", s.suite) } else { String::new() };
+    let _ = writeln!(
+        out,
+        "\n## Scaling: {suite}{} · {}\n",
+        md_escape(&s.name),
+        md_escape(&workload_display_name(&s.workload))
+    );
+    if let Some(d) = &s.description {
+        let _ = writeln!(out, "{}\n", md_escape(d));
+    }
+    let unit = s.metric.throughput_unit();
+    let latency = s.metric.latency_name();
+    let sla = s
+        .sla_ms
+        .map(|v| format!("{latency} ≤ {}", fmt_ms(v)))
+        .unwrap_or_else(|| "no SLA: the highest throughput".into());
+    let _ = writeln!(
+        out,
+        "Throughput at each N = the sweep's peak ({sla}); scaling efficiency = {unit} at N / (N x {unit} at N = 1).\n"
+    );
+    // The study's own throughput gets a column unless it is one of the two shown anyway.
+    let own = !matches!(s.metric.throughput, ThroughputKind::Requests | ThroughputKind::OutputTokens);
+    let own_h = if own { format!(" {unit} |") } else { String::new() };
+    let own_s = if own { "---:|" } else { "" };
+    let _ = writeln!(
+        out,
+        "| N | variant | users | request throughput (rps) | output throughput (tokens/s) |{own_h} scaling efficiency | {latency} |"
+    );
+    let _ = writeln!(out, "|---:|---|---:|---:|---:|{own_s}---:|---:|");
+    for p in &s.points {
+        let (users, p99) = match &p.peak {
+            Some(pk) => (pk.concurrency.to_string(), fmt_ms(pk.p99_ms)),
+            None => (String::new(), "no level meets the SLA".into()),
+        };
+        let own_cell = if own {
+            format!(" {} |", opt(p.peak.as_ref().map(|pk| pk.throughput), fmt_throughput))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {users} | {} | {} |{own_cell} {} | {p99} |",
+            p.replicas,
+            md_escape(&p.variant),
+            opt(p.request_throughput, fmt_throughput),
+            opt(p.output_throughput, fmt_throughput),
+            opt(p.efficiency, |e| format!("{:.0}%", e * 100.0)),
+        );
+    }
+    if let Some(ideal) = &s.ideal {
+        let _ = writeln!(
+            out,
+            "\nIdeal: {} {unit} x N (the bare `{}` sweep's best, at c={}, {latency} {}).",
+            fmt_throughput(ideal.best.throughput),
+            md_escape(&ideal.variant),
+            ideal.best.concurrency,
+            fmt_ms(ideal.best.p99_ms)
+        );
+    }
+    if s.gains.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n| N | baseline | treatment | throughput gain | {latency} fraction |");
+    let _ = writeln!(out, "|---:|---|---|---:|---|");
+    for g in &s.gains {
+        let gain = &g.gain;
+        let p99 = match (gain.baseline_p99_ms, gain.treatment_p99_ms, gain.p99_ratio) {
+            (Some(b), Some(t), Some(r)) => format!("{} → {} ({})", fmt_ms(b), fmt_ms(t), fmt_ratio(r)),
+            _ => "n/a".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {p99} |",
+            g.replicas,
+            md_escape(&gain.baseline),
+            md_escape(&gain.treatment),
+            opt(gain.throughput_gain, |v| format!("**{}**", fmt_ratio(v))),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_format_for_readers() {
+        assert_eq!(fmt_throughput(14220.59), "14,221");
+        assert_eq!(fmt_throughput(138256.52), "138,257");
+        assert_eq!(fmt_throughput(156.57), "157");
+        assert_eq!(fmt_throughput(1279.49), "1,279");
+        assert_eq!(fmt_throughput(12.34), "12.3");
+        assert_eq!(fmt_ratio(11.495), "11.5x");
+        assert_eq!(fmt_ratio(0.1125), "0.11x");
+        assert_eq!(fmt_ms(160.0), "160 ms");
+        assert_eq!(fmt_ms(3543.7), "3,544 ms");
+        assert_eq!(fmt_ms(49.71), "49.7 ms");
+    }
+}
