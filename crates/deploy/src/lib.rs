@@ -12,7 +12,7 @@
 //!   cluster a watchdog process also stops it if this process dies without either.
 //! - A server outside Ray (`[[server]]` of `apps.toml`, a bare engine) is started as a process by
 //!   [`start_server`], and is a [`Deployment`] like the others.
-//! - [`run_with_deployment`] is the loop body "deploy -> measure -> teardown", stopped by a
+//! - [`run_with_deployments`] is the loop body "deploy -> measure -> teardown", stopped by a
 //!   [`CancellationToken`] the caller owns (this crate installs no signal handler).
 //!
 //! Library code never prints: progress goes to a [`Progress`] callback.
@@ -296,57 +296,117 @@ impl Deployment {
     }
 }
 
-/// The error of [`run_with_deployment`]: deploying, the body, or the teardown failed, or the
+/// The error of [`run_with_deployments`]: deploying, the body, or the teardown failed, or the
 /// token was cancelled (after which everything was torn down).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError<E> {
-    /// Deploying failed (nothing is left running).
-    #[error("deploy: {0}")]
-    Deploy(#[source] DeployError),
-    /// The body failed; `teardown` says whether tearing down failed too (it is always reported).
-    #[error("{error}{}", teardown.as_ref().map(|t| format!("; and tearing down failed too: {t}")).unwrap_or_default())]
+    /// Deploying one of them failed (the others were torn down; nothing is left running).
+    #[error("deploy: {source}")]
+    Deploy {
+        /// Which deployment (its position in the list).
+        index: usize,
+        /// Why.
+        #[source]
+        source: DeployError,
+    },
+    /// The body failed; `teardown` holds what failed while tearing down (always reported).
+    #[error("{error}{}", teardown_note(teardown))]
     Body {
         /// What the body returned.
         error: E,
-        /// The teardown's own failure, if any.
-        teardown: Option<DeployError>,
+        /// The teardowns' own failures.
+        teardown: Vec<DeployError>,
     },
     /// The body succeeded but tearing down failed.
-    #[error("teardown: {0}")]
-    Teardown(#[source] DeployError),
-    /// The token was cancelled; everything was torn down (`teardown` says if that failed).
-    #[error("cancelled; the deployment was torn down{}", teardown.as_ref().map(|t| format!(" (with an error: {t})")).unwrap_or_default())]
+    #[error("teardown: {}", join(.0))]
+    Teardown(Vec<DeployError>),
+    /// The token was cancelled; everything was torn down (`teardown`: what failed doing so).
+    #[error("cancelled; the deployments were torn down{}", teardown_note(teardown))]
     Cancelled {
-        /// The teardown's own failure, if any.
-        teardown: Option<DeployError>,
+        /// The teardowns' own failures.
+        teardown: Vec<DeployError>,
     },
 }
 
-/// Deploys (the `deploying` future: [`Backend::deploy`] or [`start_server`]), runs `body` with the
-/// deployment, and tears down whatever happens: on success, on error, and when `cancel` is
-/// cancelled (the body is then dropped at its next await).
-pub async fn run_with_deployment<T, E, F>(
-    deploying: impl Future<Output = Result<Deployment, DeployError>>,
+fn join(errors: &[DeployError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+fn teardown_note(errors: &[DeployError]) -> String {
+    if errors.is_empty() { String::new() } else { format!("; and tearing down failed too: {}", join(errors)) }
+}
+
+async fn shutdown_all(deployments: Vec<Deployment>) -> Vec<DeployError> {
+    let mut errors = Vec::new();
+    for d in deployments {
+        if let Err(e) = d.shutdown().await {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
+/// Deploys every future of `deploying` at once ([`Backend::deploy`] or [`start_server`]; several
+/// run side by side for paired measurements), runs `body` with the deployments in the same order,
+/// and tears all down whatever happens: on success, on error, and when `cancel` is cancelled (the
+/// body is then dropped at its next await). If one fails to deploy, the others are torn down.
+pub async fn run_with_deployments<T, E, F, Fut>(
+    deploying: Vec<Fut>,
     cancel: &CancellationToken,
     body: F,
 ) -> Result<T, RunError<E>>
 where
-    F: AsyncFnOnce(&Deployment) -> Result<T, E>,
+    Fut: Future<Output = Result<Deployment, DeployError>>,
+    F: AsyncFnOnce(&[Deployment]) -> Result<T, E>,
 {
-    let deployment = tokio::select! {
-        d = deploying => d.map_err(RunError::Deploy)?,
-        // Dropping the deploy future tears down whatever it had started.
-        () = cancel.cancelled() => return Err(RunError::Cancelled { teardown: None }),
+    // Dropping the deploy futures tears down whatever they had started.
+    let all = tokio::select! {
+        all = futures_join_all(deploying) => all,
+        () = cancel.cancelled() => return Err(RunError::Cancelled { teardown: Vec::new() }),
     };
+    let mut deployments = Vec::with_capacity(all.len());
+    let mut failed = None;
+    for (index, d) in all.into_iter().enumerate() {
+        match d {
+            Ok(d) => deployments.push(d),
+            Err(source) => {
+                failed.get_or_insert(RunError::Deploy { index, source });
+            }
+        }
+    }
+    if let Some(e) = failed {
+        shutdown_all(deployments).await;
+        return Err(e);
+    }
     let outcome = tokio::select! {
-        r = body(&deployment) => Some(r),
+        r = body(&deployments) => Some(r),
         () = cancel.cancelled() => None,
     };
-    let teardown = deployment.shutdown().await.err();
-    match (outcome, teardown) {
-        (None, teardown) => Err(RunError::Cancelled { teardown }),
-        (Some(Ok(value)), None) => Ok(value),
-        (Some(Ok(_)), Some(t)) => Err(RunError::Teardown(t)),
-        (Some(Err(error)), teardown) => Err(RunError::Body { error, teardown }),
+    let teardown = shutdown_all(deployments).await;
+    match outcome {
+        None => Err(RunError::Cancelled { teardown }),
+        Some(Ok(value)) if teardown.is_empty() => Ok(value),
+        Some(Ok(_)) => Err(RunError::Teardown(teardown)),
+        Some(Err(error)) => Err(RunError::Body { error, teardown }),
     }
+}
+
+/// Awaits every future concurrently, keeping their order.
+async fn futures_join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }

@@ -201,8 +201,8 @@ async fn real_cli_http_apps_deploy_answer_with_the_token_and_tear_down_whatever_
     // The body sees the target once the service is RUNNING and both apps answered the
     // check requests (sent with the token).
     let target =
-        deploy::run_with_deployment(backend.deploy(&req, &progress), &deploy::CancellationToken::new(), async |d: &deploy::Deployment| {
-            Ok::<_, String>(d.target().clone())
+        deploy::run_with_deployments(vec![backend.deploy(&req, &progress)], &deploy::CancellationToken::new(), async |d: &[deploy::Deployment]| {
+            Ok::<_, String>(d[0].target().clone())
         })
         .await
         .expect("deploy, body and teardown");
@@ -254,7 +254,7 @@ async fn real_cli_http_apps_deploy_answer_with_the_token_and_tear_down_whatever_
     // RUNNING at the first status), and terminated again.
     std::fs::remove_file(dir.path().join("calls.log")).expect("reset log");
     let backend = Backend::Anyscale(options(dir.path(), real.executable(&url, "RUNNING")));
-    let err = deploy::run_with_deployment(backend.deploy(&req, &deploy::quiet), &deploy::CancellationToken::new(), async |_d: &deploy::Deployment| {
+    let err = deploy::run_with_deployments(vec![backend.deploy(&req, &deploy::quiet)], &deploy::CancellationToken::new(), async |_d: &[deploy::Deployment]| {
         Err::<(), _>("measurement failed".to_owned())
     })
     .await
@@ -262,7 +262,7 @@ async fn real_cli_http_apps_deploy_answer_with_the_token_and_tear_down_whatever_
     match err {
         deploy::RunError::Body { error, teardown } => {
             assert_eq!(error, "measurement failed");
-            assert!(teardown.is_none(), "{teardown:?}");
+            assert!(teardown.is_empty(), "{teardown:?}");
         }
         other => panic!("unexpected {other}"),
     }

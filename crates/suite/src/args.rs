@@ -86,6 +86,19 @@ pub struct TimingArgs {
     #[arg(long, value_name = "WORKLOAD=DURATION")]
     pub sla: Vec<SlaArg>,
 
+    /// Measure every level N times (paired runs alternate the variants in ABBA order).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub repeat: Option<u32>,
+
+    /// Deploy one variant at a time and sweep it in full, instead of both variants of a
+    /// comparison at once, alternated level by level (for targets that cannot hold two).
+    #[arg(long)]
+    pub sequential: bool,
+
+    /// Measure every level of a sweep, also past saturation.
+    #[arg(long)]
+    pub full_sweep: bool,
+
     /// Levels above this error rate (0..1) never count as a peak.
     #[arg(long, default_value_t = 0.01, value_name = "RATE", value_parser = parse_rate)]
     pub max_error_rate: f64,
@@ -133,13 +146,14 @@ pub struct TargetArgs {
     #[arg(long, value_enum, default_value = "local")]
     pub target: TargetKind,
 
-    /// --target url: base URL of the HTTP ingress (no query string, no user info).
-    #[arg(long, value_name = "URL", required_if_eq("target", "url"))]
-    pub url: Option<String>,
+    /// --target url: base URL of the HTTP ingress (no query string, no user info); one per
+    /// variant as VARIANT=URL (repeatable) to measure running deployments paired.
+    #[arg(long, value_name = "[VARIANT=]URL", required_if_eq("target", "url"))]
+    pub url: Vec<String>,
 
-    /// --target url: URI of the gRPC ingress (http://HOST:PORT).
-    #[arg(long, value_name = "URL")]
-    pub grpc_url: Option<String>,
+    /// --target url: URI of the gRPC ingress (http://HOST:PORT), or VARIANT=URL per variant.
+    #[arg(long, value_name = "[VARIANT=]URL")]
+    pub grpc_url: Vec<String>,
 
     /// A running server to measure as a study's outside-Ray baseline instead of starting one.
     #[arg(long, value_name = "URL")]

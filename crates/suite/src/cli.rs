@@ -48,6 +48,7 @@ struct Prepared {
     pinning: Pinning,
     local: LocalOptions,
     backend: Backend,
+    endpoints: std::collections::BTreeMap<String, ExternalOptions>,
     server_at: Option<ExternalOptions>,
 }
 
@@ -57,6 +58,21 @@ fn token(var: &str) -> Option<Secret> {
 
 fn url_arg(flag: &str, url: &str) -> Result<String, SuiteError> {
     deploy::check_base_url(url).map_err(|e| SuiteError::Usage(format!("{flag}: {e}")))
+}
+
+/// `VARIANT=URL` entries by variant; a plain `URL` is filed under "".
+fn per_variant(flag: &str, values: &[String]) -> Result<std::collections::BTreeMap<String, String>, SuiteError> {
+    let mut map = std::collections::BTreeMap::new();
+    for v in values {
+        let (variant, url) = match v.split_once('=') {
+            Some((variant, url)) if !variant.contains("://") && !variant.contains('/') => (variant.trim(), url),
+            _ => ("", v.as_str()),
+        };
+        if map.insert(variant.to_owned(), url.trim().to_owned()).is_some() {
+            return Err(SuiteError::Usage(format!("{flag}: more than one URL for {}", if variant.is_empty() { "the deployment" } else { variant })));
+        }
+    }
+    Ok(map)
 }
 
 fn prepare(def: &SuiteDef, args: &SuiteArgs) -> Result<Prepared, SuiteError> {
@@ -81,26 +97,55 @@ fn prepare(def: &SuiteDef, args: &SuiteArgs) -> Result<Prepared, SuiteError> {
     {
         return Err(SuiteError::Usage("--ray-cpus, --client-cpus and --num-cpus apply to --target local only".into()));
     }
+    let mut endpoints = std::collections::BTreeMap::new();
     let backend = match t.target {
         TargetKind::Local => Backend::Local(local.clone()),
         TargetKind::Anyscale => Backend::Anyscale(AnyscaleOptions::new(&project, std::env::temp_dir().join("servebench-anyscale"))),
         TargetKind::Url => {
-            let url = t.url.as_deref().ok_or_else(|| SuiteError::Usage("--target url needs --url".into()))?;
-            let serve_groups = plan.groups.iter().filter(|g| matches!(g.subject, crate::plan::Subject::Serve { .. })).count();
-            if serve_groups != 1 {
-                return Err(SuiteError::Usage(format!(
-                    "--target url measures one running deployment, but the selection has {serve_groups}: name one with --variant (and --layout)"
-                )));
+            let urls = per_variant("--url", &t.url)?;
+            let grpc = per_variant("--grpc-url", &t.grpc_url)?;
+            let external = |http: &str, grpc: Option<&String>| -> Result<ExternalOptions, SuiteError> {
+                Ok(ExternalOptions {
+                    http_base: url_arg("--url", http)?,
+                    grpc_uri: grpc.map(|g| url_arg("--grpc-url", g)).transpose()?,
+                    token: token(&t.token_env),
+                    check: true,
+                })
+            };
+            let serve: Vec<&str> = plan
+                .groups()
+                .filter_map(|g| match &g.subject {
+                    crate::plan::Subject::Serve { variant, .. } => Some(variant.as_str()),
+                    crate::plan::Subject::Server { .. } => None,
+                })
+                .collect();
+            match urls.get("") {
+                Some(url) => {
+                    if urls.len() > 1 {
+                        return Err(SuiteError::Usage("--url: give one URL, or VARIANT=URL for each variant".into()));
+                    }
+                    if serve.len() != 1 {
+                        return Err(SuiteError::Usage(format!(
+                            "--target url with one URL measures one running deployment, but the selection has {}: name one with --variant (and --layout), or give VARIANT=URL for each",
+                            serve.len()
+                        )));
+                    }
+                    Backend::External(external(url, grpc.get(""))?)
+                }
+                None => {
+                    for v in &serve {
+                        let url = urls.get(*v).ok_or_else(|| SuiteError::Usage(format!("--url: no URL for variant {v} (give {v}=URL)")))?;
+                        endpoints.insert((*v).to_owned(), external(url, grpc.get(*v))?);
+                    }
+                    if let Some(v) = urls.keys().find(|v| !serve.contains(&v.as_str())) {
+                        return Err(SuiteError::Usage(format!("--url {v}=...: no selected deployment has variant {v}")));
+                    }
+                    Backend::Local(local.clone())
+                }
             }
-            Backend::External(ExternalOptions {
-                http_base: url_arg("--url", url)?,
-                grpc_uri: t.grpc_url.as_deref().map(|g| url_arg("--grpc-url", g)).transpose()?,
-                token: token(&t.token_env),
-                check: true,
-            })
         }
     };
-    if t.grpc_url.is_some() && t.target != TargetKind::Url {
+    if !t.grpc_url.is_empty() && t.target != TargetKind::Url {
         return Err(SuiteError::Usage("--grpc-url goes with --target url".into()));
     }
     let server_at = t
@@ -115,27 +160,33 @@ fn prepare(def: &SuiteDef, args: &SuiteArgs) -> Result<Prepared, SuiteError> {
             })
         })
         .transpose()?;
-    Ok(Prepared { project, settings, variants, catalog, plan, pinning, local, backend, server_at })
+    Ok(Prepared { project, settings, variants, catalog, plan, pinning, local, backend, endpoints, server_at })
 }
 
 fn estimate(p: &Prepared) -> Duration {
     let per_level = p.settings.warmup + p.settings.duration.unwrap_or(Duration::from_secs(60)) + p.settings.cooldown;
-    per_level * p.plan.levels() as u32 + Duration::from_secs(40) * p.plan.groups.len() as u32
+    per_level * p.plan.levels() as u32 + Duration::from_secs(40) * p.plan.stages.len() as u32
 }
 
 fn print_plan(p: &Prepared) {
     let s = &p.settings;
     println!(
-        "{} profile {}: {} deployments, {} levels, about {} in all",
+        "{} profile {}: {} deployments in {} stages ({}), {} levels{}, about {} in all",
         s.suite,
         s.profile,
-        p.plan.groups.len(),
+        p.plan.groups().count(),
+        p.plan.stages.len(),
+        if s.paired { "comparisons paired: both variants at once, levels alternated" } else { "one deployment at a time" },
         p.plan.levels(),
+        if s.repeat > 1 { format!(" ({} repeats each)", s.repeat) } else { String::new() },
         humantime::format_duration(Duration::from_secs(estimate(p).as_secs()))
     );
-    for g in &p.plan.groups {
-        let sweeps: Vec<String> = g.sweeps.iter().map(|w| format!("{} users {:?}", w.workload, w.users)).collect();
-        println!("  {} for {}: {}", g.key, g.studies.join(", "), sweeps.join("; "));
+    for stage in &p.plan.stages {
+        for (i, g) in stage.groups.iter().enumerate() {
+            let sweeps: Vec<String> = g.sweeps.iter().map(|w| format!("{} users {:?}", w.workload, w.users)).collect();
+            let lead = if i == 0 { "  " } else { "  + " };
+            println!("{lead}{} for {}: {}", g.key, g.studies.join(", "), sweeps.join("; "));
+        }
     }
 }
 
@@ -158,12 +209,18 @@ impl Printer {
 
     fn event(&self, e: Event<'_>) {
         match e {
-            Event::Deploying { group, index, of } => {
-                self.line(&format!("== [{index}/{of}] deploying {} (for {})", group.key, group.studies.join(", ")))
+            Event::Deploying { groups, index, of } => {
+                let keys: Vec<&str> = groups.iter().map(|g| g.key.as_str()).collect();
+                let studies = groups.first().map(|g| g.studies.join(", ")).unwrap_or_default();
+                self.line(&format!("== [{index}/{of}] deploying {} (for {studies})", keys.join(" and ")))
             }
             Event::DeployLog(l) => self.line(&format!("   {l}")),
             Event::Skipped(g) => self.line(&format!("== {}: every level is on disk, skipped", g.key)),
-            Event::TornDown(g) => self.line(&format!("== {} torn down", g.key)),
+            Event::TornDown(groups) => {
+                let keys: Vec<&str> = groups.iter().map(|g| g.key.as_str()).collect();
+                self.line(&format!("== {} torn down", keys.join(" and ")))
+            }
+            Event::Stopped { workload, reason } => self.line(&format!("   {workload}: stopped climbing: {reason}")),
             Event::Failed { group, reason } => self.line(&format!("!! {}: {reason}", group.key)),
             Event::Level { group, workload, result: r, resumed } => {
                 *self.done_levels.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
@@ -251,7 +308,7 @@ async fn execute(def: &SuiteDef, p: Prepared, args: &SuiteArgs) -> Result<Outcom
         "{}: profile {}, {} deployments, {} levels, about {}; results in {}",
         def.binary,
         p.settings.profile,
-        p.plan.groups.len(),
+        p.plan.groups().count(),
         p.plan.levels(),
         humantime::format_duration(Duration::from_secs(estimate(&p).as_secs())),
         folder.dir.display()
@@ -277,6 +334,7 @@ async fn execute(def: &SuiteDef, p: Prepared, args: &SuiteArgs) -> Result<Outcom
         dir: folder.dir.clone(),
         resume: args.run.resume,
         backend: p.backend,
+        endpoints: p.endpoints,
         local: p.local,
         server_at: p.server_at,
         variants: p.variants,

@@ -177,6 +177,17 @@ pub struct Profile {
     pub timeout_s: f64,
     /// User lists by name.
     pub sweeps: BTreeMap<String, Vec<u32>>,
+    /// Measure every level this many times (paired runs alternate the variants in ABBA order).
+    #[serde(default = "one")]
+    pub repeat: u32,
+    /// Deploy a comparison's two variants at once and alternate them level by level (false:
+    /// one deployment at a time, each swept in full).
+    #[serde(default = "yes")]
+    pub paired: bool,
+    /// Stop climbing a sweep once throughput stopped rising and p99 is past the SLA for every
+    /// variant measured together.
+    #[serde(default = "yes")]
+    pub stop_at_saturation: bool,
     /// Serve application arguments by app, merged over `apps.toml`'s (smaller models, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub app_args: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
@@ -214,6 +225,14 @@ struct SuiteFile {
     workloads: Vec<WorkloadDef>,
     #[serde(rename = "profile", default)]
     profiles: BTreeMap<String, Profile>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_variants() -> PathBuf {
@@ -346,6 +365,9 @@ impl SuiteConfig {
                 {
                     return Err(ctx(format!("{what} = {v} is not a duration in seconds")));
                 }
+            }
+            if p.repeat == 0 || p.repeat > 50 {
+                return Err(ctx(format!("repeat = {}: must be from 1 to 50", p.repeat)));
             }
             if p.duration_s.is_none() == p.requests.is_none() {
                 return Err(ctx("set exactly one of duration_s and requests".into()));

@@ -40,7 +40,7 @@ pub struct IndexStudy {
     pub description: String,
     /// The workloads measured.
     pub workloads: Vec<String>,
-    /// Comparison: the baseline variant.
+    /// Comparison: the treatment variant.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub treatment: Option<String>,
     /// Comparison: the baseline variant; scaling: the server measured as the baseline.
@@ -93,11 +93,28 @@ pub struct IndexSweep {
     pub levels: String,
     /// The deployment's manifest, relative to the run folder.
     pub deployment: String,
+    /// The one study it belongs to (paired runs measure a shared baseline again with each
+    /// treatment); absent: every study that names its variant and layout.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub study: Option<String>,
+    /// Whether its levels alternated with the other variant's (ABBA order).
+    #[serde(default)]
+    pub paired: bool,
+    /// Times each level was measured (labels `c<users>-r<k>` when more than one).
+    #[serde(default = "one")]
+    pub repeats: u32,
     /// How far it got.
     pub status: SweepStatus,
     /// Why it is partial or failed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
+    /// Why it stopped climbing before its last level (saturation).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stopped: Option<String>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// `<run>/index.json`.
@@ -109,6 +126,8 @@ pub struct RunIndex {
     pub suite: String,
     /// The run's name.
     pub run: String,
+    /// `paired` (comparisons deployed both at once, levels alternated) or `sequential`.
+    pub mode: String,
     /// The workloads measured.
     pub workloads: Vec<IndexWorkload>,
     /// The studies.
@@ -166,8 +185,7 @@ impl RunIndex {
             })
             .collect();
         let sweeps = plan
-            .groups
-            .iter()
+            .groups()
             .flat_map(|g| {
                 let (variant, layout) = g.variant_layout();
                 g.sweeps.iter().map(move |s| {
@@ -181,8 +199,12 @@ impl RunIndex {
                         csv,
                         levels,
                         deployment: deployment_file(g),
+                        study: g.paired_for.clone(),
+                        paired: g.paired_for.is_some(),
+                        repeats: plan.repeat,
                         status: SweepStatus::Pending,
                         reason: None,
+                        stopped: None,
                     }
                 })
             })
@@ -191,6 +213,7 @@ impl RunIndex {
             schema: INDEX_SCHEMA.to_owned(),
             suite: settings.suite.clone(),
             run: run.to_owned(),
+            mode: if settings.paired { "paired" } else { "sequential" }.to_owned(),
             workloads: settings
                 .workloads
                 .iter()
@@ -212,6 +235,14 @@ impl RunIndex {
         for s in self.sweeps.iter_mut().filter(|s| s.csv == csv) {
             s.status = status;
             s.reason.clone_from(&reason);
+        }
+    }
+
+    /// Records why the sweep stored under `stem` stopped before its last level.
+    pub fn stopped(&mut self, stem: &str, why: String) {
+        let (csv, _) = sweep_files(stem);
+        for s in self.sweeps.iter_mut().filter(|s| s.csv == csv) {
+            s.stopped = Some(why.clone());
         }
     }
 

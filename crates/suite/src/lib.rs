@@ -29,6 +29,6 @@ pub use error::SuiteError;
 pub use folder::{RunFolder, RunManifest, redacted_command, timestamp_name};
 pub use index::{INDEX_SCHEMA, IndexStudy, IndexSweep, IndexWorkload, RunIndex, SweepStatus};
 pub use pinning::{PinSource, Pinning};
-pub use plan::{Group, Plan, SERVER_LAYOUT, Subject, SweepPlan, level_label};
-pub use run::{Event, OnEvent, Outcome, RunOptions, levels, run};
+pub use plan::{Group, Plan, SERVER_LAYOUT, Stage, Subject, SweepPlan, level_label};
+pub use run::{Event, OnEvent, Outcome, RunOptions, level, levels, run};
 pub use settings::Settings;

@@ -1,6 +1,9 @@
-//! The plan of a run: what is deployed (each distinct variant and layout once, and each server
-//! outside Ray a study measures as its baseline) and which sweeps run on each, with user counts
-//! and request windows already scaled for per-replica workloads.
+//! The plan of a run: what is deployed and which sweeps run on each, with user counts and
+//! request windows already scaled for per-replica workloads, in stages: a stage is what is
+//! deployed at the same time. Paired (the default), a comparison is one stage of two deployments
+//! whose levels alternate, so that slow drifts of the machine hit both alike (a baseline shared by
+//! several comparisons is measured again with each); sequential, each distinct variant and layout
+//! is deployed once, alone. Scaling studies and servers outside Ray are always alone.
 
 use serde::Serialize;
 
@@ -49,8 +52,11 @@ pub struct SweepPlan {
 /// One deployment and the sweeps run on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Group {
-    /// `<variant>-<layout>`, or the server's name: names files and progress lines.
+    /// `<variant>-<layout>`, or the server's name (`<study>-<variant>-<layout>` in a paired stage):
+    /// names files and progress lines.
     pub key: String,
+    /// The one study it belongs to when it is measured paired for that study alone.
+    pub paired_for: Option<String>,
     /// What is deployed.
     pub subject: Subject,
     /// The studies it serves.
@@ -69,11 +75,21 @@ impl Group {
     }
 }
 
+/// What is deployed at the same time: one group, or the two of a paired comparison (baseline
+/// first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stage {
+    /// Its groups.
+    pub groups: Vec<Group>,
+}
+
 /// What a run deploys and measures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
-    /// Deployments, in order.
-    pub groups: Vec<Group>,
+    /// Stages, in order.
+    pub stages: Vec<Stage>,
+    /// Times each level is measured.
+    pub repeat: u32,
 }
 
 fn sweep_plan(
@@ -113,42 +129,63 @@ fn sweep_plan(
 }
 
 impl Plan {
-    /// Builds the plan of `settings`, checking every variant, layout, app and server it names:
-    /// a (variant, layout) shared by several studies is deployed once.
+    /// Builds the plan of `settings`, checking every variant, layout, app and server it names.
     pub fn new(settings: &Settings, variants: &VariantSet, catalog: &AppCatalog) -> Result<Plan, SuiteError> {
-        let mut groups: Vec<Group> = Vec::new();
-        let mut add = |key: String, subject: Subject, study: &str, sweeps: Vec<SweepPlan>| match groups
-            .iter_mut()
-            .find(|g| g.key == key)
-        {
-            Some(g) => {
-                if !g.studies.iter().any(|s| s == study) {
-                    g.studies.push(study.to_owned());
-                }
-            }
-            None => groups.push(Group { key, subject, studies: vec![study.to_owned()], sweeps }),
-        };
         for w in &settings.workloads {
             catalog.app(&w.app).map_err(SuiteError::Catalog)?;
         }
+        let sweeps_for = |key: &str, layout: &str| -> Result<Vec<SweepPlan>, SuiteError> {
+            settings
+                .workloads
+                .iter()
+                .map(|w| sweep_plan(settings, catalog, w, Some(layout), &w.sweep, format!("{key}-{}", w.name)))
+                .collect()
+        };
+        let mut stages: Vec<Stage> = Vec::new();
+        // Sequential groups shared between studies are deployed once.
+        let add_alone = |stages: &mut Vec<Stage>, key: String, subject: Subject, study: &str, sweeps: Vec<SweepPlan>| {
+            match stages.iter_mut().flat_map(|st| st.groups.iter_mut()).find(|g| g.key == key && g.paired_for.is_none()) {
+                Some(g) => {
+                    if !g.studies.iter().any(|s| s == study) {
+                        g.studies.push(study.to_owned());
+                    }
+                }
+                None => stages.push(Stage {
+                    groups: vec![Group { key, paired_for: None, subject, studies: vec![study.to_owned()], sweeps }],
+                }),
+            }
+        };
         for study in &settings.studies {
             for (variant, layout) in study.arms() {
                 variants.get(&variant).map_err(SuiteError::Catalog)?;
                 catalog.layout(&layout).map_err(SuiteError::Catalog)?;
-                let scaling = matches!(study.kind, StudyKind::Scaling(_));
-                if !settings.measures(&variant) || (scaling && !settings.includes_layout(&layout)) {
-                    continue;
+            }
+            match &study.kind {
+                StudyKind::Comparison(c) if settings.paired && settings.measures(&c.baseline) && settings.measures(&c.treatment) => {
+                    let mut groups = Vec::new();
+                    for variant in [&c.baseline, &c.treatment] {
+                        let key = format!("{}-{variant}-{}", study.name, c.layout);
+                        groups.push(Group {
+                            sweeps: sweeps_for(&key, &c.layout)?,
+                            key,
+                            paired_for: Some(study.name.clone()),
+                            subject: Subject::Serve { variant: variant.clone(), layout: c.layout.clone() },
+                            studies: vec![study.name.clone()],
+                        });
+                    }
+                    stages.push(Stage { groups });
                 }
-                let sweeps = settings
-                    .workloads
-                    .iter()
-                    .map(|w| {
-                        let stem = format!("{variant}-{layout}-{}", w.name);
-                        sweep_plan(settings, catalog, w, Some(&layout), &w.sweep, stem)
-                    })
-                    .collect::<Result<_, _>>()?;
-                let subject = Subject::Serve { variant: variant.clone(), layout: layout.clone() };
-                add(format!("{variant}-{layout}"), subject, &study.name, sweeps);
+                kind => {
+                    let scaling = matches!(kind, StudyKind::Scaling(_));
+                    for (variant, layout) in study.arms() {
+                        if !settings.measures(&variant) || (scaling && !settings.includes_layout(&layout)) {
+                            continue;
+                        }
+                        let key = format!("{variant}-{layout}");
+                        let sweeps = sweeps_for(&key, &layout)?;
+                        add_alone(&mut stages, key, Subject::Serve { variant, layout }, &study.name, sweeps);
+                    }
+                }
             }
             if let StudyKind::Scaling(sc) = &study.kind
                 && let (Some(server), Some(sweep)) = (&sc.server, &sc.server_sweep)
@@ -163,23 +200,28 @@ impl Plan {
                             sweep_plan(settings, catalog, w, None, sweep, stem)
                         })
                         .collect::<Result<_, _>>()?;
-                    add(server.clone(), Subject::Server { name: server.clone() }, &study.name, sweeps);
+                    add_alone(&mut stages, server.clone(), Subject::Server { name: server.clone() }, &study.name, sweeps);
                 }
             }
         }
-        if groups.is_empty() {
+        if stages.is_empty() {
             return Err(SuiteError::Usage("nothing to run with these selections".into()));
         }
-        Ok(Plan { groups })
+        Ok(Plan { stages, repeat: settings.repeat })
     }
 
-    /// Number of levels the plan runs.
+    /// Every group, in order.
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.stages.iter().flat_map(|s| &s.groups)
+    }
+
+    /// Number of levels the plan runs (repeats counted).
     pub fn levels(&self) -> usize {
-        self.groups.iter().flat_map(|g| &g.sweeps).map(|s| s.users.len()).sum()
+        self.groups().flat_map(|g| &g.sweeps).map(|s| s.users.len()).sum::<usize>() * self.repeat as usize
     }
 }
 
-/// The label of a level with `users` users (`c8`).
-pub fn level_label(users: u32) -> String {
-    format!("c{users}")
+/// The label of a level with `users` users (`c8`), or of its repeat `k` of `repeats` (`c8-r2`).
+pub fn level_label(users: u32, k: u32, repeats: u32) -> String {
+    if repeats > 1 { format!("c{users}-r{k}") } else { format!("c{users}") }
 }

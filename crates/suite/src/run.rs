@@ -1,9 +1,12 @@
-//! The loop every suite runs: for each group of the plan, deploy, sweep every workload level by
-//! level (each level saved as it ends, the deployment's health checked after it), tear down (also
-//! on error and cancellation), and keep the run's index up to date. A deployment that fails to
-//! come up or stops serving is recorded and the run goes on with the next one; the [`Outcome`]
-//! says which failed.
+//! The loop every suite runs, stage by stage: deploy what the stage holds (one deployment, or the
+//! two variants of a paired comparison side by side), measure its sweeps level by level —
+//! alternating the two in ABBA order over repeats when paired, saving each level as it ends and
+//! checking each deployment's health after it, stopping a sweep that climbed past saturation —
+//! then tear down (also on error and cancellation), keeping the run's index up to date. A
+//! deployment that fails to come up or stops serving is recorded and the run goes on without it;
+//! the [`Outcome`] says which failed.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,10 +14,10 @@ use std::time::Duration;
 use deploy::{AppCatalog, Backend, DeployRequest, Deployment, ExternalOptions, LocalOptions, RunError, VariantSet};
 use loadgen::{CancellationToken, Level, LevelResult, Phases, Progress, ProgressFn, Schedule, SweepOutput, Window};
 
-use crate::config::WorkloadDef;
+use crate::config::{Metric, WorkloadDef};
 use crate::error::SuiteError;
 use crate::index::{RunIndex, SweepStatus, deployment_file};
-use crate::plan::{Group, Plan, Subject, SweepPlan, level_label};
+use crate::plan::{Group, Plan, Stage, Subject, SweepPlan, level_label};
 use crate::settings::Settings;
 
 /// Where and how a run goes.
@@ -26,6 +29,8 @@ pub struct RunOptions {
     pub resume: bool,
     /// Where Serve deployments go.
     pub backend: Backend,
+    /// Running endpoints by variant (`--url VARIANT=URL`), instead of `backend` for those.
+    pub endpoints: BTreeMap<String, ExternalOptions>,
     /// How servers outside Ray are started locally.
     pub local: LocalOptions,
     /// A running server to measure instead of starting one (`--server-url`).
@@ -39,18 +44,18 @@ pub struct RunOptions {
 /// What a run reports as it goes.
 #[derive(Debug)]
 pub enum Event<'a> {
-    /// A deployment starts.
+    /// A stage's deployments start.
     Deploying {
-        /// Its group.
-        group: &'a Group,
+        /// Its groups (two when paired).
+        groups: &'a [Group],
         /// Its position in the plan (1-based).
         index: usize,
-        /// Deployments in the plan.
+        /// Stages in the plan.
         of: usize,
     },
     /// A line from `deploy`.
     DeployLog(&'a str),
-    /// Every level of the group is on disk already (resume).
+    /// Every level of the stage is on disk already (resume).
     Skipped(&'a Group),
     /// About once a second during a level.
     Progress {
@@ -72,6 +77,13 @@ pub enum Event<'a> {
         /// Taken from disk by resume.
         resumed: bool,
     },
+    /// A sweep stopped climbing before its last level.
+    Stopped {
+        /// The workload.
+        workload: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
     /// A deployment failed to come up or stopped serving; the run goes on without it.
     Failed {
         /// The group.
@@ -79,8 +91,8 @@ pub enum Event<'a> {
         /// Why.
         reason: &'a str,
     },
-    /// The deployment was torn down.
-    TornDown(&'a Group),
+    /// The stage's deployments were torn down.
+    TornDown(&'a [Group]),
 }
 
 /// The callback events go to.
@@ -93,38 +105,35 @@ pub struct Outcome {
     pub failed: Vec<(String, String)>,
 }
 
-/// The levels of one sweep.
-pub fn levels(settings: &Settings, sweep: &SweepPlan) -> Vec<Level> {
-    sweep
-        .users
-        .iter()
-        .map(|users| {
-            let mut l = Level::new(Schedule::closed(*users));
-            l.label = level_label(*users);
-            l.phases = Phases {
-                warmup: settings.warmup,
-                window: match (sweep.requests, settings.duration) {
-                    (Some(n), _) => Window::Requests(n),
-                    (None, Some(d)) => Window::Duration(d),
-                    (None, None) => Window::Duration(Duration::from_secs(10)),
-                },
-                cooldown: settings.cooldown,
-            };
-            l.timeout = settings.timeout;
-            l
-        })
-        .collect()
+/// Level `users` of a sweep, repeat `k` of `repeats`.
+pub fn level(settings: &Settings, sweep: &SweepPlan, users: u32, k: u32, repeats: u32) -> Level {
+    let mut l = Level::new(Schedule::closed(users));
+    l.label = level_label(users, k, repeats);
+    l.phases = Phases {
+        warmup: settings.warmup,
+        window: match (sweep.requests, settings.duration) {
+            (Some(n), _) => Window::Requests(n),
+            (None, Some(d)) => Window::Duration(d),
+            (None, None) => Window::Duration(Duration::from_secs(10)),
+        },
+        cooldown: settings.cooldown,
+    };
+    l.timeout = settings.timeout;
+    l
+}
+
+/// Every level of a sweep, repeats included, in order.
+pub fn levels(settings: &Settings, sweep: &SweepPlan, repeats: u32) -> Vec<Level> {
+    sweep.users.iter().flat_map(|u| (1..=repeats).map(move |k| level(settings, sweep, *u, k, repeats))).collect()
 }
 
 fn output(dir: &Path, sweep: &SweepPlan, resume: bool) -> SweepOutput {
     SweepOutput { dir: dir.join("sweeps"), stem: sweep.stem.clone(), resume }
 }
 
-fn group_done(settings: &Settings, dir: &Path, group: &Group) -> bool {
-    group.sweeps.iter().all(|s| {
-        let out = output(dir, s, true);
-        levels(settings, s).iter().all(|l| out.level_path(&l.label).exists())
-    })
+fn sweep_done(settings: &Settings, dir: &Path, s: &SweepPlan, repeats: u32) -> bool {
+    let out = output(dir, s, true);
+    levels(settings, s, repeats).iter().all(|l| out.level_path(&l.label).exists())
 }
 
 /// Whether the deployment still serves, asked up to three times over a few seconds (a busy server
@@ -146,10 +155,65 @@ async fn still_serving(deployment: &Deployment, cancel: &CancellationToken) -> R
     Err(last)
 }
 
-/// What measuring a group ended with (cancellation and hard errors are `Err`).
-enum GroupEnd {
-    Done,
-    Gone(String),
+/// The throughput a workload is judged by (its metric), and its p99 (time to first token for
+/// token workloads), of one level.
+fn figures(w: &WorkloadDef, r: &LevelResult) -> (f64, Option<f64>) {
+    match w.metric() {
+        Metric::Requests => (r.throughput_rps, r.latency_ms.map(|l| l.p99)),
+        Metric::Events => (r.events_per_s.unwrap_or(0.0), r.latency_ms.map(|l| l.p99)),
+        Metric::Tokens => {
+            let out = r.tokens.map_or(0.0, |t| t.output as f64);
+            (if r.phases.window_s > 0.0 { out / r.phases.window_s } else { 0.0 }, r.first_event_ms.map(|l| l.p99))
+        }
+    }
+}
+
+/// Tracks one group's sweep as levels finish, to tell when it climbed past saturation: the mean
+/// throughput (over repeats) of a level is not 3% above the best of the smaller levels, and its
+/// median p99 is over the SLA (without an SLA: two such levels in a row).
+#[derive(Debug, Default)]
+struct Climb {
+    best: Option<(u32, f64)>,
+    flat_levels: u32,
+    last: Option<String>,
+}
+
+impl Climb {
+    /// Takes the repeats of the level with `users` users; whether the sweep is now saturated.
+    fn take(&mut self, w: &WorkloadDef, users: u32, results: &[LevelResult]) -> bool {
+        if results.is_empty() {
+            return false;
+        }
+        let mut p99s: Vec<f64> = Vec::new();
+        let mut sum = 0.0;
+        for r in results {
+            let (thr, p99) = figures(w, r);
+            sum += thr;
+            p99s.extend(p99);
+        }
+        let mean = sum / results.len() as f64;
+        p99s.sort_by(f64::total_cmp);
+        let p99 = p99s.get(p99s.len() / 2).copied();
+        let rising = self.best.is_none_or(|(_, best)| mean > best * 1.03);
+        let over = match (w.sla_p99_ms, p99) {
+            (Some(sla), Some(p)) => p > sla,
+            (Some(_), None) => true,
+            (None, _) => true,
+        };
+        self.flat_levels = if rising { 0 } else { self.flat_levels + 1 };
+        let saturated = !rising && over && (w.sla_p99_ms.is_some() || self.flat_levels >= 2);
+        if let Some((best_users, best)) = self.best.filter(|_| saturated) {
+            let p99 = p99.map_or("no p99".to_owned(), |p| format!("p99 {p:.0} ms"));
+            let sla = w.sla_p99_ms.map_or(String::new(), |s| format!(" (SLA {s:.0} ms)"));
+            self.last = Some(format!(
+                "saturated at c{users}: throughput {mean:.1}/s, not above the best {best:.1}/s at c{best_users}; {p99}{sla}"
+            ));
+        }
+        if rising {
+            self.best = Some((users, mean));
+        }
+        saturated
+    }
 }
 
 struct Ctx<'a> {
@@ -160,11 +224,22 @@ struct Ctx<'a> {
     on_event: &'a OnEvent<'a>,
 }
 
+/// A group's deployment and its state while its stage runs.
+struct Live<'a> {
+    group: &'a Group,
+    deployment: &'a Deployment,
+    gone: Option<String>,
+}
+
 impl Ctx<'_> {
-    fn mark(&self, stem: &str, status: SweepStatus, reason: Option<String>) -> Result<(), SuiteError> {
+    fn write_index(&self, f: impl FnOnce(&mut RunIndex)) -> Result<(), SuiteError> {
         let mut index = self.index.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        index.set(stem, status, reason);
+        f(&mut index);
         index.write(&self.opts.dir)
+    }
+
+    fn mark(&self, stem: &str, status: SweepStatus, reason: Option<String>) -> Result<(), SuiteError> {
+        self.write_index(|i| i.set(stem, status, reason))
     }
 
     fn workload(&self, name: &str) -> Result<&WorkloadDef, SuiteError> {
@@ -176,7 +251,7 @@ impl Ctx<'_> {
     }
 
     /// Runs one level, forwarding its progress as events.
-    async fn level(
+    async fn run_level(
         &self,
         group: &Group,
         name: &str,
@@ -198,86 +273,190 @@ impl Ctx<'_> {
         }
     }
 
-    /// Sweeps every workload of `group` on `deployment`.
-    async fn measure(&self, group: &Group, deployment: &Deployment) -> Result<GroupEnd, SuiteError> {
-        let endpoint = deployment.target().endpoint();
-        for (i, sweep) in group.sweeps.iter().enumerate() {
-            let w = self.workload(&sweep.workload)?;
-            let fail = |source| SuiteError::Sweep { deployment: group.key.clone(), workload: w.name.clone(), source };
-            let workload = Arc::new(w.request.build(&endpoint).map_err(fail)?);
-            let out = output(&self.opts.dir, sweep, self.opts.resume);
-            let folder = out.dir.join(&out.stem);
-            std::fs::create_dir_all(&folder).map_err(SuiteError::io("creating", &folder))?;
-            let mut results: Vec<LevelResult> = Vec::new();
-            for level in levels(self.settings, sweep) {
-                let path = out.level_path(&level.label);
-                if self.opts.resume && path.exists() {
-                    let r = loadgen::read_level(&path).map_err(fail)?;
-                    (self.on_event)(Event::Level { group, workload: &w.name, result: &r, resumed: true });
-                    results.push(r);
-                    continue;
-                }
-                let r = match self.level(group, &w.name, &workload, &level).await {
-                    Ok(r) => r,
-                    Err(loadgen::Error::Stopped { .. }) => {
-                        self.mark(&sweep.stem, SweepStatus::Partial, Some("interrupted".into()))?;
-                        return Err(SuiteError::Interrupted);
+    /// Measures (or, resuming, reads) one level of sweep `i` of `live`; `None` when the deployment
+    /// is gone (now or before).
+    async fn trial(
+        &self,
+        live: &mut Live<'_>,
+        i: usize,
+        workload: &Arc<loadgen::AnyWorkload>,
+        level: &Level,
+    ) -> Result<Option<LevelResult>, SuiteError> {
+        let group = live.group;
+        let sweep = &group.sweeps[i];
+        let w = self.workload(&sweep.workload)?;
+        let fail = |source| SuiteError::Sweep { deployment: group.key.clone(), workload: w.name.clone(), source };
+        let out = output(&self.opts.dir, sweep, self.opts.resume);
+        let path = out.level_path(&level.label);
+        if self.opts.resume && path.exists() {
+            let r = loadgen::read_level(&path).map_err(fail)?;
+            (self.on_event)(Event::Level { group, workload: &w.name, result: &r, resumed: true });
+            return Ok(Some(r));
+        }
+        if live.gone.is_some() {
+            return Ok(None);
+        }
+        let r = match self.run_level(group, &w.name, workload, level).await {
+            Ok(r) => r,
+            Err(loadgen::Error::Stopped { .. }) => {
+                self.mark(&sweep.stem, SweepStatus::Partial, Some("interrupted".into()))?;
+                return Err(SuiteError::Interrupted);
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        loadgen::write_level(&path, &r).map_err(fail)?;
+        (self.on_event)(Event::Level { group, workload: &w.name, result: &r, resumed: false });
+        if let Err(reason) = still_serving(live.deployment, self.cancel).await {
+            let reason = format!("stopped serving after level {}: {reason}", level.label);
+            self.mark(&sweep.stem, SweepStatus::Partial, Some(reason.clone()))?;
+            for rest in &group.sweeps[i + 1..] {
+                self.mark(&rest.stem, SweepStatus::Failed, Some(reason.clone()))?;
+            }
+            live.gone = Some(reason);
+        }
+        Ok(Some(r))
+    }
+
+    /// Measures every sweep of the stage's groups (deployed in `deployments`, same order): level
+    /// by level, the groups alternating in ABBA order over repeats.
+    async fn measure(&self, stage: &Stage, deployments: &[Deployment]) -> Result<Vec<Option<String>>, SuiteError> {
+        let repeats = self.settings.repeat;
+        let mut live: Vec<Live<'_>> = stage
+            .groups
+            .iter()
+            .zip(deployments)
+            .map(|(group, deployment)| Live { group, deployment, gone: None })
+            .collect();
+        let sweeps = stage.groups.first().map_or(0, |g| g.sweeps.len());
+        // The ABBA order runs on across levels and workloads.
+        let mut turn = 0usize;
+        for i in 0..sweeps {
+            let w = self.workload(&stage.groups[0].sweeps[i].workload)?;
+            let mut workloads = Vec::new();
+            for l in &live {
+                let sweep = &l.group.sweeps[i];
+                let fail = |source| SuiteError::Sweep { deployment: l.group.key.clone(), workload: w.name.clone(), source };
+                workloads.push(Arc::new(w.request.build(&l.deployment.target().endpoint()).map_err(fail)?));
+                let folder = self.opts.dir.join("sweeps").join(&sweep.stem);
+                std::fs::create_dir_all(&folder).map_err(SuiteError::io("creating", &folder))?;
+            }
+            let mut results: Vec<Vec<LevelResult>> = vec![Vec::new(); live.len()];
+            let mut climbs: Vec<Climb> = live.iter().map(|_| Climb::default()).collect();
+            let levels = stage.groups[0].sweeps[i].users.len();
+            let mut stopped = None;
+            for j in 0..levels {
+                let mut at_level: Vec<Vec<LevelResult>> = vec![Vec::new(); live.len()];
+                for k in 1..=repeats {
+                    let mut order: Vec<usize> = (0..live.len()).collect();
+                    if turn % 2 == 1 {
+                        order.reverse();
                     }
-                    Err(e) => return Err(fail(e)),
-                };
-                loadgen::write_level(&path, &r).map_err(fail)?;
-                results.push(r);
-                loadgen::write_csv(&out.csv_path(), &results).map_err(fail)?;
-                if let Some(r) = results.last() {
-                    (self.on_event)(Event::Level { group, workload: &w.name, result: r, resumed: false });
-                }
-                if let Err(reason) = still_serving(deployment, self.cancel).await {
-                    let reason = format!("stopped serving after level {}: {reason}", level.label);
-                    self.mark(&sweep.stem, SweepStatus::Partial, Some(reason.clone()))?;
-                    for rest in &group.sweeps[i + 1..] {
-                        self.mark(&rest.stem, SweepStatus::Failed, Some(reason.clone()))?;
+                    turn += 1;
+                    for g in order {
+                        let sweep = &live[g].group.sweeps[i];
+                        let lv = level(self.settings, sweep, sweep.users[j], k, repeats);
+                        if let Some(r) = self.trial(&mut live[g], i, &workloads[g], &lv).await? {
+                            at_level[g].push(r);
+                        }
                     }
-                    return Ok(GroupEnd::Gone(reason));
+                }
+                for (g, rs) in at_level.into_iter().enumerate() {
+                    let users = live[g].group.sweeps[i].users[j];
+                    let csv = output(&self.opts.dir, &live[g].group.sweeps[i], true).csv_path();
+                    let saturated = climbs[g].take(w, users, &rs);
+                    results[g].extend(rs);
+                    if !results[g].is_empty() {
+                        let fail = |source| SuiteError::Sweep { deployment: live[g].group.key.clone(), workload: w.name.clone(), source };
+                        loadgen::write_csv(&csv, &results[g]).map_err(fail)?;
+                    }
+                    if !saturated {
+                        climbs[g].last = None;
+                    }
+                }
+                let active: Vec<usize> = (0..live.len()).filter(|g| live[*g].gone.is_none()).collect();
+                if active.is_empty() {
+                    break;
+                }
+                if self.settings.stop_at_saturation
+                    && j + 1 < levels
+                    && active.iter().all(|g| climbs[*g].last.is_some())
+                {
+                    let why: Vec<String> = active
+                        .iter()
+                        .map(|g| format!("{}: {}", live[*g].group.key, climbs[*g].last.clone().unwrap_or_default()))
+                        .collect();
+                    stopped = Some(why.join("; "));
+                    break;
                 }
             }
-            self.mark(&sweep.stem, SweepStatus::Complete, None)?;
+            for l in &live {
+                let stem = &l.group.sweeps[i].stem;
+                if let Some(why) = &stopped {
+                    (self.on_event)(Event::Stopped { workload: &w.name, reason: why });
+                    self.write_index(|x| x.stopped(stem, why.clone()))?;
+                }
+                if l.gone.is_none() {
+                    self.mark(stem, SweepStatus::Complete, None)?;
+                }
+            }
         }
-        Ok(GroupEnd::Done)
+        Ok(live.into_iter().map(|l| l.gone).collect())
+    }
+
+    /// The backend a group of `variant` is deployed with; local clusters of a paired stage each
+    /// get half of the CPUs Ray was given, when there are at least two.
+    fn backend(&self, variant: &str, slot: usize, of: usize) -> Backend {
+        if let Some(e) = self.opts.endpoints.get(variant) {
+            return Backend::External(e.clone());
+        }
+        match &self.opts.backend {
+            Backend::Local(o) if of > 1 => {
+                let mut o = o.clone();
+                if let Some(list) = &o.cpu_affinity
+                    && let Ok(cpus) = deploy::parse_cpu_list(list)
+                    && cpus.len() >= of
+                {
+                    let per = cpus.len() / of;
+                    o.cpu_affinity = Some(deploy::format_cpu_list(&cpus[slot * per..(slot + 1) * per]));
+                }
+                Backend::Local(o)
+            }
+            other => other.clone(),
+        }
     }
 
     fn deploying<'b>(
         &'b self,
         group: &'b Group,
+        slot: usize,
+        of: usize,
         log: &'b deploy::Progress<'b>,
     ) -> Result<impl Future<Output = Result<Deployment, deploy::DeployError>> + 'b, SuiteError> {
         let opts = self.opts;
         let manifest = self.opts.dir.join(deployment_file(group));
-        let apps: Vec<&str> = {
-            let mut apps: Vec<&str> = Vec::new();
-            for s in &group.sweeps {
-                let app = self.workload(&s.workload)?.app.as_str();
-                if !apps.contains(&app) {
-                    apps.push(app);
-                }
+        let mut apps: Vec<&str> = Vec::new();
+        for s in &group.sweeps {
+            let app = self.workload(&s.workload)?.app.as_str();
+            if !apps.contains(&app) {
+                apps.push(app);
             }
-            apps
-        };
+        }
         enum What {
-            Serve(DeployRequest),
+            Serve(Backend, DeployRequest),
             Server(deploy::ServerDef),
         }
         let what = match &group.subject {
             Subject::Serve { variant, layout } => {
-                let variant = opts.variants.get(variant).map_err(SuiteError::Catalog)?.clone();
+                let v = opts.variants.get(variant).map_err(SuiteError::Catalog)?.clone();
                 let apps = opts.catalog.select(&apps, layout, &self.settings.app_args).map_err(SuiteError::Catalog)?;
-                What::Serve(DeployRequest { variant, apps, manifest_path: Some(manifest.clone()) })
+                What::Serve(self.backend(variant, slot, of), DeployRequest { variant: v, apps, manifest_path: Some(manifest.clone()) })
             }
             Subject::Server { name } => What::Server(opts.catalog.server(name).map_err(SuiteError::Catalog)?.clone()),
         };
         let args = self.settings.app_args.get(group.variant_layout().0).cloned().unwrap_or_default();
         Ok(async move {
             match what {
-                What::Serve(request) => opts.backend.deploy(&request, log).await,
+                What::Serve(backend, request) => backend.deploy(&request, log).await,
                 What::Server(def) => {
                     deploy::start_server(
                         &opts.local,
@@ -295,10 +474,10 @@ impl Ctx<'_> {
     }
 }
 
-/// Runs `plan`: deploys each group, sweeps its workloads into `opts.dir/sweeps`, tears down, and
-/// keeps `opts.dir/index.json` current. Returns at the first hard error (a file that cannot be
-/// written, a teardown that failed, cancellation); everything finished stays on disk, and
-/// `resume` continues from there.
+/// Runs `plan`: deploys each stage, sweeps its groups' workloads into `opts.dir/sweeps`, tears
+/// down, and keeps `opts.dir/index.json` current. Returns at the first hard error (a file that
+/// cannot be written, a teardown that failed, cancellation); everything finished stays on disk,
+/// and `resume` continues from there.
 pub async fn run(
     settings: &Settings,
     plan: &Plan,
@@ -314,64 +493,84 @@ pub async fn run(
     if opts.resume {
         // Keep what an earlier attempt found out about finished sweeps.
         let mut i = index.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for g in &plan.groups {
-            for s in &g.sweeps {
-                let out = output(&opts.dir, s, true);
-                if levels(settings, s).iter().all(|l| out.level_path(&l.label).exists()) {
-                    i.set(&s.stem, SweepStatus::Complete, None);
-                }
+        for s in plan.groups().flat_map(|g| &g.sweeps) {
+            if sweep_done(settings, &opts.dir, s, plan.repeat) {
+                i.set(&s.stem, SweepStatus::Complete, None);
             }
         }
     }
     index.lock().unwrap_or_else(std::sync::PoisonError::into_inner).write(&opts.dir)?;
     let ctx = Ctx { settings, opts, index: &index, cancel, on_event };
     let mut outcome = Outcome::default();
-    for (i, group) in plan.groups.iter().enumerate() {
+    for (n, stage) in plan.stages.iter().enumerate() {
         if cancel.is_cancelled() {
             return Err(SuiteError::Interrupted);
         }
-        if opts.resume && group_done(settings, &opts.dir, group) {
-            on_event(Event::Skipped(group));
-            for s in &group.sweeps {
-                let out = output(&opts.dir, s, true);
-                for l in levels(settings, s) {
-                    if let Ok(r) = loadgen::read_level(&out.level_path(&l.label)) {
-                        on_event(Event::Level { group, workload: &s.workload, result: &r, resumed: true });
+        let all_done = stage.groups.iter().flat_map(|g| &g.sweeps).all(|s| sweep_done(settings, &opts.dir, s, plan.repeat));
+        if opts.resume && all_done {
+            for group in &stage.groups {
+                on_event(Event::Skipped(group));
+                for s in &group.sweeps {
+                    let out = output(&opts.dir, s, true);
+                    for l in levels(settings, s, plan.repeat) {
+                        if let Ok(r) = loadgen::read_level(&out.level_path(&l.label)) {
+                            on_event(Event::Level { group, workload: &s.workload, result: &r, resumed: true });
+                        }
                     }
                 }
             }
             continue;
         }
-        on_event(Event::Deploying { group, index: i + 1, of: plan.groups.len() });
+        on_event(Event::Deploying { groups: &stage.groups, index: n + 1, of: plan.stages.len() });
         let log = |line: &str| on_event(Event::DeployLog(line));
-        let deploying = ctx.deploying(group, &log)?;
-        let result = deploy::run_with_deployment(deploying, cancel, async |d: &Deployment| ctx.measure(group, d).await).await;
-        on_event(Event::TornDown(group));
-        let failed = |reason: String, outcome: &mut Outcome| -> Result<(), SuiteError> {
+        let of = stage.groups.len();
+        let deploying = stage
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(slot, g)| ctx.deploying(g, slot, of, &log))
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = deploy::run_with_deployments(deploying, cancel, async |d: &[Deployment]| ctx.measure(stage, d).await).await;
+        on_event(Event::TornDown(&stage.groups));
+        let mut failed = |group: &Group, reason: String| {
             on_event(Event::Failed { group, reason: &reason });
             outcome.failed.push((group.key.clone(), reason));
-            Ok(())
         };
         match result {
-            Ok(GroupEnd::Done) => {}
-            Ok(GroupEnd::Gone(reason)) => failed(reason, &mut outcome)?,
-            Err(RunError::Deploy(source)) => {
-                let reason = format!("deploying failed: {source}");
-                for s in &group.sweeps {
-                    ctx.mark(&s.stem, SweepStatus::Failed, Some(reason.clone()))?;
+            Ok(gone) => {
+                for (group, reason) in stage.groups.iter().zip(gone) {
+                    if let Some(reason) = reason {
+                        failed(group, reason);
+                    }
                 }
-                failed(reason, &mut outcome)?;
+            }
+            Err(RunError::Deploy { index: bad, source }) => {
+                for (slot, group) in stage.groups.iter().enumerate() {
+                    let reason = if slot == bad {
+                        format!("deploying failed: {source}")
+                    } else {
+                        format!("not measured: its pair {} failed to deploy", stage.groups[bad].key)
+                    };
+                    for s in &group.sweeps {
+                        ctx.mark(&s.stem, SweepStatus::Failed, Some(reason.clone()))?;
+                    }
+                    failed(group, reason);
+                }
             }
             Err(RunError::Body { error, teardown }) => {
-                if let Some(t) = teardown {
-                    on_event(Event::Failed { group, reason: &format!("tearing down failed too: {t}") });
+                for t in teardown {
+                    on_event(Event::Failed { group: &stage.groups[0], reason: &format!("tearing down failed too: {t}") });
                 }
                 return Err(error);
             }
-            Err(RunError::Teardown(source)) => return Err(SuiteError::Teardown { deployment: group.key.clone(), source }),
+            Err(RunError::Teardown(errors)) => {
+                let source = errors.into_iter().next().unwrap_or_else(|| deploy::DeployError::Teardown("unknown".into()));
+                let key = stage.groups.iter().map(|g| g.key.as_str()).collect::<Vec<_>>().join(", ");
+                return Err(SuiteError::Teardown { deployment: key, source });
+            }
             Err(RunError::Cancelled { teardown }) => {
-                if let Some(t) = teardown {
-                    on_event(Event::Failed { group, reason: &format!("tearing down failed: {t}") });
+                for t in teardown {
+                    on_event(Event::Failed { group: &stage.groups[0], reason: &format!("tearing down failed: {t}") });
                 }
                 return Err(SuiteError::Interrupted);
             }

@@ -46,6 +46,12 @@ pub struct Settings {
     pub app_args: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
     /// Levels above this error rate never count as a peak.
     pub max_error_rate: f64,
+    /// Times every level is measured.
+    pub repeat: u32,
+    /// Comparisons deploy both variants at once and alternate them.
+    pub paired: bool,
+    /// Sweeps stop climbing past saturation.
+    pub stop_at_saturation: bool,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -145,6 +151,9 @@ impl Settings {
             sweeps,
             app_args: p.app_args.clone(),
             max_error_rate: args.timing.max_error_rate,
+            repeat: args.timing.repeat.unwrap_or(p.repeat),
+            paired: p.paired && !args.timing.sequential,
+            stop_at_saturation: p.stop_at_saturation && !args.timing.full_sweep,
         };
         s.check()?;
         Ok(s)

@@ -47,27 +47,30 @@ fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
     assert_eq!(index["studies"][0]["name"], "allon");
     assert_eq!(index["sweeps"].as_array().unwrap().len(), 2);
     for variant in ["baseline", "all_on"] {
-        let csv = run.join(format!("sweeps/{variant}-1replica-unary.csv"));
+        // Paired: both variants were deployed at once for the study, and alternated.
+        let csv = run.join(format!("sweeps/allon-{variant}-1replica-unary.csv"));
         let rows = csv_rows(&csv);
         assert_eq!(rows.len(), 2, "2 levels in {}", csv.display());
         let rps: f64 = rows[0][column(&csv, "throughput_rps")].parse().unwrap();
         assert!(rps > 0.0, "no throughput measured for {variant}");
         for level in ["c1", "c4"] {
-            let json = run.join(format!("sweeps/{variant}-1replica-unary/level_{level}.json"));
+            let json = run.join(format!("sweeps/allon-{variant}-1replica-unary/level_{level}.json"));
             let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
             assert_eq!(v["counts"]["errors"], 0, "{}: {}", json.display(), v["error_samples"]);
             assert!(v["counts"]["ok"].as_u64().unwrap() > 0);
         }
     }
+    assert_eq!(index["mode"], "paired");
     for sweep in index["sweeps"].as_array().unwrap() {
         assert_eq!(sweep["status"], "complete", "{sweep}");
+        assert_eq!(sweep["study"], "allon", "{sweep}");
     }
     // The manifests: the run's, and one per deployment with Ray's version and the flags.
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["suite"], "features");
     let d: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("deployments/all_on-1replica.json")).unwrap())
+        serde_json::from_slice(&std::fs::read(run.join("deployments/allon-all_on-1replica.json")).unwrap())
             .unwrap();
     assert_eq!(d["flags"]["RAY_SERVE_THROUGHPUT_OPTIMIZED"], "1");
     if cpus >= 2 {
@@ -76,7 +79,7 @@ fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
         assert_eq!(d["ray_cpu_affinity"], ray.as_str());
         // The client measured with the one core it had.
         let level: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(run.join("sweeps/all_on-1replica-unary/level_c1.json")).unwrap())
+            serde_json::from_slice(&std::fs::read(run.join("sweeps/allon-all_on-1replica-unary/level_c1.json")).unwrap())
                 .unwrap();
         assert_eq!(level["client"]["cores"], 1, "{}", level["client"]);
     }
@@ -152,7 +155,7 @@ fn bad_selections_get_one_line_errors_and_exit_2() {
     let out = Command::cargo_bin("features-suite").unwrap().args(["--plan"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && text.contains("baseline-1replica") && text.contains("all_on-1replica"),
+        out.status.success() && text.contains("allon-baseline-1replica") && text.contains("allon-all_on-1replica"),
         "{text}"
     );
 }

@@ -39,14 +39,14 @@ fn smoke_comparison_on_real_ray() {
     assert_eq!(index["studies"][0]["at_users"], 400);
     for variant in ["unoptimized", "optimized"] {
         for level in ["c2", "c8"] {
-            let path = run.join(format!("sweeps/{variant}-cpu-recsys/level_{level}.json"));
+            let path = run.join(format!("sweeps/recsys-{variant}-cpu-recsys/level_{level}.json"));
             let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
             assert_eq!(v["counts"]["errors"], 0, "{}: {}", path.display(), v["error_samples"]);
             assert!(v["counts"]["ok"].as_u64().unwrap() > 0, "{}", path.display());
         }
     }
     let d: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("deployments/optimized-cpu.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(run.join("deployments/recsys-optimized-cpu.json")).unwrap()).unwrap();
     assert_eq!(d["flags"]["RAY_SERVE_ENABLE_HA_PROXY"], "1");
     assert_eq!(d["replicas"]["recsys/IngressDeployment"], 2);
     if cfg!(feature = "report") {

@@ -25,12 +25,12 @@ fn catalogs(c: &SuiteConfig) -> (deploy::VariantSet, deploy::AppCatalog) {
 }
 
 #[test]
-fn the_features_suite_plans_its_shared_baseline_once() {
+fn the_features_suite_plans_its_shared_baseline_once_when_sequential() {
     let c = SuiteConfig::load(&root().join("suites/features/configs/suite.toml")).unwrap();
     let (v, a) = catalogs(&c);
-    let s = Settings::new(&c, &args(&["--profile", "spec"])).unwrap();
+    let s = Settings::new(&c, &args(&["--profile", "spec", "--sequential"])).unwrap();
     let plan = Plan::new(&s, &v, &a).unwrap();
-    let keys: Vec<&str> = plan.groups.iter().map(|g| g.key.as_str()).collect();
+    let keys: Vec<&str> = plan.groups().map(|g| g.key.as_str()).collect();
     assert_eq!(
         keys,
         [
@@ -43,14 +43,33 @@ fn the_features_suite_plans_its_shared_baseline_once() {
             "all_on-8replica"
         ]
     );
-    assert_eq!(plan.groups[0].studies, ["grpc", "haproxy", "singleloop", "allon"]);
+    assert_eq!(plan.stages[0].groups[0].studies, ["grpc", "haproxy", "singleloop", "allon"]);
     // 7 deployments x (9 unary + 8 streaming + 9 grpc levels).
     assert_eq!(plan.levels(), 7 * 26);
 
     let s = Settings::new(&c, &args(&["--variant", "all_on"])).unwrap();
     let plan = Plan::new(&s, &v, &a).unwrap();
-    assert_eq!(plan.groups.len(), 1);
-    assert_eq!(plan.groups[0].key, "all_on-1replica");
+    let keys: Vec<&str> = plan.groups().map(|g| g.key.as_str()).collect();
+    assert_eq!(keys, ["all_on-1replica"]);
+}
+
+#[test]
+fn paired_comparisons_deploy_both_variants_together_and_repeat_levels() {
+    let c = SuiteConfig::load(&root().join("suites/features/configs/suite.toml")).unwrap();
+    let (v, a) = catalogs(&c);
+    let s = Settings::new(&c, &args(&["--profile", "spec", "--repeat", "3"])).unwrap();
+    let plan = Plan::new(&s, &v, &a).unwrap();
+    // Each comparison is a stage of its baseline and its treatment, measured for it alone.
+    let stages: Vec<Vec<&str>> =
+        plan.stages.iter().map(|st| st.groups.iter().map(|g| g.key.as_str()).collect()).collect();
+    assert_eq!(stages[0], ["grpc-baseline-1replica", "grpc-grpc-1replica"]);
+    assert_eq!(stages[4], ["allon8-baseline-8replica", "allon8-all_on-8replica"]);
+    assert_eq!(stages.len(), 5);
+    assert_eq!(plan.stages[1].groups[0].paired_for.as_deref(), Some("haproxy"));
+    assert_eq!(plan.levels(), 10 * 26 * 3);
+    let labels: Vec<String> =
+        suite::levels(&s, &plan.stages[0].groups[0].sweeps[0], 3).iter().take(4).map(|l| l.label.clone()).collect();
+    assert_eq!(labels, ["c1-r1", "c1-r2", "c1-r3", "c2-r1"]);
 }
 
 #[test]

@@ -1,9 +1,14 @@
 //! The generic run loop without Ray: the test-data suite's comparison (two variants, two
-//! workloads, two levels each) measured against the in-process server through the external
-//! backend, then its files, index and summary; and a deployment that stops serving mid-run.
+//! workloads, two levels each) measured paired against in-process servers through the external
+//! backend, then its files, index and summary; a deployment that stops serving mid-run; and two
+//! servers of a known speed ratio on a drifting machine, where alternating the variants recovers
+//! the ratio and measuring one after the other does not.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use deploy::{AppCatalog, Backend, ExternalOptions, LocalOptions, Project, VariantSet};
 use suite::{Event, Plan, RunIndex, RunOptions, Settings, SuiteConfig, SweepStatus};
@@ -15,12 +20,17 @@ fn mini() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mini/suite.toml")
 }
 
+fn external(url: &str) -> ExternalOptions {
+    ExternalOptions { http_base: url.to_owned(), grpc_uri: None, token: None, check: true }
+}
+
 fn options(dir: &Path, url: &str, config: &SuiteConfig) -> RunOptions {
     let project = Project::discover();
     RunOptions {
         dir: dir.to_owned(),
         resume: false,
-        backend: Backend::External(ExternalOptions { http_base: url.to_owned(), grpc_uri: None, token: None, check: true }),
+        backend: Backend::External(external(url)),
+        endpoints: BTreeMap::new(),
         local: LocalOptions::for_project(&project),
         server_at: None,
         variants: VariantSet::load(&config.variants).unwrap(),
@@ -55,20 +65,31 @@ fn a_suite_from_test_data_runs_end_to_end_without_ray() {
         }))
         .unwrap();
     assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
-    // Two groups x two workloads x two levels, in plan order.
+    // Two variants deployed together, alternating level by level in ABBA order.
     let levels = levels.into_inner().unwrap();
-    assert_eq!(levels.len(), 8, "{levels:?}");
-    assert_eq!(levels[0], "slow-one echo c1");
-    assert_eq!(levels[7], "fast-one events c2");
+    assert_eq!(
+        levels,
+        [
+            "fast-slow-one echo c1",
+            "fast-fast-one echo c1",
+            "fast-fast-one echo c2",
+            "fast-slow-one echo c2",
+            "fast-slow-one events c1",
+            "fast-fast-one events c1",
+            "fast-fast-one events c2",
+            "fast-slow-one events c2"
+        ]
+    );
 
     let index = read_index(&dir);
     assert_eq!(index.schema, "servebench.index/1");
     assert_eq!((index.suite.as_str(), index.run.as_str()), ("mini", "r1"));
     assert_eq!(index.studies.len(), 1);
     assert_eq!(index.studies[0].baseline.as_deref(), Some("slow"));
-    assert_eq!(index.sweeps.len(), 4);
+    assert_eq!((index.mode.as_str(), index.sweeps.len()), ("paired", 4));
     for s in &index.sweeps {
         assert_eq!(s.status, SweepStatus::Complete, "{s:?}");
+        assert_eq!((s.study.as_deref(), s.paired, s.repeats), (Some("fast"), true, 1));
         let csv = std::fs::read_to_string(dir.join(&s.csv)).unwrap();
         assert_eq!(csv.lines().count(), 3, "header + 2 levels in {}", s.csv);
         for l in ["c1", "c2"] {
@@ -78,7 +99,7 @@ fn a_suite_from_test_data_runs_end_to_end_without_ray() {
         }
         assert!(dir.join(&s.deployment).is_file(), "{}", s.deployment);
     }
-    let events = loadgen::read_level(&dir.join("sweeps/fast-one-events/level_c2.json")).unwrap();
+    let events = loadgen::read_level(&dir.join("sweeps/fast-fast-one-events/level_c2.json")).unwrap();
     assert_eq!(events.counts.events, events.counts.ok * 5);
 
     // The summary of the run, from its index.
@@ -92,7 +113,7 @@ fn a_deployment_that_stops_serving_is_left_and_reported() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let server = server::start();
     let config = SuiteConfig::load(&mini()).unwrap();
-    let settings = Settings::new(&config, &args(&["--profile", "quick", "--workload", "echo"])).unwrap();
+    let settings = Settings::new(&config, &args(&["--profile", "quick", "--workload", "echo", "--sequential"])).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("r2");
     let opts = options(&dir, &server.url(), &config);
@@ -115,4 +136,53 @@ fn a_deployment_that_stops_serving_is_left_and_reported() {
     // The level that was measured is kept; the one after it was never run.
     assert!(dir.join("sweeps/slow-one-echo/level_c1.json").is_file());
     assert!(!dir.join("sweeps/slow-one-echo/level_c2.json").exists());
+}
+
+/// The geometric mean of fast/slow throughput over the levels both measured (same label).
+fn measured_ratio(dir: &Path, slow: &str, fast: &str) -> f64 {
+    let read = |stem: &str| -> BTreeMap<String, f64> {
+        std::fs::read_dir(dir.join("sweeps").join(stem))
+            .unwrap()
+            .map(|e| loadgen::read_level(&e.unwrap().path()).unwrap())
+            .map(|r| (r.label.clone(), r.throughput_rps))
+            .collect()
+    };
+    let (s, f) = (read(slow), read(fast));
+    let logs: Vec<f64> = s.iter().map(|(label, v)| (f[label] / v).ln()).collect();
+    assert!(!logs.is_empty());
+    (logs.iter().sum::<f64>() / logs.len() as f64).exp()
+}
+
+#[test]
+fn alternating_the_variants_recovers_a_known_ratio_on_a_drifting_machine() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = SuiteConfig::load(&mini()).unwrap();
+    let mut found = Vec::new();
+    for mode in ["paired", "sequential"] {
+        // The machine slows down steadily (+60% per second of the run); "fast" takes half of
+        // "slow"'s time per request: the true throughput ratio is 2.
+        let since = Instant::now();
+        let base = Duration::from_millis(4);
+        let slow = server::start_with(Some(server::Speed { base, factor: 2.0, drift: 0.6, since }));
+        let fast = server::start_with(Some(server::Speed { base, factor: 1.0, drift: 0.6, since }));
+        let mut list = vec!["--profile", "quick", "--workload", "echo", "--repeat", "2", "--full-sweep"];
+        if mode == "sequential" {
+            list.push("--sequential");
+        }
+        let settings = Settings::new(&config, &args(&list)).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(mode);
+        let mut opts = options(&dir, &slow.url(), &config);
+        opts.endpoints.insert("slow".into(), external(&slow.url()));
+        opts.endpoints.insert("fast".into(), external(&fast.url()));
+        let plan = Plan::new(&settings, &opts.variants, &opts.catalog).unwrap();
+        let outcome =
+            runtime().block_on(suite::run(&settings, &plan, mode, &opts, &loadgen::CancellationToken::new(), &|_| {})).unwrap();
+        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+        let (s, f) = if mode == "paired" { ("fast-slow-one-echo", "fast-fast-one-echo") } else { ("slow-one-echo", "fast-one-echo") };
+        found.push(measured_ratio(&dir, s, f));
+    }
+    let (paired, sequential) = (found[0], found[1]);
+    assert!((paired / 2.0 - 1.0).abs() < 0.15, "paired: {paired:.2} (true 2.0), sequential: {sequential:.2}");
+    assert!((sequential / 2.0 - 1.0).abs() > 0.3, "sequential should be biased by the drift: {sequential:.2}");
 }

@@ -1,12 +1,14 @@
 //! An in-process HTTP/1.1 server standing in for a deployment, on a runtime of its own (so that a
 //! suite's own runtime can be started and stopped around it): `POST /echo` echoes the body, `GET
 //! /health` answers 200, `GET /stream?chunks=N` sends N SSE events and `[DONE]`. After `die()` it
-//! answers everything with 500, as a deployment whose replicas are gone.
+//! answers everything with 500, as a deployment whose replicas are gone. A scripted [`Speed`]
+//! makes it take a known, drifting time per request.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -21,6 +23,22 @@ pub struct Server {
     _rt: tokio::runtime::Runtime,
 }
 
+/// How long the server takes per request: `base` x `factor` x (1 + `drift` x seconds since
+/// `since`), so two servers made with the same `since` drift alike (a machine slowing down).
+#[derive(Clone, Copy)]
+pub struct Speed {
+    pub base: Duration,
+    pub factor: f64,
+    pub drift: f64,
+    pub since: Instant,
+}
+
+impl Speed {
+    fn delay(&self) -> Duration {
+        self.base.mul_f64(self.factor * (1.0 + self.drift * self.since.elapsed().as_secs_f64()))
+    }
+}
+
 impl Server {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -32,7 +50,10 @@ impl Server {
     }
 }
 
-async fn answer(req: Request<hyper::body::Incoming>, dead: bool) -> Response<Full<Bytes>> {
+async fn answer(req: Request<hyper::body::Incoming>, dead: bool, speed: Option<Speed>) -> Response<Full<Bytes>> {
+    if let Some(s) = speed {
+        tokio::time::sleep(s.delay()).await;
+    }
     if dead {
         let mut r = Response::new(Full::new(Bytes::from_static(b"replica gone")));
         *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
@@ -60,8 +81,13 @@ async fn answer(req: Request<hyper::body::Incoming>, dead: bool) -> Response<Ful
     }
 }
 
-/// Starts the server on 127.0.0.1 with a port of its own.
+/// Starts the server on 127.0.0.1 with a port of its own, answering at once.
 pub fn start() -> Server {
+    start_with(None)
+}
+
+/// Starts a server that takes `speed`'s time per request.
+pub fn start_with(speed: Option<Speed>) -> Server {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -75,7 +101,7 @@ pub fn start() -> Server {
             tokio::spawn(async move {
                 let svc = service_fn(move |req| {
                     let dead = is_dead.load(Ordering::SeqCst);
-                    async move { Ok::<_, Infallible>(answer(req, dead).await) }
+                    async move { Ok::<_, Infallible>(answer(req, dead, speed).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
             });
