@@ -655,7 +655,7 @@ impl Common {
             check_writable(path, "--json")?;
         }
         let phases = Phases {
-            warmup: self.warmup,
+            warmup: self.warmup.into(),
             window: match self.requests {
                 Some(n) => Window::Requests(n),
                 None => Window::Duration(self.duration),
