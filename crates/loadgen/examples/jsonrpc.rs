@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loadgen::{
-    CancellationToken, ErrorClass, Failure, Level, Phases, Probe, Schedule, Sweep, Window, Workload,
+    CancellationToken, ErrorClass, Failure, Level, Phases, Probe, Schedule, Sweep, Warmup, Window, Workload,
     run_sweep,
 };
 use serde_json::{Value, json};
@@ -168,7 +168,7 @@ async fn main() -> loadgen::Result<()> {
     let addr = serve().await;
     let workload = Arc::new(JsonRpcAdd { addr });
     let phases = Phases {
-        warmup: Duration::from_millis(200),
+        warmup: Warmup::Fixed(Duration::from_millis(200)),
         window: Window::Duration(Duration::from_secs(1)),
         cooldown: Duration::ZERO,
     };

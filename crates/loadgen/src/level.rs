@@ -166,21 +166,185 @@ impl Arrivals {
 }
 
 /// How long the measured window lasts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Window {
     /// A fixed time.
     Duration(Duration),
     /// Until this many requests have been issued inside it.
     Requests(u64),
+    /// Until the answer is known: the window ends once its throughput and p99 have converged,
+    /// never before `min`, at `max` at the latest. The result says which
+    /// ([`crate::PhasesInfo::window_end`]) and how long the window really was.
+    ///
+    /// Convergence is judged once a second, half a second before a whole second of the window,
+    /// from the whole seconds so far (at least [`crate::stability::MIN_POINTS`] of them); when
+    /// they have converged the window ends at that next whole second (announced ahead, so that
+    /// which requests are measured is decided exactly). Converged means all of:
+    ///
+    /// - the 95% confidence interval of the mean per-second throughput is narrower than
+    ///   `rel_half_width` of the mean on either side. The interval comes from *batch means*:
+    ///   consecutive seconds are grouped into about ten batches (one second each while there are
+    ///   fewer than 20) and Student's t is applied to the batch means. Per-second throughput is
+    ///   autocorrelated (a pause, a garbage collection or a queue spills over into the next
+    ///   seconds), which makes the plain standard error of per-second samples too small; batches
+    ///   longer than that correlation are nearly independent, so their means give an honest
+    ///   interval, and the batches grow with the window.
+    /// - the p99 latency of the first and of the second half of the seconds so far agree: they
+    ///   differ by at most `p99_tolerance` of the larger one (or by under 1 ms, scheduling noise),
+    ///   each half with at least 100 successful requests (a p99 of fewer is the maximum).
+    /// - the seconds so far are not unstable by the level's own stability judgement
+    ///   ([`crate::Stability`]): a window never converges on a drift.
+    Adaptive {
+        /// The shortest the window may be.
+        min: Duration,
+        /// The longest the window may be.
+        max: Duration,
+        /// Target half-width of the 95% confidence interval of mean throughput, relative to the
+        /// mean (0.05: within 5%).
+        rel_half_width: f64,
+        /// Largest relative difference of the p99 of the two halves of the window (0.10).
+        p99_tolerance: f64,
+    },
+}
+
+impl Window {
+    /// The default target half-width of an adaptive window's throughput interval: 5%.
+    pub const DEFAULT_REL_HALF_WIDTH: f64 = 0.05;
+    /// The default tolerance between the p99 of the two halves of an adaptive window: 10%.
+    pub const DEFAULT_P99_TOLERANCE: f64 = 0.10;
+    /// The longest an adaptive window lasts by default ([`Window::auto`]): 60 s.
+    pub const DEFAULT_ADAPTIVE_MAX: Duration = Duration::from_secs(60);
+
+    /// An adaptive window of at most 60 s with the default targets. (It cannot end before 6 s:
+    /// convergence is judged on at least [`crate::stability::MIN_POINTS`] whole seconds.)
+    pub fn auto() -> Self {
+        Self::adaptive(Duration::ZERO, Self::DEFAULT_ADAPTIVE_MAX)
+    }
+
+    /// An adaptive window between `min` and `max` with the default targets (throughput within
+    /// 5%, p99 halves within 10%).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use loadgen::Window;
+    /// let w = Window::adaptive(Duration::from_secs(5), Duration::from_secs(60));
+    /// assert!(matches!(w, Window::Adaptive { rel_half_width: 0.05, .. }));
+    /// ```
+    pub fn adaptive(min: Duration, max: Duration) -> Self {
+        Window::Adaptive {
+            min,
+            max,
+            rel_half_width: Self::DEFAULT_REL_HALF_WIDTH,
+            p99_tolerance: Self::DEFAULT_P99_TOLERANCE,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        match *self {
+            Window::Duration(d) if d.is_zero() => {
+                Err(Error::config("the measured window must be longer than zero"))
+            }
+            Window::Duration(d) if d > MAX_DURATION => {
+                Err(Error::config("the measured window must be at most 30 days"))
+            }
+            Window::Requests(0) => Err(Error::config("the measured window must hold at least one request")),
+            Window::Requests(n) if n > MAX_REQUESTS => {
+                Err(Error::config(format!("a window of {n} requests is over 10^12")))
+            }
+            Window::Adaptive { min, max, rel_half_width, p99_tolerance } => {
+                if max.is_zero() {
+                    return Err(Error::config("the longest measured window must be longer than zero"));
+                }
+                if max > MAX_DURATION {
+                    return Err(Error::config("the measured window must be at most 30 days"));
+                }
+                if min > max {
+                    return Err(Error::config(format!(
+                        "the shortest measured window ({min:?}) is longer than the longest ({max:?})"
+                    )));
+                }
+                if !(rel_half_width.is_finite() && rel_half_width > 0.0 && rel_half_width <= 1.0) {
+                    return Err(Error::config(format!(
+                        "the convergence target must be a fraction above 0 and at most 1, got {rel_half_width}"
+                    )));
+                }
+                if !(p99_tolerance.is_finite() && p99_tolerance > 0.0 && p99_tolerance <= 1.0) {
+                    return Err(Error::config(format!(
+                        "the p99 tolerance must be a fraction above 0 and at most 1, got {p99_tolerance}"
+                    )));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// How long the warm-up lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warmup {
+    /// A fixed time (the default: 2 s).
+    Fixed(Duration),
+    /// Until the server has settled, between `min` and `max`: the warm-up ends once per-second
+    /// throughput and mean latency stop moving. Judged once a second, half a second before a
+    /// whole second of the level, from the last three complete seconds: each of throughput and
+    /// mean latency within ±10% of its mean over them, throughput not rising and latency not
+    /// falling through all three by more than 2% (still warming up); the window then starts at
+    /// that next whole second. The result says which ([`crate::PhasesInfo::warmup_end`]) and how
+    /// long the warm-up really was. Three seconds are the fewest that show a direction; so an
+    /// automatic warm-up lasts at least 4 s.
+    Auto {
+        /// The shortest the warm-up may be.
+        min: Duration,
+        /// The longest the warm-up may be.
+        max: Duration,
+    },
+}
+
+impl Warmup {
+    /// The longest an automatic warm-up lasts by default ([`Warmup::auto`]): 30 s.
+    pub const DEFAULT_AUTO_MAX: Duration = Duration::from_secs(30);
+
+    /// An automatic warm-up of at most 30 s.
+    pub fn auto() -> Self {
+        Warmup::Auto { min: Duration::ZERO, max: Self::DEFAULT_AUTO_MAX }
+    }
+
+    /// The longest the warm-up may last.
+    pub fn max(&self) -> Duration {
+        match *self {
+            Warmup::Fixed(d) | Warmup::Auto { max: d, .. } => d,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.max() > MAX_DURATION {
+            return Err(Error::config("the warm-up must be at most 30 days"));
+        }
+        if let Warmup::Auto { min, max } = *self
+            && min > max
+        {
+            return Err(Error::config(format!(
+                "the shortest warm-up ({min:?}) is longer than the longest ({max:?})"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl From<Duration> for Warmup {
+    fn from(d: Duration) -> Self {
+        Warmup::Fixed(d)
+    }
 }
 
 /// The phases of a level: warm-up (load, not recorded), the measured window, and cool-down
 /// (no new requests; in-flight ones finish, then the level idles so the server drains before the
 /// next level).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Phases {
     /// Load before the window, not recorded.
-    pub warmup: Duration,
+    pub warmup: Warmup,
     /// The measured window.
     pub window: Window,
     /// Quiet time after the window's requests have finished.
@@ -190,7 +354,7 @@ pub struct Phases {
 impl Default for Phases {
     fn default() -> Self {
         Phases {
-            warmup: Duration::from_secs(2),
+            warmup: Warmup::Fixed(Duration::from_secs(2)),
             window: Window::Duration(Duration::from_secs(10)),
             cooldown: Duration::ZERO,
         }
@@ -255,25 +419,10 @@ impl Level {
                 self.label
             )));
         }
-        match self.phases.window {
-            Window::Duration(d) if d.is_zero() => {
-                return Err(Error::config("the measured window must be longer than zero"));
-            }
-            Window::Duration(d) if d > MAX_DURATION => {
-                return Err(Error::config("the measured window must be at most 30 days"));
-            }
-            Window::Requests(0) => {
-                return Err(Error::config("the measured window must hold at least one request"));
-            }
-            Window::Requests(n) if n > MAX_REQUESTS => {
-                return Err(Error::config(format!("a window of {n} requests is over 10^12")));
-            }
-            _ => {}
-        }
-        for (d, what) in [(self.phases.warmup, "warm-up"), (self.phases.cooldown, "cool-down")] {
-            if d > MAX_DURATION {
-                return Err(Error::config(format!("the {what} must be at most 30 days")));
-            }
+        self.phases.window.validate()?;
+        self.phases.warmup.validate()?;
+        if self.phases.cooldown > MAX_DURATION {
+            return Err(Error::config("the cool-down must be at most 30 days"));
         }
         if self.timeout.is_zero() {
             return Err(Error::config("the request timeout must be longer than zero"));

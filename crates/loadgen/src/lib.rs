@@ -66,6 +66,7 @@ mod result;
 mod runner;
 mod secret;
 pub mod spec;
+pub mod stability;
 mod sweep;
 pub mod units;
 mod url;
@@ -73,12 +74,13 @@ pub mod workload;
 
 pub use error::{Error, ErrorClass, Result};
 pub use interrupt::watch_interrupts;
-pub use level::{Arrival, Level, Phases, Schedule, Window};
+pub use level::{Arrival, Level, Phases, Schedule, Warmup, Window};
 pub use result::{
-    ClientHealth, Counts, LatencyStats, LevelResult, PhasesInfo, RequestRecord, SCHEMA, ScheduleInfo,
-    SeriesPoint, Slo, TokenCounts, csv_header, csv_row, vllm_result, vllm_result_detailed,
+    ClientHealth, Counts, LatencyStats, LevelResult, PhaseEnd, PhasesInfo, RequestRecord, SCHEMA,
+    ScheduleInfo, SeriesPoint, Slo, Stability, TokenCounts, csv_header, csv_row, vllm_result,
+    vllm_result_detailed,
 };
-pub use runner::{Phase, Progress, ProgressFn, run_level};
+pub use runner::{Phase, PhaseStart, Progress, ProgressFn, run_level};
 pub use secret::{Header, Secret};
 pub use spec::{Endpoint, GrpcSpec, HttpSpec, OpenAiSpec, SseSpec, WorkloadSpec};
 pub use sweep::{Sweep, SweepOutput, read_level, run_sweep, write_csv, write_level};

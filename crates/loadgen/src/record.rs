@@ -13,6 +13,7 @@ use hdrhistogram::Histogram;
 
 use crate::ErrorClass;
 use crate::result::{LatencyStats, SeriesPoint};
+use crate::stability::EarlySecond;
 
 /// Highest value a histogram tracks: one hour in microseconds (larger values saturate).
 const MAX_US: u64 = 3_600_000_000;
@@ -36,8 +37,13 @@ pub(crate) enum Outcome {
 pub(crate) struct Sample {
     /// Issued (intended start) inside the measured window: its latency is recorded.
     pub in_window: bool,
+    /// Completed inside the window, so that it counts towards throughput and the time series
+    /// (decided by the runner, which knows where the window ends).
+    pub inside: bool,
     /// Completion time relative to the window's start, in microseconds (negative: before it).
     pub completed_us: i64,
+    /// Completion time relative to the level's start, in microseconds (for the warm-up).
+    pub since_t0_us: u64,
     pub latency_us: u64,
     pub ttfb_us: Option<u64>,
     pub first_event_us: Option<u64>,
@@ -53,19 +59,31 @@ pub(crate) struct Sample {
     pub outcome: Outcome,
 }
 
+/// One second of the window.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SecondBucket {
-    ok: u64,
-    errors: u64,
-    events: u64,
-    hist: Option<Histogram<u64>>,
+    /// Successful completions.
+    pub ok: u64,
+    pub errors: u64,
+    pub events: u64,
+    /// Latencies of the successful completions.
+    pub hist: Option<Histogram<u64>>,
+}
+
+impl SecondBucket {
+    fn add(&mut self, b: &SecondBucket) {
+        self.ok += b.ok;
+        self.errors += b.errors;
+        self.events += b.events;
+        if let Some(h) = &b.hist {
+            let _ = self.hist.get_or_insert_with(|| new_histogram(2)).add(h);
+        }
+    }
 }
 
 /// Everything recorded for one level (or one shard of it).
 #[derive(Debug, Clone)]
 pub(crate) struct Recorder {
-    /// End of the window relative to its start, when it is a fixed duration.
-    window_len_us: Option<u64>,
     pub latency: Histogram<u64>,
     pub ttfb: Histogram<u64>,
     pub first_event: Histogram<u64>,
@@ -103,14 +121,16 @@ pub(crate) struct Recorder {
     pub late_sends: u64,
     pub reconnects: u64,
     pub series: Vec<SecondBucket>,
+    /// Successful completions before the window, by second of the level (for an automatic
+    /// warm-up).
+    pub early: Vec<EarlySecond>,
     /// Every request issued in the window, when kept.
     pub requests: Vec<crate::RequestRecord>,
 }
 
 impl Recorder {
-    pub(crate) fn new(window_len: Option<Duration>) -> Self {
+    pub(crate) fn new() -> Self {
         Recorder {
-            window_len_us: window_len.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
             latency: new_histogram(3),
             ttfb: new_histogram(3),
             first_event: new_histogram(3),
@@ -137,12 +157,9 @@ impl Recorder {
             late_sends: 0,
             reconnects: 0,
             series: Vec::new(),
+            early: Vec::new(),
             requests: Vec::new(),
         }
-    }
-
-    fn completed_in_window(&self, completed_us: i64) -> bool {
-        completed_us >= 0 && self.window_len_us.is_none_or(|len| (completed_us as u64) < len)
     }
 
     pub(crate) fn add(&mut self, s: &Sample) {
@@ -189,12 +206,8 @@ impl Recorder {
             }
         }
         // Throughput, events/s and the time series count by completion time.
-        let in_window_completion = self.completed_in_window(s.completed_us)
-            // A request-count window has no fixed end: its throughput comes from the requests
-            // issued inside it (see `finish`), so only those complete "inside" it.
-            && (self.window_len_us.is_some() || s.in_window);
         self.events_in_window += u64::from(s.events_in_window);
-        if in_window_completion {
+        if s.inside {
             if ok {
                 self.completed_in_window += 1;
             }
@@ -210,6 +223,13 @@ impl Recorder {
             } else {
                 b.errors += 1;
             }
+        } else if ok && s.completed_us < 0 {
+            let sec = (s.since_t0_us / 1_000_000) as usize;
+            if self.early.len() <= sec {
+                self.early.resize(sec + 1, EarlySecond::default());
+            }
+            self.early[sec].ok += 1;
+            self.early[sec].latency_sum_us += s.latency_us;
         }
     }
 
@@ -257,12 +277,14 @@ impl Recorder {
             self.series.resize(other.series.len(), SecondBucket::default());
         }
         for (a, b) in self.series.iter_mut().zip(&other.series) {
+            a.add(b);
+        }
+        if self.early.len() < other.early.len() {
+            self.early.resize(other.early.len(), EarlySecond::default());
+        }
+        for (a, b) in self.early.iter_mut().zip(&other.early) {
             a.ok += b.ok;
-            a.errors += b.errors;
-            a.events += b.events;
-            if let Some(h) = &b.hist {
-                let _ = a.hist.get_or_insert_with(|| new_histogram(2)).add(h);
-            }
+            a.latency_sum_us += b.latency_sum_us;
         }
     }
 
@@ -277,6 +299,13 @@ impl Recorder {
             p99_ms: b.hist.as_ref().map(|h| us_to_ms(h.value_at_quantile(0.99))),
             errors: b.errors,
         })
+    }
+
+    /// The first `n` seconds of the window (empty ones included).
+    pub(crate) fn whole_seconds(&self, n: usize) -> Vec<SecondBucket> {
+        let mut v: Vec<SecondBucket> = self.series.iter().take(n).cloned().collect();
+        v.resize(n, SecondBucket::default());
+        v
     }
 
     pub(crate) fn series_points(&self, seconds: usize) -> Vec<SeriesPoint> {
@@ -326,8 +355,8 @@ pub(crate) struct Shards {
 }
 
 impl Shards {
-    pub(crate) fn new(n: usize, window_len: Option<Duration>, keep_requests: bool) -> Self {
-        let shards = (0..n.max(1)).map(|_| Mutex::new(Recorder::new(window_len))).collect();
+    pub(crate) fn new(n: usize, keep_requests: bool) -> Self {
+        let shards = (0..n.max(1)).map(|_| Mutex::new(Recorder::new())).collect();
         Shards { shards: Arc::new(shards), keep_requests }
     }
 
@@ -354,31 +383,45 @@ impl Shards {
     }
 
     /// Merges every shard into one recorder.
-    pub(crate) fn merged(&self, window_len: Option<Duration>) -> Recorder {
-        let mut all = Recorder::new(window_len);
+    pub(crate) fn merged(&self) -> Recorder {
+        let mut all = Recorder::new();
         for s in self.shards.iter() {
             all.merge(&s.lock().unwrap_or_else(PoisonError::into_inner));
         }
         all
     }
 
-    /// The latest complete second of the window, across shards (for progress).
-    pub(crate) fn live_second(&self, sec: usize) -> Option<SeriesPoint> {
-        let mut acc = Recorder::new(None);
-        acc.series.resize(sec + 1, SecondBucket::default());
+    /// Seconds `from..to` of the window as recorded so far, across shards (requests still in a
+    /// task's buffer are not in them yet).
+    pub(crate) fn live_seconds(&self, from: usize, to: usize) -> Vec<SecondBucket> {
+        let mut acc = vec![SecondBucket::default(); to.saturating_sub(from)];
         for s in self.shards.iter() {
             let g = s.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(b) = g.series.get(sec) {
-                let a = &mut acc.series[sec];
-                a.ok += b.ok;
-                a.errors += b.errors;
-                a.events += b.events;
-                if let Some(h) = &b.hist {
-                    let _ = a.hist.get_or_insert_with(|| new_histogram(2)).add(h);
-                }
+            for (a, b) in acc.iter_mut().zip(g.series.iter().skip(from)) {
+                a.add(b);
             }
         }
-        acc.second(sec)
+        acc
+    }
+
+    /// Seconds `from..to` of the level before the window, as recorded so far, across shards.
+    pub(crate) fn live_early(&self, from: usize, to: usize) -> Vec<EarlySecond> {
+        let mut acc = vec![EarlySecond::default(); to.saturating_sub(from)];
+        for s in self.shards.iter() {
+            let g = s.lock().unwrap_or_else(PoisonError::into_inner);
+            for (a, b) in acc.iter_mut().zip(g.early.iter().skip(from)) {
+                a.ok += b.ok;
+                a.latency_sum_us += b.latency_sum_us;
+            }
+        }
+        acc
+    }
+
+    /// The latest complete second of the window, across shards (for progress).
+    pub(crate) fn live_second(&self, sec: usize) -> Option<SeriesPoint> {
+        let mut acc = Recorder::new();
+        acc.series = self.live_seconds(sec, sec + 1);
+        acc.second(0).map(|p| SeriesPoint { t_s: sec as u64, ..p })
     }
 }
 
@@ -496,10 +539,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn sample(latency_us: u64, completed_us: i64, in_window: bool, ok: bool) -> Sample {
+    /// A request of a window `window_us` long, completed `completed_us` after its start.
+    fn sample(latency_us: u64, completed_us: i64, in_window: bool, ok: bool, window_us: i64) -> Sample {
         Sample {
             in_window,
+            inside: (0..window_us).contains(&completed_us),
             completed_us,
+            since_t0_us: (completed_us + 2_000_000).max(0) as u64,
             latency_us,
             ttfb_us: Some(latency_us / 2),
             first_event_us: None,
@@ -528,18 +574,17 @@ mod tests {
                 1..1500),
             shards in 1usize..6,
         ) {
-            let window = Some(Duration::from_secs(3));
-            let mut one = Recorder::new(window);
-            let s = Shards::new(shards, window, true);
+            let mut one = Recorder::new();
+            let s = Shards::new(shards, true);
             let mut locals: Vec<LocalRecorder> = (0..16).map(|i| s.local(i)).collect();
             let now = Instant::now();
             for (lat, done, in_w, ok, task) in &reqs {
-                let smp = sample(*lat, *done, *in_w, *ok);
+                let smp = sample(*lat, *done, *in_w, *ok, 3_000_000);
                 one.add(&smp);
                 locals[*task].record(smp, &[], &[], None, now);
             }
             drop(locals);
-            let merged = s.merged(window);
+            let merged = s.merged();
             // Every request of the window is kept, none other.
             prop_assert_eq!(merged.requests.len(), reqs.iter().filter(|r| r.2).count());
             prop_assert_eq!(merged.issued, one.issued);
@@ -550,6 +595,7 @@ mod tests {
             prop_assert_eq!(stats(&merged.latency), stats(&one.latency));
             prop_assert_eq!(stats(&merged.ttfb), stats(&one.ttfb));
             prop_assert_eq!(merged.series_points(3), one.series_points(3));
+            prop_assert_eq!(&merged.early, &one.early);
             // Three significant digits: the p99 is within 0.1% of the exact one.
             let mut lats: Vec<u64> = reqs.iter().filter(|r| r.2 && r.3).map(|r| r.0).collect();
             if !lats.is_empty() {
@@ -564,17 +610,19 @@ mod tests {
 
     #[test]
     fn window_accounting() {
-        let mut r = Recorder::new(Some(Duration::from_secs(1)));
-        r.add(&sample(1000, -5, false, true)); // warm-up request done before the window
-        r.add(&sample(1000, 10, false, true)); // issued in warm-up, completed in the window
-        r.add(&sample(2000, 500_000, true, true));
-        r.add(&sample(3000, 1_200_000, true, true)); // issued in the window, completed after it
-        r.add(&sample(3000, 900_000, true, false));
+        let mut r = Recorder::new();
+        r.add(&sample(1000, -5, false, true, 1_000_000)); // warm-up request done before the window
+        r.add(&sample(1000, 10, false, true, 1_000_000)); // issued in warm-up, completed in the window
+        r.add(&sample(2000, 500_000, true, true, 1_000_000));
+        r.add(&sample(3000, 1_200_000, true, true, 1_000_000)); // issued in the window, completed after it
+        r.add(&sample(3000, 900_000, true, false, 1_000_000));
         assert_eq!(r.issued, 3);
         assert_eq!(r.ok, 2);
         assert_eq!(r.completed_in_window, 2);
         assert_eq!(r.latency.len(), 2);
         assert_eq!(r.series_points(1)[0].throughput_rps, 2.0);
         assert_eq!(r.series_points(1)[0].errors, 1);
+        // The warm-up request that completed before the window, in second 1 of the level.
+        assert_eq!(r.early.iter().map(|e| e.ok).collect::<Vec<_>>(), vec![0, 1]);
     }
 }

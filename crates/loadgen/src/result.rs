@@ -93,6 +93,76 @@ pub struct PhasesInfo {
     /// seconds (at most the request timeout and a margin).
     #[serde(default)]
     pub drain_s: f64,
+    /// Why an automatic warm-up ended ([`crate::Warmup::Auto`]); `None` for a fixed one.
+    /// `warmup_s` is its real length.
+    #[serde(default)]
+    pub warmup_end: Option<PhaseEnd>,
+    /// Why an adaptive window ended ([`crate::Window::Adaptive`]); `None` for a window of a
+    /// fixed length or a number of requests. `window_s` is its real length.
+    #[serde(default)]
+    pub window_end: Option<PhaseEnd>,
+}
+
+/// Why a phase of adaptive length ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseEnd {
+    /// The answer was known: an adaptive window's throughput and p99 converged, an automatic
+    /// warm-up's throughput and latency settled.
+    Converged,
+    /// It reached its longest length first.
+    Max,
+}
+
+impl PhaseEnd {
+    /// `converged` or `max`, as in result files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseEnd::Converged => "converged",
+            PhaseEnd::Max => "max",
+        }
+    }
+}
+
+/// Whether a level's window was one steady state, judged from its per-second series (see
+/// `docs/results-schema.md` and the thresholds in [`crate::stability`]).
+///
+/// Throughput is judged on *points*: the window's whole seconds, or bins of several seconds
+/// when fewer than [`crate::stability::MIN_PER_POINT`] requests complete in a second (the
+/// earliest seconds that do not fill a bin are left out). With fewer than
+/// [`crate::stability::MIN_POINTS`] points the window is too short to judge: `judged` is false,
+/// `stable` true, and `reasons` says so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stability {
+    /// Whole seconds of the window looked at (a last partial second is left out).
+    pub seconds: u64,
+    /// Seconds per point (1 unless throughput was low).
+    pub seconds_per_point: u64,
+    /// Points judged.
+    pub points: u64,
+    /// Coefficient of variation (standard deviation / mean) of per-point throughput.
+    pub throughput_cv: Option<f64>,
+    /// Relative change of throughput over the window: a least-squares line through the points,
+    /// from the window's start to its end, over the mean (-0.12: fell 12%).
+    pub throughput_trend: Option<f64>,
+    /// Half-width of the 95% confidence interval of the mean per-second throughput, relative to
+    /// the mean, by batch means (as an adaptive window computes it, see
+    /// [`crate::Window::Adaptive`]); `None` under two seconds.
+    pub throughput_half_width: Option<f64>,
+    /// Relative change of per-point median latency over the window, as `throughput_trend`.
+    pub p50_trend: Option<f64>,
+    /// Coefficient of variation of per-point p99 latency (reported, not judged: tails vary from
+    /// second to second by nature).
+    pub p99_cv: Option<f64>,
+    /// Relative change of per-point p99 latency over the window, as `throughput_trend`.
+    pub p99_trend: Option<f64>,
+    /// Whether there were enough points to judge.
+    pub judged: bool,
+    /// False when the level was judged unstable: never use such a level as a peak without saying
+    /// so. True for a stable level, and for one too short to judge (`judged: false`).
+    pub stable: bool,
+    /// Why the level is unstable, or why it could not be judged.
+    pub reasons: Vec<String>,
 }
 
 /// Counters of a level.
@@ -232,6 +302,15 @@ pub struct LevelResult {
     /// them ([`crate::Level::keep_requests`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<Vec<RequestRecord>>,
+    /// Whether the window was one steady state ([`Stability`]); `None` in files written before
+    /// loadgen judged it. A level with `stable: false` is never silently a peak.
+    #[serde(default)]
+    pub stability: Option<Stability>,
+    /// What the system under test reported about this level, filled by the caller (servebench's
+    /// suites put Ray Serve's metrics and process CPU here); loadgen leaves it `None` and never
+    /// reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<serde_json::Value>,
 }
 
 /// One request of the measured window (kept only when asked for: see
@@ -322,6 +401,10 @@ pub fn csv_header() -> Vec<&'static str> {
         "client_bound",
         "unfinished",
         "valid",
+        "stable",
+        "throughput_cv",
+        "throughput_trend",
+        "window_end",
     ]
 }
 
@@ -334,6 +417,11 @@ fn num(v: f64) -> String {
 
 fn opt(v: Option<f64>) -> String {
     v.map(num).unwrap_or_default()
+}
+
+/// A ratio with four decimals, empty when unknown.
+fn opt4(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.4}")).unwrap_or_default()
 }
 
 /// One CSV row for `r`, in the order of [`csv_header`].
@@ -374,6 +462,10 @@ pub fn csv_row(r: &LevelResult) -> Vec<String> {
         r.client.bound.to_string(),
         r.counts.unfinished.to_string(),
         r.valid.to_string(),
+        r.stability.as_ref().map(|s| s.stable.to_string()).unwrap_or_default(),
+        opt4(r.stability.as_ref().and_then(|s| s.throughput_cv)),
+        opt4(r.stability.as_ref().and_then(|s| s.throughput_trend)),
+        r.phases.window_end.map(|e| e.as_str().to_owned()).unwrap_or_default(),
     ]
 }
 
@@ -494,10 +586,45 @@ mod tests {
         assert_eq!((r.counts.unfinished, r.phases.drain_s), (0, 0.0));
         assert!(r.itl_ms.is_none() && r.unfinished_age_ms.is_none());
         assert_eq!(r.error_rate(), 4.0 / 1234.0);
-        // Written again, the new fields appear.
+        assert!(r.stability.is_none() && r.server.is_none());
+        assert_eq!((r.phases.warmup_end, r.phases.window_end), (None, None));
+        // Written again, the new fields appear (the caller's `server` only when set).
         let again = serde_json::to_value(&r).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(again["valid"], true);
         assert_eq!(again["counts"]["unfinished"], 0);
+        assert!(again["stability"].is_null() && again["phases"]["window_end"].is_null());
+        assert!(again.get("server").is_none());
+        // An older table row has empty stability columns.
+        let row = csv_row(&r);
+        assert_eq!(row.len(), csv_header().len());
+        assert!(row[row.len() - 4..].iter().all(String::is_empty), "{row:?}");
+    }
+
+    #[test]
+    fn the_caller_s_server_figures_and_the_verdict_round_trip() {
+        let mut r: LevelResult = serde_json::from_str(OLD_LEVEL).unwrap_or_else(|e| panic!("{e}"));
+        r.server = Some(serde_json::json!({"ray_serve": {"replica_cpu": 0.93}, "processes": []}));
+        r.phases.window_end = Some(PhaseEnd::Converged);
+        r.stability = Some(Stability {
+            seconds: 12,
+            seconds_per_point: 1,
+            points: 12,
+            throughput_cv: Some(0.02),
+            throughput_trend: Some(-0.01),
+            throughput_half_width: Some(0.012),
+            p50_trend: Some(0.0),
+            p99_cv: Some(0.1),
+            p99_trend: Some(0.03),
+            judged: true,
+            stable: true,
+            reasons: vec![],
+        });
+        let json = serde_json::to_string(&r).unwrap_or_else(|e| panic!("{e}"));
+        assert!(json.contains(r#""window_end":"converged""#), "{json}");
+        let back: LevelResult = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, r);
+        let row = csv_row(&r);
+        assert_eq!(row[row.len() - 4..], ["true", "0.0200", "-0.0100", "converged"]);
     }
 
     #[test]

@@ -15,10 +15,13 @@ use tokio::time::sleep_until;
 
 use crate::health::{LagProbe, judge, process_cpu_time, usable_cores};
 use crate::level::Arrivals;
-use crate::record::{LocalRecorder, Outcome, Sample, Shards, stats};
-use crate::result::{Counts, LevelResult, PhasesInfo, SCHEMA, ScheduleInfo, SeriesPoint, Slo, TokenCounts};
+use crate::record::{LocalRecorder, Outcome, Sample, SecondBucket, Shards, stats};
+use crate::result::{
+    Counts, LevelResult, PhaseEnd, PhasesInfo, SCHEMA, ScheduleInfo, SeriesPoint, Slo, TokenCounts,
+};
+use crate::stability::{MIN_POINTS, WARMUP_POINTS, converged, settled};
 use crate::workload::{Failure, Probe, Workload};
-use crate::{CancellationToken, Error, ErrorClass, Level, Result, Schedule, Window};
+use crate::{CancellationToken, Error, ErrorClass, Level, Result, Schedule, Warmup, Window};
 
 /// A send more than this late (open loop) counts as late.
 const LATE: Duration = Duration::from_millis(1);
@@ -26,6 +29,11 @@ const LATE: Duration = Duration::from_millis(1);
 const MAX_GAP: Duration = Duration::from_secs(400 * 24 * 3600);
 /// Pause after a failed connect before the same user tries again.
 const CONNECT_BACKOFF: Duration = Duration::from_millis(10);
+/// An automatic warm-up or an adaptive window is judged this long before the whole second at
+/// which it would end, from the seconds complete by then: long enough for the tasks' buffers to
+/// reach the shards (they flush every 250 ms), and the end is known before it comes, so that
+/// every request and event is placed against the final bounds.
+const LOOK_AHEAD: Duration = Duration::from_millis(500);
 
 /// Where a level is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +60,26 @@ impl Phase {
     }
 }
 
-/// A progress report, sent about once a second.
+/// The instant a phase began, in a [`Progress`] that announces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseStart {
+    /// The instant the runner uses to decide which requests are measured: a request whose
+    /// intended start is at or after the window's `at` (and before the drain's) is in the window.
+    pub at: Instant,
+    /// The same instant on the system clock (for lining it up with a server's own metrics).
+    pub wall: SystemTime,
+}
+
+impl PhaseStart {
+    fn new(at: Instant) -> Self {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let wall = if at <= now { wall - (now - at) } else { wall + (at - now) };
+        PhaseStart { at, wall }
+    }
+}
+
+/// A progress report: about once a second, and once at the start of each phase.
 #[derive(Debug, Clone)]
 pub struct Progress {
     /// The level's label.
@@ -66,9 +93,15 @@ pub struct Progress {
     pub remaining: Option<Duration>,
     /// The last complete second of the window: throughput, p99, errors.
     pub last_second: Option<SeriesPoint>,
+    /// Set when the report announces that `phase` began (and then `None` in the once-a-second
+    /// reports): sent as soon as the phase begins, at most a timer's lateness after `at`, for
+    /// every phase (warm-up, measure, drain, cool-down). The measured window is `[at of
+    /// measure, at of drain)`, so a caller can take snapshots of the server aligned with it.
+    pub phase_start: Option<PhaseStart>,
 }
 
-/// The callback progress goes to.
+/// The callback progress goes to. It is called from the level's own tasks: it must return
+/// quickly (send the report to a channel, spawn slow work).
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 enum Admit {
@@ -77,12 +110,60 @@ enum Admit {
     Halt,
 }
 
+/// Where the measured window lies: its start and end in microseconds after the level's start.
+/// They are provisional while an automatic warm-up or an adaptive window runs (at the longest
+/// each may last), and the runner moves them earlier once it knows; it does so ahead of time
+/// ([`LOOK_AHEAD`]), so that every request and event is placed against the final bounds.
+#[derive(Debug)]
+pub(crate) struct Bounds {
+    t0: Instant,
+    start_us: AtomicU64,
+    /// `NO_END` for a window of a number of requests.
+    end_us: AtomicU64,
+}
+
+const NO_END: u64 = u64::MAX;
+
+impl Bounds {
+    pub(crate) fn new(t0: Instant, start: Duration, end: Option<Duration>) -> Self {
+        Bounds {
+            t0,
+            start_us: AtomicU64::new(micros(start)),
+            end_us: AtomicU64::new(end.map_or(NO_END, micros)),
+        }
+    }
+
+    pub(crate) fn start(&self) -> Instant {
+        self.t0 + Duration::from_micros(self.start_us.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn end(&self) -> Option<Instant> {
+        match self.end_us.load(Ordering::Acquire) {
+            NO_END => None,
+            us => Some(self.t0 + Duration::from_micros(us)),
+        }
+    }
+
+    fn set_start(&self, start: Instant) {
+        self.start_us.store(micros(start.saturating_duration_since(self.t0)), Ordering::Release);
+    }
+
+    fn set_end(&self, end: Option<Instant>) {
+        let us = end.map_or(NO_END, |e| micros(e.saturating_duration_since(self.t0)));
+        self.end_us.store(us, Ordering::Release);
+    }
+
+    /// Whether `t` falls inside the window.
+    pub(crate) fn contains(&self, t: Instant) -> bool {
+        t >= self.start() && self.end().is_none_or(|end| t < end)
+    }
+}
+
 /// State shared by the tasks of one level.
 struct Shared {
     /// When the level started (request start times are kept relative to it).
     t0: Instant,
-    window_start: Instant,
-    window_end: Option<Instant>,
+    bounds: Arc<Bounds>,
     limit: Option<u64>,
     tickets: AtomicU64,
     closed_at: OnceLock<Instant>,
@@ -108,10 +189,10 @@ impl Shared {
         if self.halt.load(Ordering::Relaxed) {
             return Admit::Halt;
         }
-        if at < self.window_start {
+        if at < self.bounds.start() {
             return Admit::Warmup;
         }
-        match (self.window_end, self.limit) {
+        match (self.bounds.end(), self.limit) {
             (Some(end), _) if at >= end => Admit::Halt,
             (_, Some(limit)) => {
                 if self.tickets.fetch_add(1, Ordering::Relaxed) < limit {
@@ -127,9 +208,26 @@ impl Shared {
         }
     }
 
+    /// Whether a request (issued in the window or not) that completed at `at` completed inside
+    /// the window, so that it counts towards throughput. A window of a number of requests has no
+    /// fixed end: its throughput comes from the requests issued inside it, so only those do.
+    fn inside(&self, at: Instant, in_window: bool) -> bool {
+        if self.limit.is_some() { in_window && at >= self.bounds.start() } else { self.bounds.contains(at) }
+    }
+
+    /// When, and how, a request that completed at `at` is recorded: its completion relative to
+    /// the window's start and to the level's, and whether it completed inside the window.
+    fn place(&self, at: Instant, in_window: bool) -> (i64, u64, bool) {
+        (
+            offset_us(at, self.bounds.start()),
+            micros(at.saturating_duration_since(self.t0)),
+            self.inside(at, in_window),
+        )
+    }
+
     /// After this instant a queued open-loop arrival is no longer sent.
     fn drain_deadline(&self) -> Option<Instant> {
-        self.window_end.or_else(|| self.closed_at.get().copied()).map(|end| end + self.timeout)
+        self.bounds.end().or_else(|| self.closed_at.get().copied()).map(|end| end + self.timeout)
     }
 }
 
@@ -281,9 +379,12 @@ impl<W: Workload> User<W> {
             _ => None,
         };
         let good = r.is_ok() && shared.slo.is_none_or(|slo| meets(&slo, latency_us, first_event_us, tpot_us));
+        let (completed_us, since_t0_us, inside) = shared.place(end, in_window);
         let sample = Sample {
             in_window,
-            completed_us: offset_us(end, shared.window_start),
+            inside,
+            completed_us,
+            since_t0_us,
             latency_us,
             ttfb_us: self.probe.first_byte.map(|t| micros(t.saturating_duration_since(intended))),
             first_event_us,
@@ -304,15 +405,18 @@ impl<W: Workload> User<W> {
     }
 
     fn record_unsent(&mut self, shared: &Shared, now: Instant) {
-        record_unsent(&mut self.rec, shared.window_start, now);
+        record_unsent(&mut self.rec, shared, now);
     }
 }
 
 /// Records an arrival of the window that was never sent.
-fn record_unsent(rec: &mut LocalRecorder, window_start: Instant, now: Instant) {
+fn record_unsent(rec: &mut LocalRecorder, shared: &Shared, now: Instant) {
+    let (completed_us, since_t0_us, inside) = shared.place(now, true);
     let sample = Sample {
         in_window: true,
-        completed_us: offset_us(now, window_start),
+        inside,
+        completed_us,
+        since_t0_us,
         latency_us: 0,
         ttfb_us: None,
         first_event_us: None,
@@ -446,8 +550,7 @@ const DRAIN_MARGIN: Duration = Duration::from_millis(200);
 struct Own {
     rec: LocalRecorder,
     shards: Shards,
-    t0: Instant,
-    window_start: Instant,
+    shared: Arc<Shared>,
 }
 
 /// Takes over every request in flight that `pick(in_window)` selects: its user's task ends and
@@ -462,13 +565,16 @@ fn abandon(
     for (slot, abort) in slots.iter().zip(aborts) {
         let Some((in_window, start_us)) = slot.abandon(pick) else { continue };
         abort.abort();
-        let start = own.t0 + Duration::from_micros(start_us);
+        let start = own.shared.t0 + Duration::from_micros(start_us);
         let age_us = micros(now.saturating_duration_since(start));
         own.shards.unfinished(age_us);
         if in_window {
+            let (completed_us, since_t0_us, inside) = own.shared.place(now, true);
             let sample = Sample {
                 in_window: true,
-                completed_us: offset_us(now, own.window_start),
+                inside,
+                completed_us,
+                since_t0_us,
                 latency_us: age_us,
                 ttfb_us: None,
                 first_event_us: None,
@@ -490,6 +596,88 @@ fn abandon(
     }
 }
 
+/// Sleeps until `t`; `Err` when `cancel` fires first.
+async fn until(t: Instant, cancel: &CancellationToken) -> std::result::Result<(), ()> {
+    tokio::select! {
+        _ = sleep_until(t.into()) => Ok(()),
+        _ = cancel.cancelled() => Err(()),
+    }
+}
+
+/// The end of a window that starts at `start`, or its latest end for an adaptive one; `None`
+/// for a window of a number of requests.
+fn latest_end(window: &Window, start: Instant) -> Option<Instant> {
+    match *window {
+        Window::Duration(d) | Window::Adaptive { max: d, .. } => Some(start + d),
+        Window::Requests(_) => None,
+    }
+}
+
+/// An automatic warm-up ([`Warmup::Auto`]): judged half a second before each whole second of
+/// the level from the seconds complete by then; once they have settled, the window is moved to
+/// start at that whole second. Returns why the warm-up ended.
+async fn auto_warmup(
+    shared: &Shared,
+    shards: &Shards,
+    window: &Window,
+    (min, max): (Duration, Duration),
+    cancel: &CancellationToken,
+) -> std::result::Result<PhaseEnd, ()> {
+    for j in 1u64.. {
+        let end = Duration::from_secs(j);
+        if end >= max {
+            break;
+        }
+        let complete = (j - 1) as usize;
+        if complete < WARMUP_POINTS || end < min {
+            continue;
+        }
+        until(shared.t0 + end - LOOK_AHEAD, cancel).await?;
+        if settled(&shards.live_early(complete - WARMUP_POINTS, complete)) {
+            let start = shared.t0 + end;
+            shared.bounds.set_end(latest_end(window, start));
+            shared.bounds.set_start(start);
+            return Ok(PhaseEnd::Converged);
+        }
+    }
+    Ok(PhaseEnd::Max)
+}
+
+/// An adaptive window ([`Window::Adaptive`]): judged half a second before each whole second of
+/// the window from the seconds complete by then; once they have converged, the window is moved to
+/// end at that whole second. Returns why the window ended.
+async fn adaptive_window(
+    shared: &Shared,
+    shards: &Shards,
+    (min, max): (Duration, Duration),
+    (rel_half_width, p99_tolerance): (f64, f64),
+    cancel: &CancellationToken,
+) -> std::result::Result<PhaseEnd, ()> {
+    let start = shared.bounds.start();
+    // Seconds already merged across shards. (A request still in its task's buffer when its second
+    // was merged is missed here, though not in the result: a task flushes every 250 ms while it
+    // records, so only a request followed by a long one waits longer.)
+    let mut seen: Vec<SecondBucket> = Vec::new();
+    for n in 1u64.. {
+        let end = Duration::from_secs(n);
+        if end >= max {
+            break;
+        }
+        let complete = (n - 1) as usize;
+        if complete < MIN_POINTS || end < min {
+            continue;
+        }
+        until(start + end - LOOK_AHEAD, cancel).await?;
+        let from = seen.len();
+        seen.extend(shards.live_seconds(from, complete));
+        if converged(&seen, rel_half_width, p99_tolerance) {
+            shared.bounds.set_end(Some(start + end));
+            return Ok(PhaseEnd::Converged);
+        }
+    }
+    Ok(PhaseEnd::Max)
+}
+
 /// Runs one level against `workload` and returns what it measured.
 ///
 /// Failed requests are counted, never returned as errors; an error means the level could not be
@@ -504,15 +692,18 @@ pub async fn run_level<W: Workload>(
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let phases = level.phases;
     let t0 = Instant::now();
-    let window_start = t0 + phases.warmup;
-    let (window_end, limit, window_len) = match phases.window {
-        Window::Duration(d) => (Some(window_start + d), None, Some(d)),
-        Window::Requests(n) => (None, Some(n), None),
+    // The window as far as it is known: an automatic warm-up and an adaptive window are at their
+    // longest until the runner knows better.
+    let limit = match phases.window {
+        Window::Requests(n) => Some(n),
+        _ => None,
     };
+    let warmup_max = phases.warmup.max();
+    let latest = latest_end(&phases.window, t0 + warmup_max).map(|e| e - t0);
+    let bounds = Arc::new(Bounds::new(t0, warmup_max, latest));
     let shared = Arc::new(Shared {
         t0,
-        window_start,
-        window_end,
+        bounds: bounds.clone(),
         limit,
         tickets: AtomicU64::new(0),
         closed_at: OnceLock::new(),
@@ -521,7 +712,7 @@ pub async fn run_level<W: Workload>(
         timeout: level.timeout,
         slo: level.slo,
     });
-    let shards = Shards::new(usable_cores() * 4, window_len, level.keep_requests);
+    let shards = Shards::new(usable_cores() * 4, level.keep_requests);
     let stride = u64::from(level.schedule.concurrency());
     let slots: Vec<Arc<Slot>> =
         (0..level.schedule.concurrency()).map(|_| Arc::new(Slot::default())).collect();
@@ -530,7 +721,7 @@ pub async fn run_level<W: Workload>(
         slot: slots[i].clone(),
         conn: None,
         connected_once: false,
-        probe: Probe::new(window_start, window_end),
+        probe: Probe::new(bounds.clone()),
         rec: shards.local(i),
         seq: i as u64,
         stride,
@@ -558,71 +749,113 @@ pub async fn run_level<W: Workload>(
         }
     }
 
+    // Set when the cool-down begins (for the once-a-second reports).
+    let cooling = Arc::new(AtomicBool::new(false));
     let reporter = progress.map(|f| {
         let f = f.clone();
         let shards = shards.clone();
         let label = level.label.clone();
-        let planned_end = window_end.map(|e| e + phases.cooldown);
+        let bounds = bounds.clone();
+        let cooling = cooling.clone();
         tokio::spawn(async move {
             let mut tick =
                 tokio::time::interval_at((t0 + Duration::from_secs(1)).into(), Duration::from_secs(1));
             loop {
                 tick.tick().await;
                 let now = Instant::now();
-                let in_window = now >= window_start && window_end.is_none_or(|e| now < e);
-                let phase = if now < window_start {
+                let start = bounds.start();
+                let end = bounds.end();
+                let phase = if cooling.load(Ordering::Relaxed) {
+                    Phase::Cooldown
+                } else if now < start {
                     Phase::Warmup
-                } else if in_window {
+                } else if end.is_none_or(|e| now < e) {
                     Phase::Measure
                 } else {
                     Phase::Drain
                 };
-                let sec = (now.saturating_duration_since(window_start).as_secs() as usize).checked_sub(1);
-                let last_second =
-                    if phase == Phase::Warmup { None } else { sec.and_then(|s| shards.live_second(s)) };
+                let sec = (now.saturating_duration_since(start).as_secs() as usize).checked_sub(1);
+                let last_second = if matches!(phase, Phase::Measure | Phase::Drain) {
+                    sec.and_then(|s| shards.live_second(s))
+                } else {
+                    None
+                };
                 f(&Progress {
                     level: label.clone(),
                     phase,
                     elapsed: now - t0,
-                    // The drain lasts until the window's requests finish (at most their timeout).
-                    remaining: planned_end
-                        .filter(|_| phase != Phase::Drain)
-                        .map(|e| e.saturating_duration_since(now)),
+                    // The drain lasts until the window's requests finish (at most their timeout);
+                    // an automatic warm-up and an adaptive window count to their longest.
+                    remaining: match phase {
+                        Phase::Drain | Phase::Cooldown => None,
+                        _ => end.map(|e| (e + phases.cooldown).saturating_duration_since(now)),
+                    },
                     last_second,
+                    phase_start: None,
                 });
             }
         })
     });
+    // Announces the start of a phase at once.
+    let announce = |phase: Phase, at: Instant, remaining: Option<Duration>| {
+        if let Some(f) = progress {
+            f(&Progress {
+                level: level.label.clone(),
+                phase,
+                elapsed: at.saturating_duration_since(t0),
+                remaining,
+                last_second: None,
+                phase_start: Some(PhaseStart::new(at)),
+            });
+        }
+    };
 
     // Records what the level itself decides about requests (those it stops waiting for).
-    let mut own = Own { rec: shards.local(0), shards: shards.clone(), t0, window_start };
+    let mut own = Own { rec: shards.local(0), shards: shards.clone(), shared: shared.clone() };
+    announce(Phase::Warmup, t0, bounds.end().map(|e| (e + phases.cooldown).saturating_duration_since(t0)));
     let result = async {
         // Warm-up.
-        tokio::select! {
-            _ = sleep_until(window_start.into()) => {}
-            _ = cancel.cancelled() => return Err(()),
-        }
+        let warmup_end = match phases.warmup {
+            Warmup::Fixed(_) => None,
+            Warmup::Auto { min, max } => {
+                Some(auto_warmup(&shared, &shards, &phases.window, (min, max), cancel).await?)
+            }
+        };
+        let window_start = bounds.start();
+        until(window_start, cancel).await?;
+        announce(
+            Phase::Measure,
+            window_start,
+            bounds.end().map(|e| (e + phases.cooldown).saturating_duration_since(window_start)),
+        );
         // The measured window.
         let cpu0 = process_cpu_time();
         let lag = LagProbe::start();
-        match window_end {
-            Some(end) => tokio::select! {
-                _ = sleep_until(end.into()) => {}
-                _ = cancel.cancelled() => return Err(()),
-            },
-            None => tokio::select! {
-                _ = shared.closed.notified() => {}
-                _ = cancel.cancelled() => return Err(()),
-            },
+        let window_end = match phases.window {
+            Window::Duration(_) => None,
+            Window::Requests(_) => {
+                tokio::select! {
+                    _ = shared.closed.notified() => {}
+                    _ = cancel.cancelled() => return Err(()),
+                }
+                None
+            }
+            Window::Adaptive { min, max, rel_half_width, p99_tolerance } => Some(
+                adaptive_window(&shared, &shards, (min, max), (rel_half_width, p99_tolerance), cancel).await?,
+            ),
+        };
+        if let Some(end) = bounds.end() {
+            until(end, cancel).await?;
         }
-        let window_closed = window_end.or_else(|| shared.closed_at.get().copied()).unwrap_or_else(Instant::now);
+        let window_closed = bounds.end().or_else(|| shared.closed_at.get().copied()).unwrap_or_else(Instant::now);
+        announce(Phase::Drain, window_closed, None);
         let wall = window_start.elapsed();
         let cpu = process_cpu_time().saturating_sub(cpu0);
         let lag = lag.finish().await;
         // Requests issued in the warm-up and still in flight held their user for the whole window:
         // they are not waited for, but counted. (A window of a number of requests may close
         // sooner than a request takes: there they are waited for like the window's.)
-        if window_end.is_some() {
+        if limit.is_none() {
             abandon(&slots, &aborts, &mut own, &|in_window| !in_window);
         }
         // Drain: no new requests; those issued in the window get their full timeout (and a
@@ -653,46 +886,43 @@ pub async fn run_level<W: Workload>(
             let now = Instant::now();
             while let Ok(t) = rx.try_recv() {
                 if t.in_window {
-                    record_unsent(&mut own.rec, window_start, now);
+                    record_unsent(&mut own.rec, &shared, now);
                 }
             }
         }
         let drain = window_closed.elapsed();
-        if let Some(f) = progress {
-            f(&Progress {
-                level: level.label.clone(),
-                phase: Phase::Cooldown,
-                elapsed: t0.elapsed(),
-                remaining: Some(phases.cooldown),
-                last_second: None,
-            });
-        }
+        cooling.store(true, Ordering::Relaxed);
+        announce(Phase::Cooldown, Instant::now(), Some(phases.cooldown));
         tokio::select! {
             _ = tokio::time::sleep(phases.cooldown) => {}
             _ = cancel.cancelled() => return Err(()),
         }
-        Ok((wall, cpu, lag, drain))
+        Ok(Ended { wall, cpu, lag, drain, warmup_end, window_end, window_start, window_closed })
     }
     .await;
     shared.halt.store(true, Ordering::Relaxed);
     if let Some(r) = reporter {
         r.abort();
     }
-    let Ok((wall, cpu, lag, drain)) = result else {
+    let Ok(Ended { wall, cpu, lag, drain, warmup_end, window_end, window_start, window_closed }) = result
+    else {
         tasks.abort_all();
         return Err(Error::Stopped { level: level.label.clone() });
     };
     own.rec.flush();
 
-    let mut rec = shards.merged(window_len);
+    let mut rec = shards.merged();
     let window_s = match phases.window {
-        Window::Duration(d) => d.as_secs_f64(),
+        Window::Duration(_) | Window::Adaptive { .. } => (window_closed - window_start).as_secs_f64(),
         Window::Requests(_) => (rec.last_completion_us.max(1) as f64) / 1e6,
     };
     let completed = match phases.window {
-        Window::Duration(_) => rec.completed_in_window,
+        Window::Duration(_) | Window::Adaptive { .. } => rec.completed_in_window,
         Window::Requests(_) => rec.ok,
     };
+    // The window's whole seconds (those before it stopped issuing requests) are judged.
+    let whole = window_closed.saturating_duration_since(window_start).as_secs() as usize;
+    let stability = crate::stability::judge(&rec.whole_seconds(whole));
     let errors_total: u64 = rec.errors.iter().sum();
     let unsent = rec.errors[ErrorClass::Unsent.index()];
     let client = judge(cpu, wall, &lag, rec.late_sends, rec.issued.saturating_sub(unsent));
@@ -715,11 +945,13 @@ pub async fn run_level<W: Workload>(
             },
         },
         phases: PhasesInfo {
-            warmup_s: phases.warmup.as_secs_f64(),
+            warmup_s: (window_start - t0).as_secs_f64(),
             window_s,
             window_requests: limit,
             cooldown_s: phases.cooldown.as_secs_f64(),
             drain_s: drain.as_secs_f64(),
+            warmup_end,
+            window_end,
         },
         started_at,
         counts: Counts {
@@ -762,5 +994,19 @@ pub async fn run_level<W: Workload>(
             all.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
             all
         }),
+        stability: Some(stability),
+        server: None,
     })
+}
+
+/// How a level's phases went, for its result.
+struct Ended {
+    wall: Duration,
+    cpu: Duration,
+    lag: hdrhistogram::Histogram<u64>,
+    drain: Duration,
+    warmup_end: Option<PhaseEnd>,
+    window_end: Option<PhaseEnd>,
+    window_start: Instant,
+    window_closed: Instant,
 }

@@ -1,8 +1,9 @@
 //! Values people type on command lines and in configuration files, parsed in one place for every
 //! binary of the project (loadgen, the suites, report): durations (`60s`, `1m30s`, `250ms`), p99
-//! SLAs per workload (`unary=200ms`, `streaming=0.7s`, `unary=200` for milliseconds) and
-//! concurrency lists per workload (`unary=1,2,4`). Each is a [`FromStr`] type, so that a command
-//! line parser rejects bad input before anything starts.
+//! SLAs per workload (`unary=200ms`, `streaming=0.7s`, `unary=200` for milliseconds),
+//! concurrency lists per workload (`unary=1,2,4`), phase lengths (`10s`, `5s..60s`, `auto`) and
+//! fractions (`5%`, `0.05`). Each is a [`FromStr`] type, so that a command line parser rejects bad
+//! input before anything starts.
 
 use std::fmt;
 use std::str::FromStr;
@@ -45,6 +46,81 @@ impl fmt::Display for Span {
 impl From<Span> for Duration {
     fn from(s: Span) -> Duration {
         s.0
+    }
+}
+
+/// A phase's length as people write it: `10s` (fixed), `5s..60s` (adaptive, between the two),
+/// or `auto` (adaptive, between the phase's default bounds): see [`crate::Window::Adaptive`] and
+/// [`crate::Warmup::Auto`]. Each duration is a [`Span`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhaseSpan {
+    /// A fixed length.
+    Fixed(Duration),
+    /// Adaptive, at least the first and at most the second.
+    Between(Duration, Duration),
+    /// Adaptive with the defaults.
+    Auto,
+}
+
+impl FromStr for PhaseSpan {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if t == "auto" {
+            return Ok(PhaseSpan::Auto);
+        }
+        let Some((min, max)) = t.split_once("..") else {
+            return t.parse::<Span>().map(|d| PhaseSpan::Fixed(d.0));
+        };
+        let (min, max) = (min.parse::<Span>()?.0, max.parse::<Span>()?.0);
+        if max.is_zero() {
+            return Err(format!("{s:?}: the longest must be longer than zero"));
+        }
+        if min > max {
+            return Err(format!("{s:?}: the shortest is longer than the longest"));
+        }
+        Ok(PhaseSpan::Between(min, max))
+    }
+}
+
+impl fmt::Display for PhaseSpan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PhaseSpan::Fixed(d) => write!(f, "{}", Span(*d)),
+            PhaseSpan::Between(a, b) => write!(f, "{}..{}", Span(*a), Span(*b)),
+            PhaseSpan::Auto => f.write_str("auto"),
+        }
+    }
+}
+
+/// A fraction above 0 and at most 1, written `5%` or `0.05`.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Fraction(pub f64);
+
+impl FromStr for Fraction {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let (num, scale) = match t.strip_suffix('%') {
+            Some(n) => (n.trim(), 0.01),
+            None => (t, 1.0),
+        };
+        let v = num
+            .parse::<f64>()
+            .map(|v| v * scale)
+            .map_err(|_| format!("{s:?} is not a fraction like 5% or 0.05"))?;
+        if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+            return Err(format!("{s:?} must be above 0 and at most 100%"));
+        }
+        Ok(Fraction(v))
+    }
+}
+
+impl fmt::Display for Fraction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", self.0 * 100.0)
     }
 }
 
@@ -105,10 +181,8 @@ pub struct SweepArg {
 pub fn parse_users(list: &str) -> Result<Vec<u32>, String> {
     let mut users = Vec::new();
     for part in list.split(',') {
-        let n: u32 = part
-            .trim()
-            .parse()
-            .map_err(|_| format!("{:?} is not a whole number of users", part.trim()))?;
+        let n: u32 =
+            part.trim().parse().map_err(|_| format!("{:?} is not a whole number of users", part.trim()))?;
         if n == 0 || n > MAX_USERS {
             return Err(format!("{n} users: must be between 1 and {MAX_USERS}"));
         }
@@ -147,6 +221,33 @@ mod tests {
         assert!("31days".parse::<Span>().is_err());
         assert!("fast".parse::<Span>().is_err());
         assert!("-1s".parse::<Span>().is_err());
+    }
+
+    #[test]
+    fn phase_spans() {
+        let secs = Duration::from_secs;
+        assert_eq!("10s".parse(), Ok(PhaseSpan::Fixed(secs(10))));
+        assert_eq!(" auto ".parse(), Ok(PhaseSpan::Auto));
+        assert_eq!("5s..1m".parse(), Ok(PhaseSpan::Between(secs(5), secs(60))));
+        assert_eq!("0..30s".parse(), Ok(PhaseSpan::Between(Duration::ZERO, secs(30))));
+        assert_eq!("5s..5s".parse(), Ok(PhaseSpan::Between(secs(5), secs(5))));
+        for bad in ["", "..", "5s..", "..5s", "10s..5s", "0..0", "1s..31d", "auto..5s", "5s...6s", "fast"] {
+            assert!(bad.parse::<PhaseSpan>().is_err(), "{bad}");
+        }
+        for s in ["10s", "5s..1m", "auto"] {
+            let p: PhaseSpan = s.parse().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(p.to_string().parse(), Ok(p));
+        }
+    }
+
+    #[test]
+    fn fractions() {
+        assert_eq!("5%".parse(), Ok(Fraction(0.05)));
+        assert_eq!("0.05".parse(), Ok(Fraction(0.05)));
+        assert_eq!("100 %".parse(), Ok(Fraction(1.0)));
+        for bad in ["0", "0%", "-5%", "101%", "1.5", "NaN", "inf", "five", "%", ""] {
+            assert!(bad.parse::<Fraction>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! knows nothing about when requests are sent or which ones are measured: that is the runner's.
 
 use std::future::Future;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::ErrorClass;
+use crate::runner::Bounds;
 
 /// Most gaps (and inter-token latencies) a request keeps: an endless stream of events must not
 /// grow memory without bound (4 MiB per request at most).
@@ -122,12 +124,12 @@ pub struct Probe {
     last_token: Option<Instant>,
     /// Token counts of the request, when the protocol knows them.
     pub(crate) tokens: Option<Tokens>,
-    window_start: Instant,
-    window_end: Option<Instant>,
+    /// Where the window lies (the runner may move it while the level runs).
+    window: Arc<Bounds>,
 }
 
 impl Probe {
-    pub(crate) fn new(window_start: Instant, window_end: Option<Instant>) -> Self {
+    pub(crate) fn new(window: Arc<Bounds>) -> Self {
         Probe {
             first_byte: None,
             first_event: None,
@@ -138,15 +140,13 @@ impl Probe {
             itl_us: Vec::new(),
             last_token: None,
             tokens: None,
-            window_start,
-            window_end,
+            window,
         }
     }
 
     /// A probe for driving a workload outside the runner (tests, one-off checks).
     pub fn detached() -> Self {
-        let now = Instant::now();
-        Probe::new(now, None)
+        Probe::new(Arc::new(Bounds::new(Instant::now(), Duration::ZERO, None)))
     }
 
     pub(crate) fn reset(&mut self) {
@@ -194,7 +194,7 @@ impl Probe {
         }
         self.last_event = Some(now);
         self.events += 1;
-        if now >= self.window_start && self.window_end.is_none_or(|end| now < end) {
+        if self.window.contains(now) {
             self.events_in_window += 1;
         }
     }

@@ -84,7 +84,7 @@ async fn serve(svc: Svc) -> (SocketAddr, tokio::task::JoinHandle<()>) {
 fn level(users: u32, window_ms: u64) -> Level {
     let mut l = Level::new(Schedule::closed(users));
     l.phases = Phases {
-        warmup: Duration::from_millis(100),
+        warmup: Duration::from_millis(100).into(),
         window: Window::Duration(Duration::from_millis(window_ms)),
         cooldown: Duration::ZERO,
     };

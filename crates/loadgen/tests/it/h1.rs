@@ -475,7 +475,7 @@ async fn both_engines_measure_the_same_server_alike() {
         let w = echo_workload(&s.url("/echo"), engine, 10 * 1024);
         let mut l = Level::new(Schedule::closed(4));
         l.phases = Phases {
-            warmup: Duration::from_millis(100),
+            warmup: Duration::from_millis(100).into(),
             window: Window::Duration(Duration::from_millis(700)),
             cooldown: Duration::ZERO,
         };

@@ -11,7 +11,7 @@ use super::server;
 fn level(schedule: Schedule, warmup_ms: u64, window_ms: u64) -> Level {
     let mut l = Level::new(schedule);
     l.phases = Phases {
-        warmup: Duration::from_millis(warmup_ms),
+        warmup: Duration::from_millis(warmup_ms).into(),
         window: Window::Duration(Duration::from_millis(window_ms)),
         cooldown: Duration::ZERO,
     };

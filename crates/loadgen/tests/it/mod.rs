@@ -10,6 +10,7 @@ mod openai;
 pub mod server;
 mod spec;
 mod sse;
+mod stability;
 pub mod stream_server;
 mod sweep;
 pub mod tls;

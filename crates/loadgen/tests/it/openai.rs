@@ -10,8 +10,11 @@ use super::stream_server::{Step, openai_stream, serve};
 
 fn level(users: u32, requests: u64) -> Level {
     let mut l = Level::new(Schedule::closed(users));
-    l.phases =
-        Phases { warmup: Duration::ZERO, window: Window::Requests(requests), cooldown: Duration::ZERO };
+    l.phases = Phases {
+        warmup: Duration::ZERO.into(),
+        window: Window::Requests(requests),
+        cooldown: Duration::ZERO,
+    };
     l.timeout = Duration::from_secs(5);
     l
 }

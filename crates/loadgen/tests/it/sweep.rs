@@ -14,7 +14,7 @@ fn levels(users: &[u32]) -> Vec<Level> {
         .map(|u| {
             let mut l = Level::new(Schedule::closed(*u));
             l.phases = Phases {
-                warmup: Duration::from_millis(100),
+                warmup: Duration::from_millis(100).into(),
                 window: Window::Duration(Duration::from_millis(400)),
                 cooldown: Duration::from_millis(50),
             };

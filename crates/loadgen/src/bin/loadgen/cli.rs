@@ -9,10 +9,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use loadgen::spec::{Expect, GrpcCallKind, JsonCheck};
+use loadgen::units::{Fraction, PhaseSpan};
 use loadgen::workload::{Api, Engine};
 use loadgen::{
     AnyWorkload, Arrival, Endpoint, GrpcSpec, Header, HttpSpec, Level, OpenAiSpec, Phases, Schedule, Slo,
-    SseSpec, Sweep, SweepOutput, Window, WorkloadSpec,
+    SseSpec, Sweep, SweepOutput, Warmup, Window, WorkloadSpec,
 };
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -34,6 +35,7 @@ pub enum ArrivalArg {
         loadgen http://127.0.0.1:8000/echo -c 64 -d 30s --method POST --body-size 10240 --echo\n  \
         loadgen http://127.0.0.1:8000/echo --sweep 1,2,4,8 --out-dir results/manual --name echo\n  \
         loadgen http://127.0.0.1:8000/ --rate 2000 --arrival poisson --sla-p99 200ms\n  \
+        loadgen http://127.0.0.1:8000/ --sweep 1,4,16 --warmup auto -d 5s..60s --converge 5% --require-stable\n  \
         loadgen sse http://127.0.0.1:8000/streaming --events 50 --sweep 1,2,4,8\n  \
         loadgen grpc http://127.0.0.1:9000 -H 'application: grpc_unary' -c 16\n  \
         loadgen openai http://127.0.0.1:8000/v1/completions --model m --input-len 512 --output-len 128 \\\n      \
@@ -376,17 +378,31 @@ pub struct Common {
     #[arg(long, default_value_t = 1024, requires = "rate")]
     pub max_in_flight: u32,
 
-    /// Measured window per level (e.g. 30s, 1m, 500ms).
-    #[arg(short = 'd', long, value_parser = parse_duration, default_value = "10s")]
-    pub duration: Duration,
+    /// Measured window per level: a time (30s, 1m, 500ms); or MIN..MAX (5s..60s), an adaptive
+    /// window that ends once throughput and p99 have converged (see --converge) and at MAX at the
+    /// latest; or auto (0s..60s).
+    #[arg(short = 'd', long, default_value = "10s")]
+    pub duration: PhaseSpan,
+
+    /// Adaptive window: end it once the 95% confidence interval of mean throughput is within
+    /// this of the mean on either side (5% or 0.05) [default: 5%].
+    #[arg(long)]
+    pub converge: Option<Fraction>,
+
+    /// Adaptive window: ...and the p99 latencies of its first and second half differ by at most
+    /// this [default: 10%].
+    #[arg(long)]
+    pub converge_p99: Option<Fraction>,
 
     /// Measure a number of requests per level instead of a duration.
     #[arg(short = 'n', long, conflicts_with = "duration")]
     pub requests: Option<u64>,
 
-    /// Load before each window, not recorded.
-    #[arg(long, value_parser = parse_duration, default_value = "2s")]
-    pub warmup: Duration,
+    /// Load before each window, not recorded: a time (2s); or MIN..MAX (0s..30s), a warm-up
+    /// that ends once per-second throughput and latency stop moving (at least 4 s); or auto
+    /// (0s..30s).
+    #[arg(long, default_value = "2s")]
+    pub warmup: PhaseSpan,
 
     /// Quiet time after each level, so the server drains before the next.
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
@@ -423,6 +439,11 @@ pub struct Common {
     /// Exit with status 3 when a level's error rate is above this fraction (e.g. 0.01).
     #[arg(long)]
     pub max_error_rate: Option<f64>,
+
+    /// Exit with status 3 when a level is judged unstable (its throughput swung or drifted, or
+    /// its p99 drifted, during the window).
+    #[arg(long)]
+    pub require_stable: bool,
 
     /// Worker threads of the client [default: all usable cores].
     #[arg(long)]
@@ -522,6 +543,7 @@ pub struct Invocation {
     pub json: Option<PathBuf>,
     pub sla_p99: Option<Duration>,
     pub max_error_rate: Option<f64>,
+    pub require_stable: bool,
     pub threads: Option<usize>,
     pub quiet: bool,
     pub vllm: Option<VllmOut>,
@@ -654,12 +676,35 @@ impl Common {
         if let Some(path) = &self.json {
             check_writable(path, "--json")?;
         }
-        let phases = Phases {
-            warmup: self.warmup,
-            window: match self.requests {
-                Some(n) => Window::Requests(n),
-                None => Window::Duration(self.duration),
+        let window = match (self.requests, self.duration) {
+            (Some(n), _) => Window::Requests(n),
+            (None, PhaseSpan::Fixed(d)) => Window::Duration(d),
+            (None, PhaseSpan::Between(min, max)) => Window::adaptive(min, max),
+            (None, PhaseSpan::Auto) => Window::auto(),
+        };
+        let window = match window {
+            Window::Adaptive { min, max, rel_half_width, p99_tolerance } => Window::Adaptive {
+                min,
+                max,
+                rel_half_width: self.converge.map_or(rel_half_width, |f| f.0),
+                p99_tolerance: self.converge_p99.map_or(p99_tolerance, |f| f.0),
             },
+            w => {
+                for (flag, given) in
+                    [("--converge", self.converge.is_some()), ("--converge-p99", self.converge_p99.is_some())]
+                {
+                    ensure!(!given, "{flag} needs an adaptive window: -d MIN..MAX or -d auto");
+                }
+                w
+            }
+        };
+        let phases = Phases {
+            warmup: match self.warmup {
+                PhaseSpan::Fixed(d) => Warmup::Fixed(d),
+                PhaseSpan::Between(min, max) => Warmup::Auto { min, max },
+                PhaseSpan::Auto => Warmup::auto(),
+            },
+            window,
             cooldown: self.cooldown,
         };
         let schedules: Vec<Schedule> = match &self.rate {
@@ -704,6 +749,7 @@ impl Common {
             json: self.json,
             sla_p99: self.sla_p99,
             max_error_rate: self.max_error_rate,
+            require_stable: self.require_stable,
             threads: self.threads,
             quiet: self.quiet,
             vllm: None,

@@ -82,6 +82,7 @@ fn write_json(path: &std::path::Path, results: &[LevelResult]) -> Result<()> {
 struct Limits {
     sla_p99: Option<std::time::Duration>,
     max_error_rate: Option<f64>,
+    require_stable: bool,
 }
 
 impl VllmOut {
@@ -105,8 +106,9 @@ impl VllmOut {
 
 #[allow(clippy::print_stderr, clippy::print_stdout)]
 async fn run(invocation: Invocation) -> Result<ExitCode> {
-    let Invocation { workload, sweep, json, sla_p99, max_error_rate, quiet, vllm, .. } = invocation;
-    let limits = Limits { sla_p99, max_error_rate };
+    let Invocation { workload, sweep, json, sla_p99, max_error_rate, require_stable, quiet, vllm, .. } =
+        invocation;
+    let limits = Limits { sla_p99, max_error_rate, require_stable };
     let vllm = vllm.as_ref();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cancel = CancellationToken::new();
@@ -211,6 +213,11 @@ async fn run(invocation: Invocation) -> Result<ExitCode> {
                     r.invalid_reason.as_deref().unwrap_or("no reason given")
                 ));
             }
+        }
+        if limits.require_stable
+            && let Some(s) = r.stability.as_ref().filter(|s| !s.stable)
+        {
+            missed.push(format!("{}: the level was unstable: {}", r.label, s.reasons.join("; ")));
         }
     }
     if !missed.is_empty() {

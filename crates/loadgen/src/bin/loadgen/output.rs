@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use loadgen::{LevelResult, Phase, Progress, ScheduleInfo};
+use loadgen::{LevelResult, Phase, PhaseEnd, Progress, ScheduleInfo};
 
 /// Prints progress: one rewritten line on a terminal, a line every 5 s otherwise.
 pub struct ProgressPrinter {
@@ -52,6 +52,13 @@ impl ProgressPrinter {
     }
 }
 
+fn ended(end: PhaseEnd) -> &'static str {
+    match end {
+        PhaseEnd::Converged => "converged",
+        PhaseEnd::Max => "reached its longest without converging",
+    }
+}
+
 fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"))
 }
@@ -72,6 +79,8 @@ pub fn level_line(r: &LevelResult, resumed: bool) -> String {
             "  [INVALID]"
         } else if r.client.bound {
             "  [client-bound]"
+        } else if r.stability.as_ref().is_some_and(|s| !s.stable) {
+            "  [unstable]"
         } else {
             ""
         }
@@ -126,6 +135,8 @@ pub fn table(results: &[LevelResult]) -> String {
                 "INVALID"
             } else if r.client.bound {
                 "BOUND"
+            } else if r.stability.as_ref().is_some_and(|s| !s.stable) {
+                "UNSTABLE"
             } else {
                 "ok"
             },
@@ -134,6 +145,22 @@ pub fn table(results: &[LevelResult]) -> String {
     for r in results {
         if let Some(why) = &r.invalid_reason {
             out.push_str(&format!("  {}: INVALID, never a peak: {why}\n", r.label));
+        }
+        if let Some(s) = r.stability.as_ref().filter(|s| !s.stable) {
+            out.push_str(&format!(
+                "  {}: UNSTABLE, not one steady state: {}\n",
+                r.label,
+                s.reasons.join("; ")
+            ));
+        }
+        let p = &r.phases;
+        if let Some(end) = p.warmup_end {
+            out.push_str(&format!("  {}: warm-up {:.0} s ({})\n", r.label, p.warmup_s, ended(end)));
+        }
+        if let Some(end) = p.window_end {
+            let hw = r.stability.as_ref().and_then(|s| s.throughput_half_width);
+            let ci = hw.map_or_else(String::new, |h| format!(", throughput ±{:.1}% (95%)", h * 100.0));
+            out.push_str(&format!("  {}: window {:.0} s ({}){ci}\n", r.label, p.window_s, ended(end)));
         }
         if r.counts.unfinished > 0 {
             let oldest = r.unfinished_age_ms.map_or(0.0, |a| a.max / 1000.0);
