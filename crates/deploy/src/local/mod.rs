@@ -31,6 +31,7 @@ use crate::{DeployError, Progress};
 pub use ports::BLOCK_SIZE as PORTS_PER_CLUSTER;
 use ports::{PortBlock, slot};
 pub use procs::cluster_pids;
+pub(crate) use procs::cluster_pids_with_zombies;
 
 /// The loopback address every port of a local cluster binds to.
 pub const LOOPBACK: &str = "127.0.0.1";

@@ -7,7 +7,8 @@
 //! started during the window counts whole; one that ended during it counts for its part after the
 //! first snapshot through its parent, which collects a reaped child's time in its own
 //! `cutime + cstime`: the growth of those, less what the ended processes had used before the
-//! window, is their CPU (put under their role when they all had one, else `exited`).
+//! window, is their CPU (under their role when they all had one, under the parent's when no child
+//! of it was known: short-lived helpers, else `exited`). See [`delta`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -39,6 +40,9 @@ pub(crate) struct ProcTimes {
     /// `cutime + cstime`: time of the children it reaped.
     pub children: u64,
     pub role: String,
+    /// Ended, not yet collected by its parent (its command line is gone: its role is the one
+    /// it had at the first snapshot, if it was there).
+    pub zombie: bool,
 }
 
 /// The processes of a scope and the machine's CPU counters at one moment.
@@ -61,7 +65,8 @@ pub struct RoleCpu {
     pub cpu_s: f64,
     /// `cpu_s` as a share of one core over the window (1.0 = one core busy all the time).
     pub cores: f64,
-    /// Processes of this role alive at the end of the window.
+    /// Processes of this role alive at the end of the window (ended ones not yet collected by
+    /// their parent are not counted, their CPU is).
     pub processes: u32,
     /// CPU milliseconds per request, given a request count
     /// ([`super::ServerView::with_client_requests`]).
@@ -163,14 +168,32 @@ pub(crate) fn role_of(cmdline: &str) -> String {
     role.to_owned()
 }
 
-/// `(ppid, start, own, children)` from the text of `/proc/<pid>/stat`.
-pub(crate) fn parse_stat(stat: &str) -> Option<(u32, u64, u64, u64)> {
+/// The fields of `/proc/<pid>/stat` the accounting needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stat {
+    pub ppid: u32,
+    /// Clock ticks after boot.
+    pub start: u64,
+    /// `utime + stime`.
+    pub own: u64,
+    /// `cutime + cstime`.
+    pub children: u64,
+    pub zombie: bool,
+}
+
+/// Reads the text of `/proc/<pid>/stat`.
+pub(crate) fn parse_stat(stat: &str) -> Option<Stat> {
     // "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
     let rest = &stat[stat.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
-    let ppid = u32::try_from(n(1)?).ok()?;
-    Some((ppid, n(19)?, n(11)? + n(12)?, n(13)? + n(14)?))
+    Some(Stat {
+        ppid: u32::try_from(n(1)?).ok()?,
+        start: n(19)?,
+        own: n(11)? + n(12)?,
+        children: n(13)? + n(14)?,
+        zombie: f.first() == Some(&"Z"),
+    })
 }
 
 /// Busy ticks and the number of CPUs from the text of `/proc/stat`.
@@ -186,12 +209,19 @@ pub(crate) fn parse_proc_stat(text: &str) -> Option<(u64, usize)> {
 }
 
 fn read_proc(pid: u32) -> Option<ProcTimes> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (ppid, start, own, children) = parse_stat(&stat)?;
+    let stat = parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| String::from_utf8_lossy(&b).replace('\0', " ").trim_end().to_owned())
         .unwrap_or_default();
-    Some(ProcTimes { pid, ppid, start, own, children, role: role_of(&cmdline) })
+    Some(ProcTimes {
+        pid,
+        ppid: stat.ppid,
+        start: stat.start,
+        own: stat.own,
+        children: stat.children,
+        role: role_of(&cmdline),
+        zombie: stat.zombie,
+    })
 }
 
 /// Gives each `other` process the role of its closest ancestor among `procs` that has one, else
@@ -222,7 +252,8 @@ pub(crate) fn inherit_roles(procs: &mut [ProcTimes], default_role: Option<&str>)
 /// Reads the scope's processes and the machine's counters now. Blocking (a few ms).
 pub(crate) fn sample(scope: &Scope) -> Result<CpuSample, DeployError> {
     let ticks_per_s = ticks_per_second()?;
-    let pids = crate::local::cluster_pids(scope.sid, &scope.needle);
+    // Zombies too: until their parent collects them, their time is only in their own entry.
+    let pids = crate::local::cluster_pids_with_zombies(scope.sid, &scope.needle);
     // A process that ends between the listing and the read is skipped: its parent's
     // `children` time holds it.
     let mut procs: Vec<ProcTimes> = pids.into_iter().filter_map(read_proc).collect();
@@ -233,48 +264,57 @@ pub(crate) fn sample(scope: &Scope) -> Result<CpuSample, DeployError> {
     })?;
     let this = std::fs::read_to_string("/proc/self/stat")
         .map_err(|e| DeployError::io("reading /proc/self/stat", e))?;
-    let this_process = parse_stat(&this).map_or(0, |(_, _, own, _)| own);
+    let this_process = parse_stat(&this).map_or(0, |s| s.own);
     Ok(CpuSample { procs, machine_busy, machine_cpus, this_process, ticks_per_s })
 }
 
 /// CPU by role between two samples `window_s` apart.
+///
+/// Every process alive at the end counts its own time since the start (all of it when it started
+/// in the window). A process that collected children in the window (`cutime + cstime` grew)
+/// counts their time too: less what the processes it had as children at the start and that are
+/// gone had used before the window; under their role when they all had one, under its own when
+/// it had none we knew of (helpers that lived inside the window), else under `exited`. A process
+/// that ended with its parent also gone is lost (its time went to whoever reaped it).
 pub(crate) fn delta(earlier: &CpuSample, later: &CpuSample, window_s: f64) -> CpuView {
     let per_s = later.ticks_per_s as f64;
     let window = window_s.max(f64::MIN_POSITIVE);
     let before: BTreeMap<(u32, u64), &ProcTimes> =
         earlier.procs.iter().map(|p| ((p.pid, p.start), p)).collect();
     let after: BTreeSet<(u32, u64)> = later.procs.iter().map(|p| (p.pid, p.start)).collect();
-    let mut ticks: BTreeMap<String, (u64, u32)> = BTreeMap::new();
-    let mut reaped = 0u64;
-    for p in &later.procs {
-        let entry = ticks.entry(p.role.clone()).or_default();
-        entry.1 += 1;
-        match before.get(&(p.pid, p.start)) {
-            Some(b) => {
-                entry.0 += p.own.saturating_sub(b.own);
-                reaped += p.children.saturating_sub(b.children);
-            }
-            None => {
-                entry.0 += p.own;
-                reaped += p.children;
-            }
-        }
-    }
-    let mut ended_before = 0u64;
-    let mut ended_roles = BTreeSet::new();
+    // Processes of the start that are gone, by the pid of their parent then.
+    let mut ended: BTreeMap<u32, Vec<&ProcTimes>> = BTreeMap::new();
     for (key, b) in &before {
         if !after.contains(key) {
-            ended_before += b.own + b.children;
-            ended_roles.insert(b.role.clone());
+            ended.entry(b.ppid).or_default().push(b);
         }
     }
-    let exited = reaped.saturating_sub(ended_before);
-    if exited > 0 {
-        let role = match ended_roles.len() {
-            1 => ended_roles.pop_first().unwrap_or_default(),
+    let mut ticks: BTreeMap<String, (u64, u32)> = BTreeMap::new();
+    for p in &later.procs {
+        let earlier_role = before.get(&(p.pid, p.start)).map(|b| b.role.clone());
+        let role = match earlier_role {
+            Some(r) if p.zombie => r,
+            _ => p.role.clone(),
+        };
+        let entry = ticks.entry(role).or_default();
+        entry.1 += u32::from(!p.zombie);
+        let (own, children) = match before.get(&(p.pid, p.start)) {
+            Some(b) => (p.own.saturating_sub(b.own), p.children.saturating_sub(b.children)),
+            None => (p.own, p.children),
+        };
+        entry.0 += own;
+        if children == 0 {
+            continue;
+        }
+        let gone = ended.get(&p.pid).map(Vec::as_slice).unwrap_or_default();
+        let already: u64 = gone.iter().map(|g| g.own + g.children).sum();
+        let roles: BTreeSet<&str> = gone.iter().map(|g| g.role.as_str()).collect();
+        let role = match roles.len() {
+            0 => p.role.clone(),
+            1 => roles.first().map(|r| (*r).to_owned()).unwrap_or_default(),
             _ => "exited".to_owned(),
         };
-        ticks.entry(role).or_default().0 += exited;
+        ticks.entry(role).or_default().0 += children.saturating_sub(already);
     }
     let roles: BTreeMap<String, RoleCpu> = ticks
         .into_iter()
@@ -360,7 +400,7 @@ mod tests {
     }
 
     fn proc(pid: u32, ppid: u32, start: u64, own: u64, children: u64, role: &str) -> ProcTimes {
-        ProcTimes { pid, ppid, start, own, children, role: role.to_owned() }
+        ProcTimes { pid, ppid, start, own, children, role: role.to_owned(), zombie: false }
     }
 
     #[test]
@@ -381,7 +421,12 @@ mod tests {
     #[test]
     fn stat_lines_are_read_past_odd_process_names() {
         let stat = "4242 (ray::Serve (x) y) S 17 4242 4242 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 9 0 123456 1000 10 18446744073709551615";
-        assert_eq!(parse_stat(stat), Some((17, 123_456, 300, 10)));
+        let parsed = parse_stat(stat).expect("parses");
+        assert_eq!(
+            (parsed.ppid, parsed.start, parsed.own, parsed.children, parsed.zombie),
+            (17, 123_456, 300, 10, false)
+        );
+        assert!(parse_stat("9 (x) Z 1 9 9 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 77 0 0").is_some_and(|s| s.zombie));
         let machine = "cpu  100 5 20 1000 50 1 2 3 0 0\ncpu0 50 2 10 500 25 1 1 2 0 0\ncpu1 50 3 10 500 25 0 1 1 0 0\nintr 1\n";
         assert_eq!(parse_proc_stat(machine), Some((100 + 5 + 20 + 1 + 2 + 3, 2)));
     }
@@ -437,5 +482,33 @@ mod tests {
         let view = delta(&before, &after, 5.0);
         assert_eq!(view.roles.get("replica:app/A").map(|r| (r.cpu_s, r.processes)), Some((0.3, 0)));
         assert!(!view.roles.contains_key("exited"));
+    }
+
+    #[test]
+    fn an_ended_process_not_yet_collected_keeps_its_role_and_time() {
+        let before = sample(vec![proc(1, 0, 5, 100, 0, "raylet"), proc(2, 1, 6, 40, 0, "replica:app/A")], 0);
+        let mut zombie = proc(2, 1, 6, 65, 0, "other");
+        zombie.zombie = true;
+        let after = sample(vec![proc(1, 0, 5, 100, 0, "raylet"), zombie], 0);
+        let view = delta(&before, &after, 1.0);
+        assert_eq!(view.roles["replica:app/A"].cpu_s, 0.25);
+        assert_eq!(view.roles["replica:app/A"].processes, 0);
+        // Collected later: the parent's children time grows by its whole time, of which the
+        // 65 ticks seen before are not counted again.
+        let collected = sample(vec![proc(1, 0, 5, 100, 65, "raylet")], 0);
+        let view = delta(&after, &collected, 1.0);
+        assert_eq!(view.total_s, 0.0);
+    }
+
+    #[test]
+    fn helpers_that_lived_inside_the_window_count_for_their_parent() {
+        let before = sample(vec![proc(1, 0, 5, 1000, 200, "dashboard")], 0);
+        // The dashboard ran helpers (never seen) for 15 ticks; a process started in the window
+        // (a shell-script launcher that exec'd) collected 8 ticks of its own helpers.
+        let after = sample(vec![proc(1, 0, 5, 1010, 215, "dashboard"), proc(9, 1, 50, 40, 8, "haproxy")], 0);
+        let view = delta(&before, &after, 1.0);
+        assert_eq!(view.roles["dashboard"].cpu_s, 0.25);
+        assert_eq!(view.roles["haproxy"].cpu_s, 0.48);
+        assert_eq!(view.roles.len(), 2);
     }
 }

@@ -262,6 +262,12 @@ impl Observer {
         }
     }
 
+    /// Also scrapes HAProxy's Prometheus exporter at `url`.
+    pub fn with_haproxy(mut self, url: impl Into<String>) -> Self {
+        self.haproxy_url = Some(url.into());
+        self
+    }
+
     /// Limit for each scrape (default 10 s).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
