@@ -258,6 +258,7 @@ impl TempRoot {
     ignore = "needs Ray: run with SERVEBENCH_E2E=1 (installs .venv), or create .venv (crates/deploy/README.md)"
 )]
 async fn real_ray_baseline_and_all_on_answer_http_sse_grpc_and_leave_nothing() {
+    let _turn = crate::support::real_ray_turn().await;
     let started = Instant::now();
     // HAProxy's socket paths (97 bytes at most) live under the cluster dirs: keep it short.
     let temp_dir = tempfile::Builder::new().prefix("e").tempdir_in("/tmp").expect("temp root");

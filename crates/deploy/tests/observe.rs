@@ -252,6 +252,7 @@ fn haproxy_scrape(n: u64) -> String {
         "# TYPE haproxy_frontend_http_requests_total counter\n\
          haproxy_frontend_http_requests_total{{proxy=\"http_frontend\"}} {n}\n\
          haproxy_frontend_current_sessions{{proxy=\"http_frontend\"}} 3\n\
+         haproxy_frontend_http_requests_total{{proxy=\"prometheus\"}} {n}\n\
          haproxy_backend_http_requests_total{{proxy=\"sleepy\"}} {n}\n\
          haproxy_backend_http_responses_total{{proxy=\"sleepy\",code=\"2xx\"}} {n}\n\
          haproxy_backend_http_responses_total{{proxy=\"sleepy\",code=\"5xx\"}} 0\n\
@@ -328,6 +329,7 @@ async fn two_scrapes_of_ray_metrics_give_the_window_per_application_and_deployme
     assert_eq!(backend["http_responses_total:5xx"], 0.0);
     assert_eq!(backend["response_time_average_seconds"], 0.021);
     assert!(!backend.contains_key("weight"));
+    assert!(!hap.frontends.contains_key("prometheus"), "HAProxy's own endpoints are left out");
 
     // The JSON form round-trips, and says what docs/results-schema.md says.
     let json = serde_json::to_value(&view).expect("serializes");
@@ -478,4 +480,244 @@ async fn cpu_of_a_process_that_ends_in_the_window_counts_for_the_part_it_lived()
     assert!(other.cpu_s >= lived - 0.021 && other.cpu_s <= lived + 0.08, "{} vs {lived}", other.cpu_s);
     assert_eq!(other.processes, 1, "only the shell is left");
     assert!(!view.cpu.as_ref().expect("cpu").roles.contains_key("exited"));
+}
+
+/// The observer test's app (`tests/observe_app`): `GET /sleep` -> `Front` -> `Sleeper` (20 ms).
+fn sleepy_apps() -> deploy::ServeApps {
+    let catalog = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/observe_app/apps.toml");
+    deploy::AppCatalog::load(&catalog)
+        .expect("tests/observe_app/apps.toml")
+        .select(&["sleepy"], "1replica", &Default::default())
+        .expect("the sleepy app")
+}
+
+/// `users` clients, each sending `GET /sleep` one after another on its own connection until
+/// `until`; the latency of every request.
+async fn drive(target: &deploy::Target, users: usize, until: Instant) -> Vec<Duration> {
+    use loadgen::Workload;
+    let spec: loadgen::WorkloadSpec =
+        toml::from_str("protocol = 'http'\npath = '/sleep'\nexpect = { status = 200 }").expect("spec");
+    let workload = Arc::new(spec.build(&target.endpoint()).expect("workload"));
+    let mut tasks = Vec::new();
+    for _ in 0..users {
+        let workload = workload.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = workload.connect().await.expect("connect");
+            let mut probe = loadgen::Probe::detached();
+            let mut latencies = Vec::new();
+            let mut seq = 0;
+            while Instant::now() < until {
+                // HAProxy closes connections after an answer now and then: open another.
+                if workload.is_closed(&mut conn) {
+                    conn = workload.connect().await.expect("reconnect");
+                }
+                let started = Instant::now();
+                workload.call(&mut conn, seq, &mut probe).await.expect("GET /sleep");
+                latencies.push(started.elapsed());
+                seq += 1;
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("client task"));
+    }
+    all.sort();
+    all
+}
+
+fn p50_ms(sorted: &[Duration]) -> f64 {
+    sorted[sorted.len() / 2].as_secs_f64() * 1000.0
+}
+
+/// Serve's own record of every request `deployment` of `app` processed: the latency (0.1 ms
+/// resolution) at the end of each access-log line of its replicas, in the order written.
+fn access_log_ms(cluster: &deploy::LocalCluster, app: &str, deployment: &str) -> Vec<f64> {
+    let dir = cluster.ray_temp_dir().join("session_latest/logs/serve");
+    let prefix = format!("replica_{app}_{deployment}_");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("Serve's log dir").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with(&prefix) && name.ends_with(".log")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).expect("a replica log");
+        out.extend(
+            text.lines()
+                .filter(|l| l.contains(" CALL __call__ OK "))
+                .filter_map(|l| l.rsplit(' ').next()?.strip_suffix("ms")?.parse::<f64>().ok()),
+        );
+    }
+    out
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn ms(v: Option<f64>) -> f64 {
+    v.unwrap_or(f64::NAN)
+}
+
+/// Measures one variant: a warm-up, a loaded window between two snapshots taken at once, then a
+/// quiet, settled window with a known number of requests. Returns the loaded window's view.
+async fn observe_variant(backend: &deploy::Backend, variant: deploy::Variant, haproxy: bool) -> ServerView {
+    let name = variant.name.clone();
+    let request = deploy::DeployRequest { variant, apps: sleepy_apps(), manifest_path: None };
+    let progress = |line: &str| eprintln!("{line}");
+    let deployment = backend.deploy(&request, &progress).await.expect("deploy");
+    let observer = deployment.observer().expect("a local cluster has an observer");
+    let cluster = deployment.local().expect("local");
+    let info = deployment.manifest().metrics.clone().expect("the manifest has the metrics");
+    assert_eq!(info.export_port, cluster.ports().metrics_export);
+    assert_eq!(observer.metrics_url(), Some(info.export_url.as_str()));
+    assert_eq!(info.report_interval_ms, 1000);
+    assert_eq!(observer.lag(), Duration::from_millis(1100));
+    assert_eq!(observer.haproxy_url().is_some(), haproxy);
+    let target = deployment.target().clone();
+
+    // Warm-up longer than the lag, so that nothing from before it is in the window.
+    let users = 2;
+    drive(&target, users, Instant::now() + Duration::from_secs(2)).await;
+    let before = observer.snapshot().await.expect("snapshot before");
+    let logged_before = access_log_ms(cluster, "sleepy", "Sleeper").len();
+    let window = Duration::from_secs(6);
+    let latencies = drive(&target, users, Instant::now() + window).await;
+    let after = observer.snapshot().await.expect("snapshot after");
+    let logged = access_log_ms(cluster, "sleepy", "Sleeper")[logged_before..].to_vec();
+    let n = latencies.len() as u64;
+    let view = before.delta(&after).with_client_requests(n);
+    if std::env::var_os("SERVEBENCH_OBSERVE_JSON").is_some() {
+        eprintln!("[{name}] {}", serde_json::to_string(&view).expect("json"));
+    }
+
+    let m = view.metrics.as_ref().expect("metrics");
+    let sleeper = &m.deployments["sleepy/Sleeper"];
+    let front = &m.deployments["sleepy/Front"];
+    let processing = sleeper.processing.as_ref().expect("Sleeper's processing latency");
+    let front_p50 = ms(front.processing.as_ref().and_then(|p| p.p50_ms));
+    let ingress = m.ingress.get("http").and_then(|i| i.apps.get("sleepy"));
+    let ingress_p50 = ms(ingress.and_then(|a| a.latency.as_ref()).and_then(|l| l.p50_ms));
+    let client_p50 = p50_ms(&latencies);
+    eprintln!(
+        "[{name}] {n} requests in {:.2} s; p50: Sleeper {:.2} ms, Front {front_p50:.2} ms, ingress {ingress_p50:.2} ms, client {client_p50:.2} ms; Sleeper counted {} requests, Front {}, ingress {:?}",
+        view.window_s,
+        ms(processing.p50_ms),
+        sleeper.requests,
+        front.requests,
+        ingress.map(|a| a.requests),
+    );
+    let sleeper_p50 = processing.p50_ms.expect("p50");
+    // What Serve recorded request by request (its access log) over the same window, give or
+    // take the lag; the histogram's median is within a bucket (6%) of it.
+    let truth = median(&logged);
+    eprintln!("[{name}] Sleeper's access log: median {truth:.1} ms of {} requests", logged.len());
+    assert!((sleeper_p50 - truth).abs() <= (0.07 * truth).max(1.0), "[{name}] {sleeper_p50} ms vs {truth} ms logged");
+    assert!(sleeper_p50 >= 20.0, "[{name}] the replica sleeps 20 ms; Serve says {sleeper_p50} ms");
+    assert!(client_p50 > sleeper_p50, "[{name}] the client's {client_p50} ms includes the transport");
+    assert!(front_p50 > sleeper_p50, "[{name}] Front waits for Sleeper: {front_p50} ms");
+    assert_eq!(sleeper.replicas, 1);
+    assert_eq!(sleeper.errors, 0);
+    // Both snapshots lag by up to the report interval: the counts may differ from the client's
+    // by the requests of about one lag.
+    let rate = n as f64 / view.window_s;
+    let slack = (rate * observer.lag().as_secs_f64()).ceil() as u64 + 5;
+    for (what, counted) in [("Sleeper", sleeper.requests), ("Front", front.requests), ("ingress", ingress.map_or(0, |a| a.requests))] {
+        assert!(counted.abs_diff(n) <= slack, "[{name}] {what} counted {counted}, the client sent {n} (slack {slack})");
+    }
+
+    let cpu = view.cpu.as_ref().expect("cpu");
+    let ingress_role = if haproxy { "haproxy" } else { "proxy" };
+    for role in [ingress_role, "replica:sleepy/Front", "replica:sleepy/Sleeper", "controller", "raylet", "gcs", "dashboard_agent"] {
+        let r = cpu.roles.get(role).unwrap_or_else(|| panic!("[{name}] no role {role}: {:?}", cpu.roles.keys()));
+        assert!(r.cpu_s > 0.0, "[{name}] {role} used no CPU");
+        assert!(r.ms_per_request.is_some_and(|v| v > 0.0));
+    }
+    // Everything the cluster used is part of what the machine did (within a tick per process).
+    let ticks = cpu.roles.values().map(|r| r.processes).sum::<u32>() as f64 / cpu.ticks_per_s as f64;
+    assert!(cpu.total_s <= cpu.machine.busy_s + ticks, "[{name}] cluster {} s > machine {} s", cpu.total_s, cpu.machine.busy_s);
+    eprintln!(
+        "[{name}] CPU: cluster {:.2} s + this process {:.2} s of the machine's {:.2} s busy ({:.2} s capacity)",
+        cpu.total_s, cpu.machine.this_process_s, cpu.machine.busy_s, cpu.machine.capacity_s
+    );
+
+    // A quiet boundary, waited out: the window then holds exactly its own requests.
+    tokio::time::sleep(observer.lag() + Duration::from_millis(300)).await;
+    let quiet = observer.snapshot().await.expect("quiet snapshot");
+    let logged_before = access_log_ms(cluster, "sleepy", "Sleeper").len();
+    let sent = 40;
+    let spec: loadgen::WorkloadSpec = toml::from_str("protocol = 'http'\npath = '/sleep'").expect("spec");
+    let workload = spec.build(&target.endpoint()).expect("workload");
+    {
+        use loadgen::Workload;
+        let mut conn = workload.connect().await.expect("connect");
+        let mut probe = loadgen::Probe::detached();
+        for seq in 0..sent {
+            if workload.is_closed(&mut conn) {
+                conn = workload.connect().await.expect("reconnect");
+            }
+            workload.call(&mut conn, seq, &mut probe).await.expect("GET /sleep");
+        }
+    }
+    tokio::time::sleep(observer.lag() + Duration::from_millis(300)).await;
+    let settled = observer.snapshot().await.expect("settled snapshot");
+    let logged = access_log_ms(cluster, "sleepy", "Sleeper")[logged_before..].to_vec();
+    let exact = quiet.delta(&settled);
+    let m = exact.metrics.as_ref().expect("metrics");
+    assert_eq!(m.deployments["sleepy/Sleeper"].requests, sent, "[{name}] {m:?}");
+    let processing = m.deployments["sleepy/Sleeper"].processing.as_ref().expect("processing");
+    assert_eq!(processing.count, sent);
+    // The very requests the access log has: one at a time, the replica's 20 ms sleep.
+    assert_eq!(logged.len() as u64, sent);
+    let truth = median(&logged);
+    let p50 = processing.p50_ms.expect("p50");
+    eprintln!(
+        "[{name}] one at a time: Sleeper p50 {p50:.2} ms (mean {:.2}), its access log's median {truth:.1} ms",
+        ms(processing.mean_ms)
+    );
+    assert!((p50 - truth).abs() <= 1.0, "[{name}] {p50} ms read back, {truth} ms logged");
+    // That it is 20 ms within 1 ms depends on the machine as much as on the observer: with
+    // every core busy (other jobs on a shared machine), the replica's event-loop and thread
+    // hand-offs wait for a core and take 23 ms or more. Checked when a core was free.
+    let machine = exact.cpu.as_ref().expect("cpu").machine.clone();
+    let busy = machine.busy_s / machine.capacity_s;
+    if busy < 0.75 {
+        assert!((p50 - 20.0).abs() <= 1.0, "[{name}] the replica sleeps 20 ms; Serve says {p50} ms (logged {truth} ms)");
+    } else {
+        eprintln!(
+            "[{name}] NOT CHECKED: 20 ms within 1 ms (Serve says {p50:.2} ms): the machine was {:.0}% busy",
+            busy * 100.0
+        );
+    }
+    assert_eq!(m.deployments["sleepy/Front"].requests, sent);
+    assert_eq!(m.ingress["http"].apps["sleepy"].by_status.get("200"), Some(&sent), "[{name}] {:?}", m.ingress);
+
+    deployment.shutdown().await.expect("teardown");
+    view
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(servebench_e2e),
+    ignore = "needs Ray: run with SERVEBENCH_E2E=1 (installs .venv), or create .venv (crates/deploy/README.md)"
+)]
+async fn real_ray_a_replica_that_sleeps_20_ms_reads_back_20_ms_and_every_role_shows_its_cpu() {
+    let _turn = crate::support::real_ray_turn().await;
+    let started = Instant::now();
+    let temp = tempfile::Builder::new().prefix("o").tempdir_in("/tmp").expect("temp root");
+    let mut options = deploy::LocalOptions::for_project(&deploy::Project::at(crate::support::repo_root()));
+    options.temp_root = temp.path().to_path_buf();
+    options.deploy_timeout = Duration::from_secs(240);
+    let backend = deploy::Backend::Local(options);
+    observe_variant(&backend, deploy::Variant::baseline(), false).await;
+    let haproxy = crate::support::features_variants().get("haproxy").expect("the haproxy variant").clone();
+    let view = observe_variant(&backend, haproxy, true).await;
+    let hap = view.metrics.as_ref().and_then(|m| m.haproxy.as_ref()).expect("HAProxy's own counters");
+    let routed = hap.backends.get("http-sleepy").and_then(|b| b.get("http_requests_total"));
+    assert!(routed.is_some_and(|n| *n > 0.0), "{hap:?}");
+    assert!(hap.frontends.get("http_frontend").and_then(|f| f.get("http_requests_total")).is_some_and(|n| *n > 0.0));
+    eprintln!("observer test took {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -97,11 +97,13 @@ pub struct DeploymentMetrics {
 pub struct HaproxyMetrics {
     /// Where they were read.
     pub source: String,
-    /// Per frontend (`proxy` label): counters as window differences, gauges at the end; keys are
+    /// Per frontend (`proxy` label; Ray's is `http_frontend`, and HAProxy's own `stats` and
+    /// `prometheus` are left out): counters as window differences, gauges at the end; keys are
     /// HAProxy's metric names without `haproxy_frontend_` (a `code` label is appended as
     /// `:<code>`).
     pub frontends: BTreeMap<String, BTreeMap<String, f64>>,
-    /// Per backend (one per Serve application), likewise without `haproxy_backend_`.
+    /// Per backend (Ray's `http-<app>` per application, `default_backend` for requests no route
+    /// matched), likewise without `haproxy_backend_`.
     pub backends: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
@@ -299,6 +301,10 @@ fn deployments(
     out
 }
 
+/// HAProxy's own monitoring endpoints in Ray's configuration, left out (the observer's scrapes
+/// are their only traffic).
+const HAPROXY_OWN_PROXIES: &[&str] = &["prometheus", "stats"];
+
 /// HAProxy's metrics kept per level: counters (differences) and gauges (end values).
 const HAPROXY_COUNTERS: &[&str] = &[
     "http_requests_total",
@@ -339,6 +345,9 @@ pub(crate) fn haproxy(earlier: &Exposition, later: &Exposition, source: &str) ->
         for s in later.samples.iter().filter(|s| s.name.starts_with(&prefix)) {
             let short = &s.name[prefix.len()..];
             let proxy = label(&s.labels, "proxy").to_owned();
+            if HAPROXY_OWN_PROXIES.contains(&proxy.as_str()) {
+                continue;
+            }
             let value = if HAPROXY_COUNTERS.contains(&short) {
                 match before.get(&(s.name.as_str(), &s.labels)) {
                     Some(b) if s.value >= *b => s.value - b,
