@@ -547,6 +547,7 @@ pub async fn deploy(
         git_revision,
         git_dirty,
         target: target.clone(),
+        metrics: None,
     };
     Ok((service, target, manifest))
 }

@@ -70,6 +70,16 @@ pub enum DeployError {
         #[source]
         source: std::io::Error,
     },
+    /// A metrics endpoint (Ray's export port, HAProxy's exporter) did not answer.
+    #[error("scraping {url}: {message}")]
+    Scrape { url: String, message: String },
+    /// A metrics endpoint answered something that is not Prometheus exposition text.
+    #[error("metrics from {url}: {source}")]
+    MetricsFormat {
+        url: String,
+        #[source]
+        source: crate::observe::ParseError,
+    },
     /// Some other I/O failure.
     #[error("{context}: {source}")]
     Io {

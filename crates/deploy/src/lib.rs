@@ -23,6 +23,7 @@ mod error;
 mod http;
 mod local;
 mod manifest;
+mod observe;
 mod probe;
 mod project;
 mod python;
@@ -49,6 +50,12 @@ pub use crate::local::{
     format_cpu_list, parse_cpu_list,
 };
 pub use crate::manifest::{MANIFEST_SCHEMA_VERSION, Machine, Manifest, git_revision};
+pub use crate::observe::{
+    CpuView, DeploymentMetrics, Exposition, HaproxyMetrics, Histogram, Ingress, IngressApp, Labels, Latency,
+    MachineCpu, MetricKind, MetricsInfo, MetricsOptions, MetricsView, NotObservable, Observer, ParseError,
+    RAY_DEFAULT_REPORT_INTERVAL_MS, RAY_MIN_REPORT_INTERVAL_MS, RoleCpu, SERVE_METRICS_CACHE_MS,
+    SERVER_VIEW_SCHEMA, Sample, ServerView, Snapshot, fine_latency_buckets_ms,
+};
 pub use crate::probe::check_app;
 pub use crate::project::Project;
 pub use crate::python::{
@@ -197,6 +204,7 @@ async fn external(
         git_revision,
         git_dirty,
         target: target.clone(),
+        metrics: None,
     };
     Ok(Deployment { target, manifest, handle: Handle::External })
 }
@@ -264,6 +272,25 @@ impl Deployment {
         match &self.handle {
             Handle::Anyscale(service) => Some(service),
             _ => None,
+        }
+    }
+
+    /// An observer of its server side ([`Observer::snapshot`], [`Snapshot::delta`]): Ray's
+    /// metrics and every process's CPU for a local cluster, the processes' CPU for a server
+    /// outside Ray. Anyscale services and external endpoints have none; the error says why.
+    pub fn observer(&self) -> Result<Observer, NotObservable> {
+        match &self.handle {
+            Handle::Local(cluster) => Ok(cluster.observer()),
+            Handle::Server(process) => {
+                let (sid, needle) = process.scope();
+                Ok(Observer::processes(sid, needle))
+            }
+            Handle::Anyscale(_) => Err(NotObservable {
+                reason: "an Anyscale service: its metrics export port and processes are inside Anyscale's cluster, not reachable from here".to_owned(),
+            }),
+            Handle::External => Err(NotObservable {
+                reason: "an external endpoint: its Ray metrics export port is not known here and its processes are not on this machine".to_owned(),
+            }),
         }
     }
 

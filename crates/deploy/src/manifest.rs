@@ -93,6 +93,10 @@ pub struct Manifest {
     pub git_dirty: Option<bool>,
     /// Where clients reach it (header values redacted).
     pub target: Target,
+    /// Where the cluster's Ray metrics are exported and how often they are reported (local
+    /// clusters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<crate::observe::MetricsInfo>,
 }
 
 impl Manifest {

@@ -31,6 +31,11 @@ impl ServerProcess {
         self.port
     }
 
+    /// The session id and command-line needle of its processes.
+    pub(crate) fn scope(&self) -> (Option<u32>, String) {
+        self.resources.scope()
+    }
+
     /// The processes of the server now (pids).
     pub fn pids(&self) -> Vec<u32> {
         self.resources.pids()
@@ -169,6 +174,7 @@ pub async fn start(
         git_revision,
         git_dirty,
         target: target.clone(),
+        metrics: None,
     };
     Ok((ServerProcess { resources, port }, target, manifest))
 }

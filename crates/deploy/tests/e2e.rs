@@ -199,13 +199,18 @@ async fn exercise(deployment: Deployment, variant: &Variant, manifest_path: &Pat
         variant.name
     );
     let raylet = pids.iter().copied().find(|p| cmdline(*p).contains("/raylet ")).expect("raylet");
-    let flags: BTreeMap<String, String> = environ(raylet)
+    let raylet_env = environ(raylet);
+    // The metrics settings, the same for every variant (deploy::MetricsOptions).
+    assert_eq!(raylet_env.get("RAY_metrics_report_interval_ms").map(String::as_str), Some("1000"));
+    assert!(raylet_env.contains_key("RAY_SERVE_REQUEST_LATENCY_BUCKETS_MS"));
+    let flags: BTreeMap<String, String> = raylet_env
         .into_iter()
         .filter(|(k, _)| {
             k.starts_with("RAY_SERVE_")
                 && !k.starts_with("RAY_SERVE_HAPROXY_")
                 && !k.starts_with("RAY_SERVE_FALLBACK_")
                 && !k.starts_with("RAY_SERVE_DIRECT_INGRESS_")
+                && k != "RAY_SERVE_REQUEST_LATENCY_BUCKETS_MS"
         })
         .collect();
     let mut expected = variant.env.clone();
@@ -253,6 +258,7 @@ impl TempRoot {
     ignore = "needs Ray: run with SERVEBENCH_E2E=1 (installs .venv), or create .venv (crates/deploy/README.md)"
 )]
 async fn real_ray_baseline_and_all_on_answer_http_sse_grpc_and_leave_nothing() {
+    let _turn = crate::support::real_ray_turn().await;
     let started = Instant::now();
     // HAProxy's socket paths (97 bytes at most) live under the cluster dirs: keep it short.
     let temp_dir = tempfile::Builder::new().prefix("e").tempdir_in("/tmp").expect("temp root");

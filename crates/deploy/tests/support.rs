@@ -108,6 +108,13 @@ pub fn features_variants() -> deploy::VariantSet {
         .expect("variants.toml loads")
 }
 
+/// Real-Ray tests take turns: clusters started at once on a small machine would distort each
+/// other's timings and CPU figures.
+pub async fn real_ray_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    TURN.get_or_init(|| tokio::sync::Mutex::new(())).lock().await
+}
+
 /// A progress callback that collects lines.
 pub fn collector() -> (Arc<std::sync::Mutex<Vec<String>>>, impl Fn(&str) + Send + Sync) {
     let lines = Arc::new(std::sync::Mutex::new(Vec::new()));

@@ -10,6 +10,7 @@ mod anyscale;
 mod apps;
 mod e2e;
 mod external;
+mod observe;
 mod probe;
 mod python_env;
 mod serve_api;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::apps::ServeApps;
 use crate::manifest::{Machine, Manifest, git_revision, now_unix_ms};
+use crate::observe::{MetricsInfo, MetricsOptions};
 use crate::probe::check_app_classified;
 use crate::python::{PythonEnv, PythonEnvOptions};
 use crate::serve_api::ServeApi;
@@ -30,6 +31,7 @@ use crate::{DeployError, Progress};
 pub use ports::BLOCK_SIZE as PORTS_PER_CLUSTER;
 use ports::{PortBlock, slot};
 pub use procs::cluster_pids;
+pub(crate) use procs::cluster_pids_with_zombies;
 
 /// The loopback address every port of a local cluster binds to.
 pub const LOOPBACK: &str = "127.0.0.1";
@@ -70,6 +72,10 @@ pub struct LocalOptions {
     pub check_timeout: Duration,
     /// The project's root (for the manifest's git revision).
     pub project_root: PathBuf,
+    /// How Ray reports its metrics (the same for every variant; `extra_env` and the variant's
+    /// flags win over it): default a 1 s report interval and fine latency buckets, so that
+    /// [`crate::Observer`] snapshots are meaningful for windows of 10 s and more.
+    pub metrics: MetricsOptions,
 }
 
 impl LocalOptions {
@@ -89,6 +95,7 @@ impl LocalOptions {
             deploy_timeout: Duration::from_secs(600),
             check_timeout: Duration::from_secs(60),
             project_root: project.root.clone(),
+            metrics: MetricsOptions::default(),
         }
     }
 }
@@ -100,6 +107,10 @@ pub struct LocalPorts {
     pub dashboard: u16,
     pub serve_http: u16,
     pub serve_grpc: u16,
+    /// Ray's metrics export port (Prometheus text at `/metrics`).
+    pub metrics_export: u16,
+    /// HAProxy's Prometheus exporter (`/metrics`), when the variant runs HAProxy.
+    pub haproxy_metrics: u16,
 }
 
 /// What must be undone, owned from the moment anything was started: dropping it (also by
@@ -173,6 +184,11 @@ impl Resources {
         }
     }
 
+    /// The session id and the command-line needle that find its processes.
+    pub(crate) fn scope(&self) -> (Option<u32>, String) {
+        (self.sid, self.needle.clone())
+    }
+
     /// The live processes of the session now.
     pub(crate) fn pids(&self) -> Vec<u32> {
         procs::cluster_pids(self.sid, &self.needle)
@@ -233,6 +249,7 @@ pub struct LocalCluster {
     api: ServeApi,
     ports: LocalPorts,
     log_dir: PathBuf,
+    metrics: MetricsInfo,
 }
 
 impl LocalCluster {
@@ -250,6 +267,23 @@ impl LocalCluster {
     /// The processes of the cluster now (pids).
     pub fn pids(&self) -> Vec<u32> {
         self.resources.pids()
+    }
+
+    /// Where its metrics are and how they are reported.
+    pub fn metrics(&self) -> &MetricsInfo {
+        &self.metrics
+    }
+
+    /// An observer of its metrics and processes.
+    pub fn observer(&self) -> crate::Observer {
+        let (sid, needle) = self.resources.scope();
+        crate::Observer::local(
+            self.metrics.export_url.clone(),
+            self.metrics.haproxy_url.clone(),
+            self.metrics.report_interval_ms.max(crate::observe::RAY_MIN_REPORT_INTERVAL_MS),
+            sid,
+            needle,
+        )
     }
 
     /// The string every process of the cluster has in its command line (its temp dir), for
@@ -399,6 +433,8 @@ pub async fn deploy(
         dashboard: port(slot::DASHBOARD),
         serve_http: port(slot::SERVE_HTTP),
         serve_grpc: port(slot::SERVE_GRPC),
+        metrics_export: port(slot::METRICS_EXPORT),
+        haproxy_metrics: port(slot::HAPROXY_METRICS),
     };
 
     // The cluster's environment: the caller's without any RAY_* (so only the variant's
@@ -446,9 +482,13 @@ pub async fn deploy(
         "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT",
         port(slot::DIRECT_GRPC + slot::DIRECT_GRPC_LEN - 1).to_string(),
     );
+    for (k, v) in options.metrics.env() {
+        set(&k, v);
+    }
     for (k, v) in options.extra_env.iter().chain(&variant.env) {
         set(k, v.clone());
     }
+    let metrics = MetricsInfo::from_env(&cluster_env, ports.metrics_export, ports.haproxy_metrics);
 
     let mut args: Vec<String> = vec![
         "start".into(),
@@ -577,8 +617,9 @@ pub async fn deploy(
         git_revision,
         git_dirty,
         target: target.clone(),
+        metrics: Some(metrics.clone()),
     };
-    let cluster = LocalCluster { resources, api, ports, log_dir: ray_dir };
+    let cluster = LocalCluster { resources, api, ports, log_dir: ray_dir, metrics };
     Ok((cluster, target, manifest))
 }
 

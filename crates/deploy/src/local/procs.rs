@@ -50,6 +50,17 @@ pub fn list() -> Vec<ProcInfo> {
 /// their command line, and all their descendants; never this process.
 pub fn cluster_pids(sid: Option<u32>, needle: &str) -> Vec<u32> {
     let procs = list();
+    let zombies: BTreeSet<u32> = procs.iter().filter(|p| p.zombie).map(|p| p.pid).collect();
+    find(&procs, sid, needle).into_iter().filter(|pid| !zombies.contains(pid)).collect()
+}
+
+/// Like [`cluster_pids`], zombies included (they have ended, and their parent has not collected
+/// them yet: until it does, their CPU time is in their own /proc entry, not in the parent's).
+pub fn cluster_pids_with_zombies(sid: Option<u32>, needle: &str) -> Vec<u32> {
+    find(&list(), sid, needle).into_iter().collect()
+}
+
+fn find(procs: &[ProcInfo], sid: Option<u32>, needle: &str) -> BTreeSet<u32> {
     let me = std::process::id();
     let mut found: BTreeSet<u32> = procs
         .iter()
@@ -57,7 +68,7 @@ pub fn cluster_pids(sid: Option<u32>, needle: &str) -> Vec<u32> {
         .map(|p| p.pid)
         .collect();
     let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    for p in &procs {
+    for p in procs {
         children.entry(p.ppid).or_default().push(p.pid);
     }
     let mut stack: Vec<u32> = found.iter().copied().collect();
@@ -68,8 +79,8 @@ pub fn cluster_pids(sid: Option<u32>, needle: &str) -> Vec<u32> {
             }
         }
     }
-    let zombies: BTreeSet<u32> = procs.iter().filter(|p| p.zombie).map(|p| p.pid).collect();
-    found.into_iter().filter(|pid| *pid != me && !zombies.contains(pid)).collect()
+    found.remove(&me);
+    found
 }
 
 fn signal(pids: &[u32], name: &str) {
