@@ -7,11 +7,14 @@
 //!    streaming CSV, Locust per-level stats JSON, vLLM bench results). Unknown or malformed files
 //!    become [`Warning`]s.
 //! 2. [`summarize`] computes, with polars, each variant's peak goodput at an SLA (the highest
-//!    throughput among levels whose p99 meets it, never a client-bound level or one with too many
-//!    errors), the gains over the baseline, the p99s at the baseline's peak concurrency, and each
-//!    scaling study's throughput, efficiency and gains per replica count.
-//! 3. [`Summary::to_markdown`] and the `plot_*` functions present them; [`write_report`] does all
-//!    of it for a list of directories (what the suites call).
+//!    throughput among levels whose p99 meets it, never a client-bound, unstable or invalid level
+//!    or one with too many errors; a level measured R times counts by the mean of its repeats),
+//!    the gains over the baseline, the p99s at the baseline's peak concurrency, and each scaling
+//!    study's throughput, efficiency and gains per replica count; and, by a seeded bootstrap over
+//!    the repeats and the per-second series ([`Bootstrap`], `docs/statistics.md`), a confidence
+//!    interval for each of them where the data carry variation.
+//! 3. [`Summary::to_markdown`], [`Summary::to_json`] and the `plot_*` functions present them;
+//!    [`write_report`] does all of it for a list of directories (what the suites call).
 //!
 //! The library never prints or exits.
 
@@ -32,20 +35,23 @@ pub use load::{
 };
 pub use model::{
     BASELINE_VARIANTS, Exclusion, LatencyKind, MeasuredLevel, MeasuredSweep, Metric, Percentiles,
-    SourceFormat, Stem, ThroughputKind, TokenTotals, WorkloadFamily, is_baseline_variant,
-    parse_dashed_variant, parse_stem, workload_display_name,
+    SeriesPoint, SourceFormat, Stability, Stem, ThroughputKind, TokenTotals, WorkloadFamily,
+    is_baseline_variant, parse_dashed_variant, parse_stem, split_repeat_label, workload_display_name,
 };
 pub use plot::{ImageFormat, plot_by_users, plot_comparison, plot_engine, plot_peak_gains, plot_scaling};
 pub use study::{ComparisonStudy, ScalingStudy, WorkloadInfo};
 pub use summary::{
-    AtUsers, ComparisonSummary, Criteria, ExcludedLevel, Gain, IdealLine, PeakPoint, ScalingGain,
-    ScalingPoint, ScalingSummary, SlaAssignment, Slas, Summary, VariantPeak, summarize,
+    AtUsers, Bootstrap, ComparisonSummary, Criteria, ExcludedLevel, Gain, IdealLine, Interval, LoadSummary,
+    PeakPoint, SUMMARY_SCHEMA, ScalingGain, ScalingPoint, ScalingSummary, SlaAssignment, Slas, Summary,
+    VariantPeak, summarize, summarize_with,
 };
 
 /// The file name (without extension) of the cross-suite bar chart.
 pub const PEAK_GAINS_STEM: &str = "peak_performance_gains";
 /// The file name of the Markdown summary.
 pub const SUMMARY_FILE: &str = "summary.md";
+/// The file name of the machine-readable summary (schema [`SUMMARY_SCHEMA`]).
+pub const SUMMARY_JSON_FILE: &str = "summary.json";
 
 /// What [`write_report`] computes and writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,11 +60,17 @@ pub struct Options {
     pub criteria: Criteria,
     /// Image formats of the plots (default PNG and SVG); empty for no plots.
     pub formats: Vec<ImageFormat>,
+    /// How confidence intervals are computed (seeded: the same seed gives the same report).
+    pub bootstrap: Bootstrap,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { criteria: Criteria::default(), formats: ImageFormat::ALL.to_vec() }
+        Self {
+            criteria: Criteria::default(),
+            formats: ImageFormat::ALL.to_vec(),
+            bootstrap: Bootstrap::default(),
+        }
     }
 }
 
@@ -67,6 +79,8 @@ impl Default for Options {
 pub struct ReportFiles {
     /// The Markdown summary (`<out>/summary.md`).
     pub markdown: PathBuf,
+    /// The summary as JSON (`<out>/summary.json`), every figure with its interval.
+    pub json: PathBuf,
     /// `<out>/peak_performance_gains.{png,svg}`.
     pub peak_gains: Vec<PathBuf>,
     /// `<out>/<suite>/<comparison>_<workload>.{png,svg}`, one per comparison and workload.
@@ -84,15 +98,16 @@ pub struct ReportFiles {
 impl ReportFiles {
     /// Every file written.
     pub fn all(&self) -> impl Iterator<Item = &Path> {
-        std::iter::once(self.markdown.as_path())
+        [self.markdown.as_path(), self.json.as_path()]
+            .into_iter()
             .chain(self.peak_gains.iter().map(PathBuf::as_path))
             .chain(self.comparisons.iter().map(PathBuf::as_path))
             .chain(self.figures.iter().map(PathBuf::as_path))
     }
 }
 
-/// Reads `dirs`, computes the summary and writes the Markdown table and the plots into `out_dir`
-/// (created if needed).
+/// Reads `dirs`, computes the summary and writes the Markdown table, `summary.json` and the plots
+/// into `out_dir` (created if needed).
 pub fn write_report<P: AsRef<Path>>(
     dirs: &[P],
     out_dir: impl AsRef<Path>,
@@ -106,7 +121,7 @@ pub fn write_report<P: AsRef<Path>>(
 pub fn write_loaded(loaded: &Loaded, out_dir: impl AsRef<Path>, options: &Options) -> Result<ReportFiles> {
     let out_dir = out_dir.as_ref();
     fs::create_dir_all(out_dir).map_err(|e| Error::write(out_dir, e))?;
-    let summary = summarize(loaded, &options.criteria)?;
+    let summary = summarize_with(loaded, &options.criteria, &options.bootstrap)?;
 
     let mut comparisons = Vec::new();
     let mut figures = Vec::new();
@@ -168,8 +183,11 @@ pub fn write_loaded(loaded: &Loaded, out_dir: impl AsRef<Path>, options: &Option
     }
     let md_path = out_dir.join(SUMMARY_FILE);
     fs::write(&md_path, markdown).map_err(|e| Error::write(&md_path, e))?;
+    let json_path = out_dir.join(SUMMARY_JSON_FILE);
+    fs::write(&json_path, summary.to_json()).map_err(|e| Error::write(&json_path, e))?;
     Ok(ReportFiles {
         markdown: md_path,
+        json: json_path,
         peak_gains,
         comparisons,
         figures,

@@ -6,6 +6,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+
 /// One measured sweep (concurrency or arrival-rate levels) of one variant on one workload.
 ///
 /// Which sweeps are compared with which is said by the studies of [`crate::Loaded`]
@@ -30,8 +32,20 @@ pub struct MeasuredSweep {
     pub format: SourceFormat,
     /// The file (or folder of per-level files) the sweep was read from.
     pub path: PathBuf,
-    /// The levels, sorted by concurrency (then arrival rate).
+    /// The levels, sorted by concurrency (then arrival rate, then repeat).
     pub levels: Vec<MeasuredLevel>,
+    /// The study the sweep was measured for, when the run index says (`study`): in a paired run
+    /// the baseline is measured again with each treatment, so each of its sweeps belongs to one
+    /// study.
+    pub study: Option<String>,
+    /// How many times each level was measured (the index's `repeats`, R), when it says.
+    pub repeats: Option<u32>,
+    /// Whether the sweep was measured paired with the other sweeps of its study: both variants
+    /// deployed at once, alternated level by level in ABBA order, so that repeat k of a user count
+    /// of the baseline ran right next to repeat k of the same user count of the treatment.
+    pub paired: bool,
+    /// Why the sweep stopped climbing early (for example past saturation), when it did.
+    pub stopped: Option<String>,
 }
 
 impl MeasuredSweep {
@@ -53,6 +67,10 @@ impl MeasuredSweep {
             format,
             path: path.into(),
             levels: Vec::new(),
+            study: None,
+            repeats: None,
+            paired: false,
+            stopped: None,
         }
     }
 
@@ -64,7 +82,7 @@ impl MeasuredSweep {
 
 /// Summary statistics of one distribution, in milliseconds; each is `None` when the source does
 /// not record it.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Arithmetic mean.
     pub mean: Option<f64>,
@@ -149,6 +167,60 @@ pub struct MeasuredLevel {
     pub error_rate: Option<f64>,
     /// Whether the client may have been the bottleneck.
     pub client_bound: bool,
+    /// Which repeat of its user count this level is (`k` of a label `c<users>-r<k>`), `None` for
+    /// a level measured once.
+    pub repeat: Option<u32>,
+    /// Whether the level measured anything (`false`: nothing completed, a hung server); such a
+    /// level is never a peak.
+    pub valid: bool,
+    /// Why the level is not valid.
+    pub invalid_reason: Option<String>,
+    /// Whether its throughput held steady through the window, when the source says.
+    pub stability: Option<Stability>,
+    /// The per-second time series of the window (empty when the source has none).
+    pub series: Vec<SeriesPoint>,
+}
+
+/// Whether a level's throughput held steady through its window (the level JSON's `stability`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Stability {
+    /// Coefficient of variation of the per-second throughput.
+    pub cv: Option<f64>,
+    /// The drift of the per-second throughput over the window, as the writer measures it.
+    pub trend: Option<f64>,
+    /// `false`: the level never counts as a peak.
+    pub stable: bool,
+    /// Why it was flagged.
+    pub reasons: Vec<String>,
+}
+
+/// One second of a level's window (the level JSON's `series`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// The second of the window.
+    pub t_s: f64,
+    /// Successful requests completed in that second.
+    pub throughput_rps: f64,
+    /// Events received in that second, when recorded.
+    pub events_per_s: Option<f64>,
+    /// Median latency of the completions in that second.
+    pub p50_ms: Option<f64>,
+    /// p99 latency of the completions in that second.
+    pub p99_ms: Option<f64>,
+    /// Failures in that second.
+    pub errors: u64,
+}
+
+/// Splits a level label `c<users>-r<k>` into `c<users>` and `k`; a label without a repeat
+/// suffix is returned whole, with `None`.
+pub fn split_repeat_label(label: &str) -> (&str, Option<u32>) {
+    if let Some((base, k)) = label.rsplit_once("-r")
+        && !base.is_empty()
+        && let Ok(k) = k.parse::<u32>()
+    {
+        return (base, Some(k));
+    }
+    (label, None)
 }
 
 impl MeasuredLevel {
@@ -166,17 +238,37 @@ impl MeasuredLevel {
             tokens: None,
             error_rate: None,
             client_bound: false,
+            repeat: None,
+            valid: true,
+            invalid_reason: None,
+            stability: None,
+            series: Vec::new(),
         }
     }
 
-    /// Why this level must not count as a peak, if it must not: the client was the bottleneck or
-    /// more than `max_error_rate` of its requests failed.
+    /// The label of the level's user count (or arrival rate): the label without its repeat
+    /// suffix (`c8-r2` -> `c8`).
+    pub fn load_label(&self) -> &str {
+        split_repeat_label(&self.label).0
+    }
+
+    /// Why this level must not count as a peak, if it must not, the first of: it measured
+    /// nothing (invalid), the client was the bottleneck, more than `max_error_rate` of its
+    /// requests failed, its throughput was not stable through the window.
     pub fn exclusion(&self, max_error_rate: f64) -> Option<Exclusion> {
+        if !self.valid {
+            return Some(Exclusion::Invalid(
+                self.invalid_reason.clone().unwrap_or_else(|| "measured nothing".into()),
+            ));
+        }
         if self.client_bound {
             return Some(Exclusion::ClientBound);
         }
-        match self.error_rate {
-            Some(rate) if rate > max_error_rate => Some(Exclusion::Errors(rate)),
+        if let Some(rate) = self.error_rate.filter(|r| *r > max_error_rate) {
+            return Some(Exclusion::Errors(rate));
+        }
+        match &self.stability {
+            Some(s) if !s.stable => Some(Exclusion::Unstable(s.reasons.clone())),
             _ => None,
         }
     }
@@ -206,19 +298,41 @@ impl MeasuredLevel {
 }
 
 /// Why a level does not count as a peak.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Exclusion {
+    /// The level measured nothing (`valid: false`; the writer's reason).
+    Invalid(String),
     /// The client may have been the bottleneck.
     ClientBound,
     /// Too many requests failed (the error rate, 0..1).
     Errors(f64),
+    /// The throughput was not stable through the window (`stability.stable: false`; the
+    /// writer's reasons).
+    Unstable(Vec<String>),
+}
+
+impl Exclusion {
+    /// A short name of the kind of reason (`invalid`, `client-bound`, `errors`, `unstable`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid",
+            Self::ClientBound => "client-bound",
+            Self::Errors(_) => "errors",
+            Self::Unstable(_) => "unstable",
+        }
+    }
 }
 
 impl fmt::Display for Exclusion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Invalid(reason) => write!(f, "invalid: {reason}"),
             Self::ClientBound => f.write_str("client-bound"),
             Self::Errors(rate) => write!(f, "{:.1}% errors", rate * 100.0),
+            Self::Unstable(reasons) if reasons.is_empty() => f.write_str("unstable"),
+            Self::Unstable(reasons) => write!(f, "unstable: {}", reasons.join(", ")),
         }
     }
 }
@@ -373,7 +487,8 @@ pub fn workload_display_name(workload: &str) -> String {
 }
 
 /// Which measurement is the throughput.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ThroughputKind {
     /// Successful requests per second.
     Requests,
@@ -384,7 +499,8 @@ pub enum ThroughputKind {
 }
 
 /// Which measurement is the latency the SLA applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LatencyKind {
     /// p99 end-to-end latency.
     EndToEnd,
@@ -393,7 +509,7 @@ pub enum LatencyKind {
 }
 
 /// The throughput and latency measurements of a workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metric {
     /// The throughput measurement.
     pub throughput: ThroughputKind,
@@ -452,6 +568,18 @@ impl Metric {
             ThroughputKind::OutputTokens => level.tokens.map(|t| t.output_per_s),
         }
         .filter(|v| v.is_finite())
+    }
+
+    /// A level's per-second throughput under this metric, when its series records it (requests
+    /// and events per second; LLM output tokens are not recorded per second) and has at least
+    /// two seconds.
+    pub fn series_of(&self, level: &MeasuredLevel) -> Option<Vec<f64>> {
+        let values: Option<Vec<f64>> = match self.throughput {
+            ThroughputKind::Requests => Some(level.series.iter().map(|p| p.throughput_rps).collect()),
+            ThroughputKind::Events => level.series.iter().map(|p| p.events_per_s).collect(),
+            ThroughputKind::OutputTokens => None,
+        };
+        values.filter(|v| v.len() >= 2 && v.iter().all(|x| x.is_finite() && *x >= 0.0))
     }
 
     /// A level's p99 latency under this metric, in milliseconds.

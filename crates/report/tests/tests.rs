@@ -4,6 +4,7 @@ mod suite {
     mod cli;
     mod common;
     mod index;
+    mod intervals;
     mod llm;
     mod loading;
     mod plots;

@@ -27,6 +27,11 @@ pub struct RunIndex {
     pub suite: String,
     /// The run's name (its folder name, by default the start time).
     pub run: String,
+    /// How the variants of a comparison were measured: `paired` (deployed together, alternated
+    /// level by level in ABBA order) or `sequential` (one sweep after the other); absent in
+    /// older runs (sequential). A sweep's own `paired` wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     /// The workloads the run knows.
     #[serde(default)]
     pub workloads: Vec<IndexWorkload>,
@@ -136,6 +141,22 @@ pub struct IndexSweep {
     /// The deployment record.
     #[serde(default)]
     pub deployment: Option<String>,
+    /// The study the sweep was measured for (a comparison's or scaling study's `name`). In a
+    /// paired run the baseline is measured again with each treatment, so a sweep belongs to one
+    /// study; a study takes the sweeps of its own name, and sweeps without `study` as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study: Option<String>,
+    /// How many times each level was measured (R; labels `c<users>-r<k>`, k = 1..R).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<u32>,
+    /// Whether it was measured paired with the other variant of its study (repeat k of users u
+    /// of the baseline right next to repeat k of users u of the treatment); absent: the run's
+    /// `mode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<bool>,
+    /// Why the sweep stopped climbing early (for example `saturation`), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 /// The index as read: entries kept as JSON values so that one bad entry is a warning, not the
@@ -144,6 +165,8 @@ pub struct IndexSweep {
 struct RawIndex {
     schema: String,
     suite: String,
+    #[serde(default)]
+    mode: Option<String>,
     #[serde(default)]
     workloads: Vec<serde_json::Value>,
     #[serde(default)]
@@ -194,8 +217,17 @@ pub(crate) fn read_run(dir: &Path, suite: Option<&str>) -> Result<Loaded, String
         }
     }
 
-    // Sweeps first: studies refer to them by (variant, layout, workload).
-    let mut keys: Vec<(String, String, String)> = Vec::new();
+    let run_paired = match raw.mode.as_deref() {
+        None | Some("sequential") => false,
+        Some("paired") => true,
+        Some(other) => {
+            warn(&mut loaded, format!("unknown mode `{other}` (paired or sequential); read as sequential"));
+            false
+        }
+    };
+
+    // Sweeps first: studies refer to them by (variant, layout, workload) and their study.
+    let mut keys: Vec<(String, String, String, Option<String>)> = Vec::new();
     for v in raw.sweeps {
         let entry = match serde_json::from_value::<IndexSweep>(v) {
             Ok(e) => e,
@@ -204,17 +236,28 @@ pub(crate) fn read_run(dir: &Path, suite: Option<&str>) -> Result<Loaded, String
                 continue;
             }
         };
-        if let Some(sweep) = read_sweep(dir, &suite, &entry, &mut loaded.warnings) {
-            keys.push((entry.variant, entry.layout, entry.workload));
+        if let Some(mut sweep) = read_sweep(dir, &suite, &entry, &mut loaded.warnings) {
+            sweep.paired = entry.paired.unwrap_or(run_paired);
+            keys.push((entry.variant, entry.layout, entry.workload, entry.study));
             loaded.sweeps.push(sweep);
         }
     }
-    let find = |variant: &str, layout: Option<&str>, workload: &str| -> Vec<usize> {
-        keys.iter()
+    // The sweeps of (variant, layout, workload) for `study`: those measured for it first, then
+    // those that name no study.
+    let find = |study: &str, variant: &str, layout: Option<&str>, workload: &str| -> Vec<usize> {
+        let mut found: Vec<(bool, usize)> = keys
+            .iter()
             .enumerate()
-            .filter(|(_, (v, l, w))| v == variant && w == workload && layout.is_none_or(|layout| l == layout))
-            .map(|(i, _)| i)
-            .collect()
+            .filter(|(_, (v, l, w, s))| {
+                v == variant
+                    && w == workload
+                    && layout.is_none_or(|layout| l == layout)
+                    && s.as_deref().is_none_or(|s| s == study)
+            })
+            .map(|(i, (_, _, _, s))| (s.is_none(), i))
+            .collect();
+        found.sort();
+        found.into_iter().map(|(_, i)| i).collect()
     };
 
     for v in raw.studies {
@@ -234,8 +277,8 @@ pub(crate) fn read_run(dir: &Path, suite: Option<&str>) -> Result<Loaded, String
         match study {
             IndexStudy::Comparison(c) => {
                 for w in &c.workloads {
-                    let baseline = find(&c.baseline, Some(&c.layout), w).first().copied();
-                    let treatments = find(&c.treatment, Some(&c.layout), w);
+                    let baseline = find(&c.name, &c.baseline, Some(&c.layout), w).first().copied();
+                    let treatments = find(&c.name, &c.treatment, Some(&c.layout), w);
                     if baseline.is_none() && treatments.is_empty() {
                         continue; // not measured in this run
                     }
@@ -255,14 +298,15 @@ pub(crate) fn read_run(dir: &Path, suite: Option<&str>) -> Result<Loaded, String
                     let mut sweeps = Vec::new();
                     for variant in &s.variants {
                         if s.layouts.is_empty() {
-                            sweeps.extend(find(variant, None, w));
+                            sweeps.extend(find(&s.name, variant, None, w));
                         } else {
                             for layout in &s.layouts {
-                                sweeps.extend(find(variant, Some(layout), w));
+                                sweeps.extend(find(&s.name, variant, Some(layout), w));
                             }
                         }
                     }
-                    let baseline = s.baseline.as_deref().map(|b| find(b, None, w)).unwrap_or_default();
+                    let baseline =
+                        s.baseline.as_deref().map(|b| find(&s.name, b, None, w)).unwrap_or_default();
                     if sweeps.is_empty() && baseline.is_empty() {
                         continue;
                     }
@@ -334,6 +378,9 @@ fn read_sweep(
         layout: Some(entry.layout.clone()),
         replicas: entry.replicas,
         external: entry.external,
+        study: entry.study.clone(),
+        repeats: entry.repeats,
+        stopped: entry.stopped.clone(),
         levels,
         ..MeasuredSweep::new(suite, &entry.variant, &entry.workload, format, path)
     })

@@ -121,6 +121,7 @@ impl Loaded {
                 s.variant.clone(),
                 s.replicas,
                 s.layout.clone(),
+                s.study.clone(),
             )
         };
         let mut order: Vec<usize> = (0..self.sweeps.len()).collect();
@@ -545,6 +546,7 @@ pub(crate) fn sort_levels(levels: &mut [MeasuredLevel]) {
         a.concurrency
             .cmp(&b.concurrency)
             .then(a.rate_rps.unwrap_or(0.0).total_cmp(&b.rate_rps.unwrap_or(0.0)))
+            .then(a.repeat.cmp(&b.repeat))
     });
 }
 

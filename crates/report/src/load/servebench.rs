@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::Warning;
-use crate::model::{MeasuredLevel, Percentiles, TokenTotals};
+use crate::model::{MeasuredLevel, Percentiles, SeriesPoint, Stability, TokenTotals, split_repeat_label};
 
 /// The schema this reader understands.
 pub(crate) const SCHEMA: &str = "servebench.level/1";
@@ -37,17 +37,33 @@ struct Row {
     first_event_p99_ms: Option<f64>,
     #[serde(deserialize_with = "bool_text")]
     client_bound: bool,
+    /// Added after the first files: older tables lack it (read as valid).
+    #[serde(default, deserialize_with = "opt_bool_text")]
+    valid: Option<bool>,
+    /// Not written by every version: absent means stable.
+    #[serde(default, deserialize_with = "opt_bool_text")]
+    stable: Option<bool>,
+}
+
+fn parse_bool(s: &str) -> Result<Option<bool>, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(Some(true)),
+        "false" | "0" => Ok(Some(false)),
+        "" => Ok(None),
+        other => Err(format!("expected true or false, found `{other}`")),
+    }
 }
 
 fn bool_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     let s = String::deserialize(d)?;
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" => Ok(true),
-        "false" | "0" | "" => Ok(false),
-        other => {
-            Err(serde::de::Error::custom(format!("client_bound: expected true or false, found `{other}`")))
-        }
-    }
+    parse_bool(&s)
+        .map(|b| b.unwrap_or(false))
+        .map_err(|e| serde::de::Error::custom(format!("client_bound: {e}")))
+}
+
+fn opt_bool_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_bool(&s).map_err(serde::de::Error::custom)
 }
 
 fn check_schema(schema: &str) -> Result<(), String> {
@@ -88,6 +104,10 @@ pub(crate) fn read_csv(bytes: &[u8]) -> Result<Vec<MeasuredLevel>, String> {
             },
             error_rate,
             client_bound: row.client_bound,
+            repeat: split_repeat_label(&row.label).1,
+            valid: row.valid.unwrap_or(true),
+            invalid_reason: (row.valid == Some(false)).then(|| "marked invalid in the sweep CSV".to_string()),
+            stability: row.stable.map(|stable| Stability { stable, ..Stability::default() }),
             label: row.label,
             ..MeasuredLevel::closed(row.concurrency, row.throughput_rps)
         };
@@ -144,6 +164,34 @@ struct ClientJson {
     bound: bool,
 }
 
+/// One second of `series`; every field may be missing (older writers lack `events_per_s`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SecondJson {
+    t_s: Option<f64>,
+    throughput_rps: Option<f64>,
+    events_per_s: Option<f64>,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    errors: Option<u64>,
+}
+
+/// `stability`, read leniently (it is being added to loadgen; a field of an unexpected type is
+/// taken as absent rather than failing the level).
+fn stability_of(v: &serde_json::Value) -> Option<Stability> {
+    let obj = v.as_object()?;
+    Some(Stability {
+        cv: obj.get("cv").and_then(serde_json::Value::as_f64),
+        trend: obj.get("trend").and_then(serde_json::Value::as_f64),
+        stable: obj.get("stable").and_then(serde_json::Value::as_bool).unwrap_or(true),
+        reasons: obj
+            .get("reasons")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
+    })
+}
+
 /// The parts of a level JSON the report reads (its `schema` is checked first).
 #[derive(Debug, Deserialize)]
 struct LevelJson {
@@ -161,6 +209,18 @@ struct LevelJson {
     tokens: Option<TokensJson>,
     #[serde(default)]
     client: ClientJson,
+    #[serde(default = "yes")]
+    valid: bool,
+    #[serde(default)]
+    invalid_reason: Option<String>,
+    #[serde(default)]
+    stability: Option<serde_json::Value>,
+    #[serde(default)]
+    series: Vec<SecondJson>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Reads one level JSON; `Err` says why it is malformed.
@@ -173,12 +233,27 @@ pub(crate) fn level_from_json(text: &str) -> Result<MeasuredLevel, String> {
     check_schema(&schema)?;
     let v: LevelJson = serde_json::from_str(text).map_err(|e| format!("malformed level JSON: {e}"))?;
     let open = v.schedule.mode.as_deref() == Some("open");
+    let (base_label, repeat) = split_repeat_label(&v.label);
     let concurrency = [v.schedule.users, v.schedule.concurrency, v.schedule.max_in_flight]
         .into_iter()
         .flatten()
         .next()
-        .or_else(|| v.label.strip_prefix('c').and_then(|n| n.parse().ok()))
+        .or_else(|| base_label.strip_prefix('c').and_then(|n| n.parse().ok()))
         .ok_or("cannot tell the level's concurrency from `schedule`")?;
+    let series = v
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, p)| SeriesPoint {
+            t_s: p.t_s.unwrap_or(i as f64),
+            throughput_rps: p.throughput_rps.unwrap_or(0.0),
+            events_per_s: p.events_per_s,
+            p50_ms: p.p50_ms,
+            p99_ms: p.p99_ms,
+            errors: p.errors.unwrap_or(0),
+        })
+        .collect();
+    let stability = v.stability.as_ref().and_then(stability_of);
     let error_rate = match (v.counts.errors, v.counts.issued) {
         (Some(e), Some(i)) if i > 0 => Some(e as f64 / i as f64),
         _ => None,
@@ -194,6 +269,11 @@ pub(crate) fn level_from_json(text: &str) -> Result<MeasuredLevel, String> {
         tokens: v.tokens.filter(|_| window_s > 0.0).map(|t| TokenTotals::over(t.input, t.output, window_s)),
         error_rate,
         client_bound: v.client.bound,
+        repeat,
+        valid: v.valid,
+        invalid_reason: v.invalid_reason,
+        stability,
+        series,
         ..MeasuredLevel::closed(concurrency, v.throughput_rps)
     };
     level.check()?;

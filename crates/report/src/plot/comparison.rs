@@ -1,7 +1,9 @@
 //! Goodput against p99 latency for one comparison on one workload: one line per variant, every
-//! level a point labelled with its concurrency (hollow when it may not count as a peak), the SLA
-//! as a dashed line with the region beyond it shaded, each variant's peak ringed, and the gain as
-//! an arrow from the baseline's peak to the treatment's with its value written on it.
+//! user count a point labelled with its concurrency (its repeats combined: mean throughput,
+//! median p99; hollow when it may not count as a peak), a vertical error bar for the interval of
+//! its mean throughput when it has one, the SLA as a dashed line with the region beyond it shaded,
+//! each variant's peak ringed, and the gain as an arrow from the baseline's peak to the
+//! treatment's with its value (and interval) written on it.
 
 use std::path::{Path, PathBuf};
 
@@ -17,18 +19,23 @@ use super::{
 };
 use crate::error::Result;
 use crate::load::Loaded;
+use crate::model::Exclusion;
 use crate::model::workload_display_name;
-use crate::summary::{ComparisonSummary, Criteria, fmt_ms, fmt_ratio, fmt_throughput};
+use crate::summary::{ComparisonSummary, Criteria, fmt_ci, fmt_ms, fmt_ratio, fmt_ratio_ci, fmt_throughput};
 
 const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 820;
 const MARKER: i32 = 5;
 const PEAK_RING: i32 = 10;
+/// Half the width of an error bar's caps, in pixels.
+const BAR_CAP: f64 = 5.0;
 
 #[derive(Debug, Clone)]
 struct Point {
     latency_ms: f64,
     throughput: f64,
+    /// The interval of the mean throughput, when there is one.
+    range: Option<(f64, f64)>,
     label: String,
     excluded: bool,
     peak: bool,
@@ -60,6 +67,8 @@ struct ComparisonFigure {
     sla_ms: Option<f64>,
     arrows: Vec<Arrow>,
     excluded_note: Option<String>,
+    /// The legend's line for the error bars, when some point has one.
+    bars_note: Option<String>,
 }
 
 /// Draws goodput against p99 latency for one comparison (`cmp`, from [`crate::summarize`] over
@@ -77,12 +86,8 @@ pub fn plot_comparison(
 fn build(cmp: &ComparisonSummary, loaded: &Loaded, criteria: &Criteria) -> ComparisonFigure {
     let unit = cmp.metric.throughput_unit();
     let mut series = Vec::new();
-    let mut any_excluded = false;
     let mut treatment_index = 0;
     for v in &cmp.variants {
-        let Some(sweep) = loaded.sweeps.get(v.sweep) else {
-            continue;
-        };
         let color = if v.is_baseline {
             BASELINE_COLOR
         } else {
@@ -90,34 +95,40 @@ fn build(cmp: &ComparisonSummary, loaded: &Loaded, criteria: &Criteria) -> Compa
             treatment_index += 1;
             c
         };
-        let points: Vec<Point> = sweep
-            .levels
+        let excluded = |label: &str| {
+            cmp.excluded
+                .iter()
+                .any(|e| e.variant == v.variant && crate::model::split_repeat_label(&e.label).0 == label)
+        };
+        let points: Vec<Point> = v
+            .loads
             .iter()
             .filter_map(|l| {
-                let excluded = l.exclusion(criteria.max_error_rate).is_some();
-                any_excluded |= excluded;
                 Some(Point {
-                    latency_ms: cmp.metric.latency_of(l)?,
-                    throughput: cmp.metric.throughput_of(l)?,
-                    label: l.point_label(),
-                    excluded,
-                    peak: v
-                        .peak
-                        .as_ref()
-                        .is_some_and(|p| p.concurrency == l.concurrency && p.label == l.label),
+                    latency_ms: l.p99_ms?,
+                    throughput: l.throughput?,
+                    range: l.throughput_ci.map(|c| (c.lo, c.hi)),
+                    label: if l.rate_rps.is_some() { l.label.clone() } else { l.concurrency.to_string() },
+                    excluded: excluded(&l.label),
+                    peak: l.peak,
                 })
             })
             .collect();
         let role = super::role_suffix(&v.variant, v.is_baseline);
+        let repeats = loaded.sweeps.get(v.sweep).and_then(|s| s.repeats).filter(|r| *r > 1);
+        let repeats = repeats.map(|r| format!(", {r} repeats")).unwrap_or_default();
         let legend = match &v.peak {
-            Some(p) => format!(
-                "{}{role}: peak {} {unit} at c={}, p99 {}",
-                v.variant,
-                fmt_throughput(p.throughput),
-                p.concurrency,
-                fmt_ms(p.p99_ms)
-            ),
-            None => format!("{}{role}: no level meets the SLA", v.variant),
+            Some(p) => {
+                let ci = fmt_ci(p.throughput_ci).map(|c| format!(" ({c})")).unwrap_or_default();
+                format!(
+                    "{}{role}: peak {} {unit}{ci} at c={}, p99 {}{repeats}",
+                    v.variant,
+                    fmt_throughput(p.throughput),
+                    p.concurrency,
+                    fmt_ms(p.p99_ms)
+                )
+            }
+            None => format!("{}{role}: no level meets the SLA{repeats}", v.variant),
         };
         series.push(Series { legend, color, points });
     }
@@ -136,10 +147,14 @@ fn build(cmp: &ComparisonSummary, loaded: &Loaded, criteria: &Criteria) -> Compa
                 .find(|(_, v)| v.variant == g.treatment)
                 .map(|(s, _)| s.color)
                 .unwrap_or(TREATMENT_COLORS[0]);
+            let mut text = fmt_ratio(gain);
+            if let Some(ci) = fmt_ratio_ci(g.throughput_gain_ci) {
+                text = format!("{text} ({ci})");
+            }
             Some(Arrow {
                 from: (from.p99_ms, from.throughput),
                 to: (to.p99_ms, to.throughput),
-                text: if single { fmt_ratio(gain) } else { format!("{}: {}", g.treatment, fmt_ratio(gain)) },
+                text: if single { text } else { format!("{}: {text}", g.treatment) },
                 color,
             })
         })
@@ -155,8 +170,9 @@ fn build(cmp: &ComparisonSummary, loaded: &Loaded, criteria: &Criteria) -> Compa
         .filter_map(|g| {
             let b = cmp.peak_of(&g.baseline)?;
             let t = cmp.peak_of(&g.treatment)?;
+            let ci = fmt_ratio_ci(g.throughput_gain_ci).map(|c| format!(", {c}")).unwrap_or_default();
             Some(format!(
-                "{} {} → {} {} {unit} ({})",
+                "{} {} → {} {} {unit} ({}{ci})",
                 g.baseline,
                 fmt_throughput(b.throughput),
                 g.treatment,
@@ -175,6 +191,38 @@ fn build(cmp: &ComparisonSummary, loaded: &Loaded, criteria: &Criteria) -> Compa
     } else {
         format!("suite {} · {peak_text}: {headline}", cmp.suite)
     };
+    // The hollow markers' legend names the reasons that occur, in a fixed order.
+    let mut kinds: Vec<String> = Vec::new();
+    let has = |f: fn(&Exclusion) -> bool| cmp.excluded.iter().any(|e| f(&e.reason));
+    if has(|r| matches!(r, Exclusion::ClientBound)) {
+        kinds.push("client-bound".into());
+    }
+    if has(|r| matches!(r, Exclusion::Errors(_))) {
+        kinds.push(format!("> {}% errors", (criteria.max_error_rate * 100.0 * 100.0).round() / 100.0));
+    }
+    if has(|r| matches!(r, Exclusion::Unstable(_))) {
+        kinds.push("unstable".into());
+    }
+    if has(|r| matches!(r, Exclusion::Invalid(_))) {
+        kinds.push("invalid".into());
+    }
+    let excluded_note = (!kinds.is_empty()).then(|| {
+        let any_repeats = cmp.variants.iter().any(|v| v.loads.iter().any(|l| l.repeats > 1));
+        let which = if any_repeats { " (in some repeat)" } else { "" };
+        let joined = match kinds.len() {
+            1 => kinds[0].clone(),
+            n => format!("{} or {}", kinds[..n - 1].join(", "), kinds[n - 1]),
+        };
+        format!("hollow: {joined}{which}, not a peak")
+    });
+    let confidence =
+        cmp.variants.iter().flat_map(|v| &v.loads).find_map(|l| l.throughput_ci).map(|c| c.confidence);
+    let bars_note = confidence.map(|c| {
+        format!(
+            "bars: {} CI of the mean throughput (repeats, per-second blocks)",
+            crate::summary::fmt_confidence(c)
+        )
+    });
     ComparisonFigure {
         title: format!(
             "{} · {}: goodput vs {}",
@@ -188,12 +236,8 @@ fn build(cmp: &ComparisonSummary, loaded: &Loaded, criteria: &Criteria) -> Compa
         series,
         sla_ms: cmp.sla_ms,
         arrows,
-        excluded_note: any_excluded.then(|| {
-            format!(
-                "hollow: client-bound or > {}% errors, not a peak",
-                (criteria.max_error_rate * 100.0 * 100.0).round() / 100.0
-            )
-        }),
+        excluded_note,
+        bars_note,
     }
 }
 
@@ -203,6 +247,7 @@ enum Mark {
     Series(RGBColor),
     Peak,
     Hollow,
+    Bar,
     None,
 }
 
@@ -228,6 +273,8 @@ struct Plan {
     bounds: Rect,
     /// Per series: (index of the point, pixel position) of the points that can be shown.
     pixels: Vec<Vec<(usize, (f64, f64))>>,
+    /// Per series: the error bars (x, top y, bottom y) in pixels.
+    bars: Vec<Vec<(f64, f64, f64)>>,
     arrows: Vec<Option<ArrowGeometry>>,
     sla_px: Option<f64>,
     legend: Rect,
@@ -275,8 +322,14 @@ impl Figure for ComparisonFigure {
             .flat_map(|s| s.points.iter().map(|p| p.latency_ms))
             .chain(self.sla_ms)
             .collect();
-        let throughputs: Vec<f64> =
-            self.series.iter().flat_map(|s| s.points.iter().map(|p| p.throughput)).collect();
+        let throughputs: Vec<f64> = self
+            .series
+            .iter()
+            .flat_map(|s| {
+                s.points.iter().flat_map(|p| [Some(p.throughput), p.range.map(|r| r.0), p.range.map(|r| r.1)])
+            })
+            .flatten()
+            .collect();
         let x = Axis::fit(&latencies, false);
         let y_data = Axis::fit(&throughputs, true);
         let legend = self.legend_rows(root)?;
@@ -333,6 +386,9 @@ impl ComparisonFigure {
         if let Some(note) = &self.excluded_note {
             rows.push((Mark::Hollow, muted(note)?));
         }
+        if let Some(note) = &self.bars_note {
+            rows.push((Mark::Bar, muted(note)?));
+        }
         rows.push((Mark::None, muted("numbers at points: concurrency (users)")?));
         Ok(rows)
     }
@@ -369,6 +425,16 @@ impl ComparisonFigure {
             for &(i, (cx, cy)) in &px {
                 let r = if s.points[i].peak { PEAK_RING + 2 } else { MARKER + 2 };
                 layout.block(Rect::around(cx, cy, f64::from(r)));
+                if let Some((lo, hi)) = s.points[i].range {
+                    let (top, bottom) =
+                        (to_px(s.points[i].latency_ms, hi).1, to_px(s.points[i].latency_ms, lo).1);
+                    layout.block(Rect {
+                        x0: cx - BAR_CAP - 1.0,
+                        y0: top - 1.0,
+                        x1: cx + BAR_CAP + 1.0,
+                        y1: bottom + 1.0,
+                    });
+                }
             }
             for w in px.windows(2) {
                 layout.soft_line(w[0].1, w[1].1);
@@ -384,6 +450,20 @@ impl ComparisonFigure {
 
         // Arrows.
         let mut arrows = Vec::new();
+        let bars: Vec<Vec<(f64, f64, f64)>> = self
+            .series
+            .iter()
+            .zip(&pixels)
+            .map(|(s, px)| {
+                px.iter()
+                    .filter_map(|&(i, (cx, _))| {
+                        let p = &s.points[i];
+                        let (lo, hi) = p.range?;
+                        Some((cx, to_px(p.latency_ms, hi).1, to_px(p.latency_ms, lo).1))
+                    })
+                    .collect()
+            })
+            .collect();
         for a in &self.arrows {
             let from = to_px(a.from.0, a.from.1);
             let to = to_px(a.to.0, a.to.1);
@@ -515,7 +595,7 @@ impl ComparisonFigure {
                 }
             }
         }
-        Ok(Plan { bounds, pixels, arrows, sla_px, legend, legend_free: free.is_some(), texts })
+        Ok(Plan { bounds, pixels, bars, arrows, sla_px, legend, legend_free: free.is_some(), texts })
     }
 
     fn draw_plan<DB: DrawingBackend>(
@@ -571,6 +651,11 @@ impl ComparisonFigure {
                 s.color.mix(0.75).stroke_width(2),
             ))
             .map_err(de)?;
+        }
+        for (s, bars) in self.series.iter().zip(&plan.bars) {
+            for &(x, top, bottom) in bars {
+                draw_bar(root, x, top, bottom, s.color)?;
+            }
         }
         for (s, points) in self.series.iter().zip(&plan.pixels) {
             for &(i, p) in points {
@@ -632,6 +717,9 @@ impl ComparisonFigure {
                 }
                 Mark::Peak => draw_marker(root, (cx, mid), MUTED_TEXT, true, false)?,
                 Mark::Hollow => draw_marker(root, (cx, mid), MUTED_TEXT, false, true)?,
+                Mark::Bar => {
+                    draw_bar(root, f64::from(cx), f64::from(mid) - 9.0, f64::from(mid) + 9.0, MUTED_TEXT)?
+                }
                 Mark::None => {}
             }
             let lx = rect.x0 + LEGEND_PAD + LEGEND_SWATCH + 6.0;
@@ -657,6 +745,23 @@ fn draw_marker<DB: DrawingBackend>(
     root.draw(&Circle::new(center, MARKER, color.filled())).map_err(de)?;
     if hollow {
         root.draw(&Circle::new(center, MARKER - 2, WHITE.filled())).map_err(de)?;
+    }
+    Ok(())
+}
+
+/// An error bar: a vertical line from `top` to `bottom` at `x`, with caps.
+fn draw_bar<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    x: f64,
+    top: f64,
+    bottom: f64,
+    color: RGBColor,
+) -> DrawResult {
+    let px = |x: f64, y: f64| (x.round() as i32, y.round() as i32);
+    let style = color.mix(0.85).stroke_width(2);
+    root.draw(&PathElement::new(vec![px(x, top), px(x, bottom)], style)).map_err(de)?;
+    for y in [top, bottom] {
+        root.draw(&PathElement::new(vec![px(x - BAR_CAP, y), px(x + BAR_CAP, y)], style)).map_err(de)?;
     }
     Ok(())
 }

@@ -11,17 +11,17 @@ use std::path::{Path, PathBuf};
 
 use plotters::style::RGBColor;
 
-use super::lines::{Dash, Line, LinesFigure, Panel};
+use super::lines::{Dash, Line, LinePoint, LinesFigure, Panel};
 use super::{BASELINE_COLOR, ImageFormat, TEXT_COLOR, TREATMENT_COLORS, render, role_suffix};
 use crate::error::Result;
 use crate::load::Loaded;
-use crate::model::{MeasuredLevel, MeasuredSweep, Metric, Percentiles, TokenTotals, workload_display_name};
-use crate::summary::{ComparisonSummary, ScalingSummary, fmt_ms, fmt_ratio, fmt_throughput};
+use crate::model::{MeasuredLevel, MeasuredSweep, Percentiles, TokenTotals, workload_display_name};
+use crate::summary::{ComparisonSummary, LoadSummary, ScalingSummary, fmt_ms, fmt_ratio, fmt_throughput};
 
 const GRID_SIZE: (u32, u32) = (1400, 1000);
 
-/// A level's value in a panel of [`plot_by_users`].
-type LevelValue = fn(&MeasuredLevel, &Metric) -> Option<f64>;
+/// A user count's value in a panel of [`plot_by_users`].
+type LoadValue = fn(&LoadSummary) -> Option<f64>;
 /// One statistic of a distribution.
 type Stat = fn(Percentiles) -> Option<f64>;
 const SINGLE_SIZE: (u32, u32) = (1280, 820);
@@ -47,6 +47,8 @@ fn closed(sweep: &MeasuredSweep) -> impl Iterator<Item = &MeasuredLevel> {
     sweep.levels.iter().filter(|l| l.rate_rps.is_none())
 }
 
+/// A line of `value` against users; a user count measured more than once is drawn at the mean
+/// of its repeats.
 fn line_of(
     name: &str,
     color: RGBColor,
@@ -56,8 +58,18 @@ fn line_of(
 ) -> Line {
     let mut line = Line::new(name, color, dash);
     line.markers = true;
-    line.points =
-        closed(sweep).filter_map(|l| Some((l.concurrency as f64, value(l)?, None))).collect::<Vec<_>>();
+    let mut sums: Vec<(u64, f64, usize)> = Vec::new();
+    for l in closed(sweep) {
+        let Some(v) = value(l) else { continue };
+        match sums.iter_mut().find(|(c, _, _)| *c == l.concurrency) {
+            Some(s) => {
+                s.1 += v;
+                s.2 += 1;
+            }
+            None => sums.push((l.concurrency, v, 1)),
+        }
+    }
+    line.points = sums.into_iter().map(|(c, sum, n)| LinePoint::new(c as f64, sum / n as f64)).collect();
     line
 }
 
@@ -73,15 +85,16 @@ pub fn plot_by_users(
         cmp.variants.iter().map(|v| (v.variant.clone(), v.is_baseline)).collect();
     let colors = variant_colors(&variants);
     let unit = cmp.metric.throughput_unit();
-    let specs: [(&str, String, LevelValue); 4] = [
-        ("Throughput", unit.to_string(), |l, m| m.throughput_of(l)),
-        ("Mean latency", "ms".into(), |l, _| l.latency_ms.mean),
-        ("p50 latency", "ms".into(), |l, _| l.latency_ms.p50),
-        ("p99 latency", "ms".into(), |l, _| l.latency_ms.p99),
+    let specs: [(&str, String, LoadValue); 4] = [
+        ("Throughput", unit.to_string(), |l| l.throughput),
+        ("Mean latency", "ms".into(), |l| l.latency_ms.mean),
+        ("p50 latency", "ms".into(), |l| l.latency_ms.p50),
+        ("p99 latency", "ms".into(), |l| l.latency_ms.p99),
     ];
     let panels = specs
         .iter()
-        .map(|(title, y_unit, value)| Panel {
+        .enumerate()
+        .map(|(i, (title, y_unit, value))| Panel {
             title: (*title).to_string(),
             x_desc: "users".into(),
             y_desc: format!("{} ({y_unit})", title.to_lowercase()),
@@ -90,12 +103,25 @@ pub fn plot_by_users(
                 .variants
                 .iter()
                 .zip(&colors)
-                .filter_map(|(v, color)| {
-                    let sweep = loaded.sweeps.get(v.sweep)?;
+                .filter(|(v, _)| loaded.sweeps.get(v.sweep).is_some())
+                .map(|(v, color)| {
                     let role = role_suffix(&v.variant, v.is_baseline);
-                    Some(line_of(&format!("{}{role}", v.variant), *color, Dash::Solid, sweep, |l| {
-                        value(l, &cmp.metric)
-                    }))
+                    let mut line = Line::new(format!("{}{role}", v.variant), *color, Dash::Solid);
+                    line.markers = true;
+                    // The user counts (repeats combined); the throughput with its interval.
+                    line.points = v
+                        .loads
+                        .iter()
+                        .filter(|l| l.rate_rps.is_none())
+                        .filter_map(|l| {
+                            let mut p = LinePoint::new(l.concurrency as f64, value(l)?);
+                            if i == 0 {
+                                p.range = l.throughput_ci.map(|c| (c.lo, c.hi));
+                            }
+                            Some(p)
+                        })
+                        .collect();
+                    line
                 })
                 .collect(),
         })
@@ -234,13 +260,15 @@ pub fn plot_scaling(s: &ScalingSummary, out_stem: &Path, formats: &[ImageFormat]
         line.points = points
             .iter()
             .filter_map(|p| {
-                let t = p.peak.as_ref()?.throughput;
+                let peak = p.peak.as_ref()?;
+                let t = peak.throughput;
                 let eff = p.efficiency.filter(|_| p.replicas > 1).map(|e| format!(" ({:.0}%)", e * 100.0));
-                Some((
-                    f64::from(p.replicas),
-                    t,
-                    Some(format!("{}{}", fmt_throughput(t), eff.unwrap_or_default())),
-                ))
+                Some(LinePoint {
+                    x: f64::from(p.replicas),
+                    y: t,
+                    label: Some(format!("{}{}", fmt_throughput(t), eff.unwrap_or_default())),
+                    range: peak.throughput_ci.map(|c| (c.lo, c.hi)),
+                })
             })
             .collect();
         lines.push(line);
@@ -260,7 +288,7 @@ pub fn plot_scaling(s: &ScalingSummary, out_stem: &Path, formats: &[ImageFormat]
             Dash::Dashed,
         );
         line.points =
-            ns.iter().map(|&n| (f64::from(n), ideal.best.throughput * f64::from(n), None)).collect();
+            ns.iter().map(|&n| LinePoint::new(f64::from(n), ideal.best.throughput * f64::from(n))).collect();
         lines.push(line);
     }
     let headline = s.headline().map(|g| {

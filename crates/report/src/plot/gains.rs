@@ -3,7 +3,8 @@
 //! as a fraction of the baseline's (lower is better), values written on the bars and the baseline
 //! drawn at 1x. A comparison's bar is its peak-goodput gain with the p99s at the baseline's peak
 //! load, or both at the study's user count when it names one (recsys: 400 users); a scaling
-//! study's bar is its compared pair at the largest replica count (LLM: p99 TTFT).
+//! study's bar is its compared pair at the largest replica count (LLM: p99 TTFT). A gain with a
+//! confidence interval gets a whisker spanning it and the interval written above its value.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use super::text::Label;
 use super::{DrawResult, Figure, ImageFormat, MUTED_TEXT, TEXT_COLOR, bold_style, de, render, text_style};
 use crate::error::Result;
 use crate::model::{WorkloadFamily, workload_display_name};
-use crate::summary::{Summary, fmt_ms, fmt_ratio};
+use crate::summary::{Interval, Summary, fmt_ms, fmt_ratio, fmt_ratio_ci};
 
 const HEIGHT: u32 = 720;
 const SLOT: f64 = 150.0;
@@ -31,6 +32,7 @@ struct Bar {
     sla: String,
     color: RGBColor,
     gain: Option<f64>,
+    gain_ci: Option<Interval>,
     p99_ratio: Option<f64>,
 }
 
@@ -75,11 +77,12 @@ pub fn plot_peak_gains(summary: &Summary, out_stem: &Path, formats: &[ImageForma
             }
             let at_users = g.at_users.as_ref().filter(|a| a.throughput_gain.is_some());
             fixed_load |= at_users.is_some();
-            let (sla, gain, p99_ratio) = match at_users {
-                Some(a) => (format!("at {} users", a.users), a.throughput_gain, a.p99_ratio),
+            let (sla, gain, gain_ci, p99_ratio) = match at_users {
+                Some(a) => (format!("at {} users", a.users), a.throughput_gain, a.throughput_gain_ci, a.p99_ratio),
                 None => (
                     c.sla_ms.map(|s| format!("p99 ≤ {}", fmt_ms(s))).unwrap_or_else(|| "no SLA".into()),
                     g.throughput_gain,
+                    g.throughput_gain_ci,
                     g.p99_ratio,
                 ),
             };
@@ -95,6 +98,7 @@ pub fn plot_peak_gains(summary: &Summary, out_stem: &Path, formats: &[ImageForma
                 sla,
                 color: family_color(WorkloadFamily::of(&c.workload)),
                 gain,
+                gain_ci,
                 p99_ratio,
             });
         }
@@ -111,6 +115,7 @@ pub fn plot_peak_gains(summary: &Summary, out_stem: &Path, formats: &[ImageForma
             sla: format!("N = {} · {latency}", g.replicas),
             color: family_color(WorkloadFamily::of(&s.workload)),
             gain: g.gain.throughput_gain,
+            gain_ci: g.gain.throughput_gain_ci,
             p99_ratio: g.gain.p99_ratio,
         });
     }
@@ -151,11 +156,17 @@ impl Figure for GainsFigure {
             24.0,
         )?;
         title.draw_in(root, title.rect_at(24.0, 12.0, 0.0), 0.0, 0.0)?;
-        let note = if self.fixed_load {
-            "peak goodput = highest throughput among levels whose p99 meets the SLA; p99 compared at the baseline's peak concurrency, or both at the users / replicas under a bar; dashed line = baseline (1x)"
+        let mut note = if self.fixed_load {
+            "peak goodput = highest throughput among levels whose p99 meets the SLA; p99 compared at the baseline's peak concurrency, or both at the users / replicas under a bar; dashed line = baseline (1x)".to_string()
         } else {
-            "peak goodput = highest throughput among levels whose p99 meets the SLA; p99 compared at the baseline's peak concurrency; dashed line = baseline (1x)"
+            "peak goodput = highest throughput among levels whose p99 meets the SLA; p99 compared at the baseline's peak concurrency; dashed line = baseline (1x)".to_string()
         };
+        if let Some(c) = self.bars.iter().find_map(|b| b.gain_ci.filter(|_| b.gain.is_some())) {
+            note.push_str(&format!(
+                "; whiskers: {} bootstrap interval of the gain",
+                crate::summary::fmt_confidence(c.confidence)
+            ));
+        }
         // The note on as many lines as it needs, broken after its `;`s.
         let max_width = f64::from(self.size().0) - 48.0;
         let mut lines: Vec<String> = Vec::new();
@@ -193,10 +204,14 @@ impl Figure for GainsFigure {
         } else {
             "Throughput gain at peak (higher is better)"
         };
-        self.draw_panel(&panels[0], root, gain_heading, |b| b.gain)?;
-        self.draw_panel(&panels[1], root, "p99 latency, fraction of baseline (lower is better)", |b| {
-            b.p99_ratio
-        })?;
+        self.draw_panel(&panels[0], root, gain_heading, |b| b.gain, |b| b.gain_ci)?;
+        self.draw_panel(
+            &panels[1],
+            root,
+            "p99 latency, fraction of baseline (lower is better)",
+            |b| b.p99_ratio,
+            |_| None,
+        )?;
         Ok(())
     }
 }
@@ -208,15 +223,22 @@ impl GainsFigure {
         root: &DrawingArea<DB, Shift>,
         heading: &str,
         value: impl Fn(&Bar) -> Option<f64>,
+        interval: impl Fn(&Bar) -> Option<Interval>,
     ) -> DrawResult {
         let (px, py) = panel.get_pixel_range();
         let heading = Label::new(root, heading, bold_style(18.0, TEXT_COLOR), 18.0)?;
         let hx = f64::from(px.start + px.end) / 2.0 - heading.width / 2.0;
         heading.draw_in(root, heading.rect_at(hx, f64::from(py.start) + 6.0, 0.0), 0.0, 0.0)?;
 
-        let values: Vec<f64> = self.bars.iter().filter_map(&value).collect();
+        let values: Vec<f64> = self
+            .bars
+            .iter()
+            .flat_map(|b| [value(b), interval(b).filter(|_| value(b).is_some()).map(|i| i.hi)])
+            .flatten()
+            .collect();
         let max = values.iter().copied().fold(1.0, f64::max);
-        let y = Axis { log: false, lo: 0.0, hi: max * 1.18 };
+        let with_ci = self.bars.iter().any(|b| value(b).is_some() && interval(b).is_some());
+        let y = Axis { log: false, lo: 0.0, hi: max * if with_ci { 1.26 } else { 1.18 } };
         // Always a tick at the baseline (1x); drop 0x when it would crowd it.
         let mut ticks = y.ticks();
         if !ticks.iter().any(|t| (t - 1.0).abs() < 1e-9) {
@@ -274,10 +296,31 @@ impl GainsFigure {
                         x1: f64::from(right),
                         y1: f64::from(bottom),
                     });
+                    // The whisker: the interval, capped at both ends.
+                    let mut above = f64::from(top);
+                    let ci = interval(bar);
+                    if let Some(ci) = ci {
+                        let (_, hi) = chart.backend_coord(&(x0, ci.hi));
+                        let (_, lo) = chart.backend_coord(&(x0, ci.lo));
+                        let style = TEXT_COLOR.mix(0.85).stroke_width(2);
+                        let x = cx.round() as i32;
+                        root.draw(&PathElement::new(vec![(x, hi), (x, lo)], style)).map_err(de)?;
+                        for y in [hi, lo] {
+                            root.draw(&PathElement::new(vec![(x - 9, y), (x + 9, y)], style)).map_err(de)?;
+                        }
+                        above = above.min(f64::from(hi));
+                    }
                     let text = Label::new(root, fmt_ratio(v), bold_style(18.0, TEXT_COLOR), 18.0)?;
-                    let r = text.rect_at(cx - text.width / 2.0, f64::from(top) - text.height - 6.0, 0.0);
+                    let r = text.rect_at(cx - text.width / 2.0, above - text.height - 6.0, 0.0);
                     layout.block(r);
                     text.draw_in(root, r, 0.0, 0.0)?;
+                    if let Some(ci) = fmt_ratio_ci(ci) {
+                        let slot = f64::from(chart.backend_coord(&(1.0, 0.0)).0 - chart.backend_coord(&(0.0, 0.0)).0);
+                        let small = fit(root, &ci, text_style(12.5, MUTED_TEXT), 12.5, slot - 6.0)?;
+                        let r2 = small.rect_at(cx - small.width / 2.0, r.y0 - small.height - 3.0, 0.0);
+                        layout.block(r2);
+                        small.draw_in(root, r2, 0.0, 0.0)?;
+                    }
                 }
                 None => {
                     let (_, base) = chart.backend_coord(&(x0, 0.0));

@@ -19,6 +19,8 @@ const LEGEND_TEXT: f64 = 13.0;
 const LEGEND_ROW: f64 = 21.0;
 const LEGEND_SWATCH: f64 = 34.0;
 const LEGEND_PAD: f64 = 8.0;
+/// Half the width of an error bar's caps, in pixels.
+const BAR_CAP: f64 = 4.0;
 
 /// How a line is stroked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,23 @@ pub(crate) enum Dash {
     Dotted,
 }
 
+/// One point of a line.
+#[derive(Debug, Clone)]
+pub(crate) struct LinePoint {
+    pub x: f64,
+    pub y: f64,
+    /// A label written at the point.
+    pub label: Option<String>,
+    /// An error bar (low, high) drawn through the point.
+    pub range: Option<(f64, f64)>,
+}
+
+impl LinePoint {
+    pub fn new(x: f64, y: f64) -> Self {
+        Self { x, y, label: None, range: None }
+    }
+}
+
 /// One line of a panel.
 #[derive(Debug, Clone)]
 pub(crate) struct Line {
@@ -35,8 +54,7 @@ pub(crate) struct Line {
     pub color: RGBColor,
     pub dash: Dash,
     pub markers: bool,
-    /// (x, y, label at the point).
-    pub points: Vec<(f64, f64, Option<String>)>,
+    pub points: Vec<LinePoint>,
 }
 
 impl Line {
@@ -190,8 +208,13 @@ fn draw_panel<DB: DrawingBackend>(
         heading.draw_in(root, heading.rect_at(hx, f64::from(ay.start) + 4.0, 0.0), 0.0, 0.0)?;
     }
 
-    let xs: Vec<f64> = panel.lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)).collect();
-    let ys: Vec<f64> = panel.lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).collect();
+    let xs: Vec<f64> = panel.lines.iter().flat_map(|l| l.points.iter().map(|p| p.x)).collect();
+    let ys: Vec<f64> = panel
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter().flat_map(|p| [Some(p.y), p.range.map(|r| r.1)]))
+        .flatten()
+        .collect();
     let (x, x_ticks) = x_axis(&xs, panel.x_linear);
     let y = y_axis(&ys);
     let x_coord = Ticked::new(x.range_t(), x_ticks.iter().map(|v| x.axis_t(*v)).collect(), Vec::new());
@@ -232,7 +255,23 @@ fn draw_panel<DB: DrawingBackend>(
     let pixels: Vec<Vec<(f64, f64)>> = panel
         .lines
         .iter()
-        .map(|l| l.points.iter().filter(|p| x.shows(p.0)).map(|p| to_px(p.0, p.1)).collect())
+        .map(|l| l.points.iter().filter(|p| x.shows(p.x)).map(|p| to_px(p.x, p.y)).collect())
+        .collect();
+    // Error bars: (x, top, bottom) in pixels, per line.
+    let bars: Vec<Vec<(f64, f64, f64)>> = panel
+        .lines
+        .iter()
+        .map(|l| {
+            l.points
+                .iter()
+                .filter(|p| x.shows(p.x))
+                .filter_map(|p| {
+                    let (lo, hi) = p.range?;
+                    let (cx, top) = to_px(p.x, hi);
+                    Some((cx, top, to_px(p.x, lo).1))
+                })
+                .collect()
+        })
         .collect();
     for (line, pts) in panel.lines.iter().zip(&pixels) {
         for w in pts.windows(2) {
@@ -243,6 +282,9 @@ fn draw_panel<DB: DrawingBackend>(
                 layout.block(Rect::around(cx, cy, f64::from(MARKER + 2)));
             }
         }
+    }
+    for &(cx, top, bottom) in bars.iter().flatten() {
+        layout.block(Rect { x0: cx - BAR_CAP - 1.0, y0: top - 1.0, x1: cx + BAR_CAP + 1.0, y1: bottom + 1.0 });
     }
 
     // The legend, where it covers the least.
@@ -271,9 +313,9 @@ fn draw_panel<DB: DrawingBackend>(
     // Point labels.
     let mut texts = Vec::new();
     for (line, pts) in panel.lines.iter().zip(&pixels) {
-        let shown = line.points.iter().filter(|p| x.shows(p.0));
-        for (&(cx, cy), (_, _, label)) in pts.iter().zip(shown) {
-            let Some(text) = label else { continue };
+        let shown = line.points.iter().filter(|p| x.shows(p.x));
+        for (&(cx, cy), point) in pts.iter().zip(shown) {
+            let Some(text) = &point.label else { continue };
             let label = Label::new(root, text, text_style(12.5, darker(line.color)), 12.5)?;
             let pad = 1.5;
             let (lw, lh) = (label.width + 2.0 * pad, label.height + 2.0 * pad);
@@ -294,6 +336,16 @@ fn draw_panel<DB: DrawingBackend>(
         }
     }
 
+    for (line, bars) in panel.lines.iter().zip(&bars) {
+        let style = line.color.mix(0.8).stroke_width(2);
+        for &(cx, top, bottom) in bars {
+            root.draw(&PathElement::new(vec![px((cx, top)), px((cx, bottom))], style)).map_err(de)?;
+            for y in [top, bottom] {
+                root.draw(&PathElement::new(vec![px((cx - BAR_CAP, y)), px((cx + BAR_CAP, y))], style))
+                    .map_err(de)?;
+            }
+        }
+    }
     for (line, pts) in panel.lines.iter().zip(&pixels) {
         stroke(root, pts, line.color, line.dash)?;
         if line.markers {

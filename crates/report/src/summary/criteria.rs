@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 use crate::model::WorkloadFamily;
 
@@ -16,7 +18,7 @@ use crate::model::WorkloadFamily;
 /// `recsys`, `llm`); explicit settings ([`Slas::set`]) before the run's own, the run's before the
 /// defaults. A workload without an SLA has its peak at the highest throughput of all its (valid)
 /// levels.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Slas {
     explicit: BTreeMap<String, f64>,
     defaults: BTreeMap<String, f64>,
@@ -123,7 +125,7 @@ fn parse_ms(v: &str) -> Option<f64> {
 }
 
 /// What counts as a peak: the SLAs and the highest acceptable error rate.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Criteria {
     /// p99 SLA per workload.
     pub slas: Slas,

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::{ComparisonSummary, ScalingSummary, Summary};
+use super::{ComparisonSummary, Interval, ScalingSummary, Summary};
 use crate::model::{ThroughputKind, workload_display_name};
 
 /// `14221.3` -> `14,221`; small values keep a decimal or two.
@@ -40,7 +40,36 @@ pub(crate) fn fmt_ms(v: f64) -> String {
 
 /// A ratio as the reader expects it: `11.5x`, `0.11x`.
 pub(crate) fn fmt_ratio(v: f64) -> String {
-    if v >= 0.995 { format!("{v:.1}x") } else { format!("{v:.2}x") }
+    format!("{}x", fmt_ratio_bare(v))
+}
+
+fn fmt_ratio_bare(v: f64) -> String {
+    if v >= 0.995 { format!("{v:.1}") } else { format!("{v:.2}") }
+}
+
+/// An interval of throughputs: `95% CI 780-846` (`None`: empty).
+pub(crate) fn fmt_ci(ci: Option<Interval>) -> Option<String> {
+    let ci = ci?;
+    Some(format!("{} CI {}-{}", fmt_confidence(ci.confidence), fmt_throughput(ci.lo), fmt_throughput(ci.hi)))
+}
+
+/// An interval of ratios: `95% CI 4.4-5.9` (`None`: empty).
+pub(crate) fn fmt_ratio_ci(ci: Option<Interval>) -> Option<String> {
+    let ci = ci?;
+    Some(format!("{} CI {}-{}", fmt_confidence(ci.confidence), fmt_ratio_bare(ci.lo), fmt_ratio_bare(ci.hi)))
+}
+
+/// `0.95` -> `95%`.
+pub(crate) fn fmt_confidence(c: f64) -> String {
+    format!("{}%", fmt_pct(c))
+}
+
+/// `value` followed by ` (95% CI ...)` when it has an interval.
+fn with_ci(value: String, ci: Option<String>) -> String {
+    match ci {
+        Some(ci) => format!("{value} ({ci})"),
+        None => value,
+    }
 }
 
 fn fmt_pct(rate: f64) -> String {
@@ -73,9 +102,24 @@ impl Summary {
         let _ = writeln!(
             out,
             "Peak goodput = the highest throughput among the levels whose p99 latency meets the SLA. \
-             Levels that were client-bound or had more than {}% errors never count as a peak.\n",
+             Levels that were client-bound, unstable, invalid or had more than {}% errors never count as a peak.\n",
             fmt_pct(self.criteria.max_error_rate)
         );
+        if self.has_intervals() {
+            let b = &self.bootstrap;
+            let _ = writeln!(
+                out,
+                "A level measured several times counts by the mean of its repeats (its p99: their median), and \
+                 only when every repeat counts. Intervals: {} percentile bootstrap ({} resamples, seed {}) over \
+                 the repeats (paired where the variants were measured paired) and {} s blocks of each level's \
+                 per-second throughput; figures without one had nothing to resample \
+                 (see docs/statistics.md).\n",
+                fmt_confidence(b.confidence),
+                fmt_throughput(f64::from(b.resamples)),
+                b.seed,
+                b.block_s,
+            );
+        }
         if self.comparisons.is_empty() && self.scalings.is_empty() {
             let _ = writeln!(out, "No sweeps were found.");
             return out;
@@ -105,13 +149,46 @@ impl Summary {
         for m in metrics {
             let _ = writeln!(out, "- {m}");
         }
+        let stopped: Vec<String> = self
+            .comparisons
+            .iter()
+            .flat_map(|c| {
+                c.variants.iter().filter_map(move |v| {
+                    let why = v.stopped.as_ref()?;
+                    let last =
+                        v.loads.last().map(|l| format!(" after c={}", l.concurrency)).unwrap_or_default();
+                    Some(format!(
+                        "- {} {} {} `{}` stopped climbing{last}: {}",
+                        md_escape(&c.suite),
+                        md_escape(&c.comparison),
+                        md_escape(&workload_display_name(&c.workload)),
+                        md_escape(&v.variant),
+                        md_escape(why)
+                    ))
+                })
+            })
+            .collect();
+        if !stopped.is_empty() {
+            let _ = writeln!(out, "\n## Sweeps that stopped early\n");
+            for line in stopped {
+                let _ = writeln!(out, "{line}");
+            }
+        }
         if !footnotes.is_empty() {
-            let _ = writeln!(out);
+            let _ = writeln!(out, "\n## Excluded levels\n");
             for (i, f) in footnotes.iter().enumerate() {
                 let _ = writeln!(out, "[^{}]: Not counted as a peak: {f}", i + 1);
             }
         }
         out
+    }
+
+    /// Whether any figure has an interval.
+    pub fn has_intervals(&self) -> bool {
+        let peak = |p: &Option<super::PeakPoint>| p.as_ref().is_some_and(|p| p.throughput_ci.is_some());
+        self.comparisons.iter().any(|c| {
+            c.variants.iter().any(|v| peak(&v.peak) || v.loads.iter().any(|l| l.throughput_ci.is_some()))
+        }) || self.scalings.iter().any(|s| s.points.iter().any(|p| peak(&p.peak)))
     }
 
     fn comparisons_markdown(&self, out: &mut String, show_suite: bool, footnotes: &mut Vec<String>) {
@@ -129,9 +206,9 @@ impl Summary {
             let suite_cell = if show_suite { format!("| {} ", md_escape(&c.suite)) } else { String::new() };
             let peak_cell = |variant: &str| match c.peak_of(variant) {
                 Some(p) => format!(
-                    "{}: {} {unit} @ c={} (p99 {})",
+                    "{}: {} @ c={} (p99 {})",
                     md_escape(variant),
-                    fmt_throughput(p.throughput),
+                    with_ci(format!("{} {unit}", fmt_throughput(p.throughput)), fmt_ci(p.throughput_ci)),
                     p.concurrency,
                     fmt_ms(p.p99_ms)
                 ),
@@ -156,7 +233,7 @@ impl Summary {
             for g in &c.gains {
                 let gain = g
                     .throughput_gain
-                    .map(|v| format!("**{}**", fmt_ratio(v)))
+                    .map(|v| with_ci(format!("**{}**", fmt_ratio(v)), fmt_ratio_ci(g.throughput_gain_ci)))
                     .unwrap_or_else(|| "n/a".into());
                 let p99 = match (g.at_concurrency, g.baseline_p99_ms, g.treatment_p99_ms) {
                     (Some(at), Some(b), Some(t)) => format!(
@@ -192,21 +269,29 @@ impl Summary {
                 let excluded = c.excluded.iter().filter(|e| e.variant == v.variant).count();
                 let levels = if excluded > 0 {
                     footnotes.push(format!(
-                        "{} {} {} `{}`: {}",
-                        md_escape(&c.suite),
-                        md_escape(&c.comparison),
-                        md_escape(&c.workload),
-                        md_escape(&v.variant),
-                        c.excluded
-                            .iter()
-                            .filter(|e| e.variant == v.variant)
-                            .map(|e| format!("c={} ({})", e.concurrency, e.reason))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                    format!("{} ({excluded} excluded[^{}])", v.levels, footnotes.len())
+                            "{} {} {} `{}`: {}",
+                            md_escape(&c.suite),
+                            md_escape(&c.comparison),
+                            md_escape(&c.workload),
+                            md_escape(&v.variant),
+                            c.excluded
+                                .iter()
+                                .filter(|e| e.variant == v.variant)
+                                .map(|e| match e.repeat {
+                                    Some(k) => format!(
+                                        "c={} r{k} ({})",
+                                        e.concurrency,
+                                        md_escape(&e.reason.to_string())
+                                    ),
+                                    None =>
+                                        format!("c={} ({})", e.concurrency, md_escape(&e.reason.to_string())),
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                    format!("{} ({excluded} excluded[^{}])", levels_text(v), footnotes.len())
                 } else {
-                    v.levels.to_string()
+                    levels_text(v)
                 };
                 let role = if v.is_baseline && !v.variant.eq_ignore_ascii_case("baseline") {
                     " (baseline)"
@@ -215,7 +300,10 @@ impl Summary {
                 };
                 let (peak, at, p99) = match &v.peak {
                     Some(p) => (
-                        format!("{} {}", fmt_throughput(p.throughput), c.metric.throughput_unit()),
+                        with_ci(
+                            format!("{} {}", fmt_throughput(p.throughput), c.metric.throughput_unit()),
+                            fmt_ci(p.throughput_ci),
+                        ),
                         p.concurrency.to_string(),
                         fmt_ms(p.p99_ms),
                     ),
@@ -231,6 +319,13 @@ impl Summary {
             }
         }
     }
+}
+
+/// The levels of a variant: their number, and `12 (4 x 3 repeats)` when user counts were
+/// measured more than once.
+fn levels_text(v: &super::VariantPeak) -> String {
+    let most = v.loads.iter().map(|l| l.repeats).max().unwrap_or(1);
+    if most > 1 { format!("{} ({} x {most} repeats)", v.levels, v.loads.len()) } else { v.levels.to_string() }
 }
 
 /// The gains at the user count a study names (`at_users`), when any does.
@@ -253,12 +348,20 @@ fn at_users_markdown(out: &mut String, comparisons: &[ComparisonSummary], show_s
     for (c, g, a) in rows {
         let unit = c.metric.throughput_unit();
         let suite_cell = if show_suite { format!("| {} ", md_escape(&c.suite)) } else { String::new() };
-        let side = |variant: &str, throughput: Option<f64>, p99: Option<f64>| match (throughput, p99) {
-            (Some(t), Some(p)) => {
-                format!("{}: {} {unit} (p99 {})", md_escape(variant), fmt_throughput(t), fmt_ms(p))
+        let side = |variant: &str, throughput: Option<f64>, ci: Option<Interval>, p99: Option<f64>| {
+            let ci = fmt_ci(ci).map(|c| format!(", {c}")).unwrap_or_default();
+            match (throughput, p99) {
+                (Some(t), Some(p)) => {
+                    format!("{}: {} {unit} (p99 {}{ci})", md_escape(variant), fmt_throughput(t), fmt_ms(p))
+                }
+                (Some(t), None) if ci.is_empty() => {
+                    format!("{}: {} {unit}", md_escape(variant), fmt_throughput(t))
+                }
+                (Some(t), None) => {
+                    format!("{}: {} {unit} ({})", md_escape(variant), fmt_throughput(t), &ci[2..])
+                }
+                _ => format!("{}: no level at {} users", md_escape(variant), a.users),
             }
-            (Some(t), None) => format!("{}: {} {unit}", md_escape(variant), fmt_throughput(t)),
-            _ => format!("{}: no level at {} users", md_escape(variant), a.users),
         };
         let p99 = match (a.baseline_p99_ms, a.treatment_p99_ms, a.p99_ratio) {
             (Some(b), Some(t), Some(r)) => format!("{} → {} ({})", fmt_ms(b), fmt_ms(t), fmt_ratio(r)),
@@ -270,9 +373,12 @@ fn at_users_markdown(out: &mut String, comparisons: &[ComparisonSummary], show_s
             md_escape(&c.comparison),
             md_escape(&workload_display_name(&c.workload)),
             a.users,
-            side(&g.baseline, a.baseline_throughput, a.baseline_p99_ms),
-            side(&g.treatment, a.treatment_throughput, a.treatment_p99_ms),
-            opt(a.throughput_gain, |v| format!("**{}**", fmt_ratio(v))),
+            side(&g.baseline, a.baseline_throughput, a.baseline_throughput_ci, a.baseline_p99_ms),
+            side(&g.treatment, a.treatment_throughput, a.treatment_throughput_ci, a.treatment_p99_ms),
+            opt(a.throughput_gain, |v| with_ci(
+                format!("**{}**", fmt_ratio(v)),
+                fmt_ratio_ci(a.throughput_gain_ci)
+            )),
         );
     }
 }
@@ -314,7 +420,8 @@ fn scaling_markdown(out: &mut String, s: &ScalingSummary, show_suite: bool) {
             None => (String::new(), "no level meets the SLA".into()),
         };
         let own_cell = if own {
-            format!(" {} |", opt(p.peak.as_ref().map(|pk| pk.throughput), fmt_throughput))
+            let ci = p.peak.as_ref().and_then(|pk| fmt_ci(pk.throughput_ci));
+            format!(" {} |", with_ci(opt(p.peak.as_ref().map(|pk| pk.throughput), fmt_throughput), ci))
         } else {
             String::new()
         };
@@ -355,7 +462,10 @@ fn scaling_markdown(out: &mut String, s: &ScalingSummary, show_suite: bool) {
             g.replicas,
             md_escape(&gain.baseline),
             md_escape(&gain.treatment),
-            opt(gain.throughput_gain, |v| format!("**{}**", fmt_ratio(v))),
+            opt(gain.throughput_gain, |v| with_ci(
+                format!("**{}**", fmt_ratio(v)),
+                fmt_ratio_ci(gain.throughput_gain_ci)
+            )),
         );
     }
 }
@@ -376,5 +486,11 @@ mod tests {
         assert_eq!(fmt_ms(160.0), "160 ms");
         assert_eq!(fmt_ms(3543.7), "3,544 ms");
         assert_eq!(fmt_ms(49.71), "49.7 ms");
+        let ci = Some(Interval { lo: 4.41, hi: 5.93, confidence: 0.95 });
+        assert_eq!(fmt_ratio_ci(ci).as_deref(), Some("95% CI 4.4-5.9"));
+        let ci = Some(Interval { lo: 780.2, hi: 845.7, confidence: 0.95 });
+        assert_eq!(fmt_ci(ci).as_deref(), Some("95% CI 780-846"));
+        assert_eq!(fmt_ci(None), None);
+        assert_eq!(fmt_confidence(0.9), "90%");
     }
 }

@@ -9,38 +9,87 @@
 //!   output tokens/s), the scaling efficiency (throughput at N / (N x throughput at N = 1)), the
 //!   gain of the compared pair at each N, and the ideal line (the bare engine's best x N).
 //!
-//! Every peak is computed in one polars pass over all levels; comparisons and the N of scaling
-//! studies are its groups.
+//! A level measured R times (`c8-r1` .. `c8-rR`) is one user count: its throughput is the mean
+//! of its repeats, its p99 their median, and it counts as a peak only when every repeat does
+//! ([`loads`]). Every peak is computed in one polars pass over all user counts; comparisons and
+//! the N of scaling studies are its groups. Each peak, gain and user count then gets a
+//! confidence interval from a seeded bootstrap over the repeats and the per-second series
+//! ([`bootstrap`], `docs/statistics.md`), where the data have either.
 
+mod bootstrap;
 mod criteria;
+mod json;
+mod loads;
 mod markdown;
 
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
+use serde::{Deserialize, Serialize};
 
+pub use bootstrap::{Bootstrap, Interval};
 pub use criteria::{Criteria, SlaAssignment, Slas};
-pub(crate) use markdown::{fmt_ms, fmt_ratio, fmt_throughput};
+pub use json::SUMMARY_SCHEMA;
+pub(crate) use markdown::{fmt_ci, fmt_confidence, fmt_ms, fmt_ratio, fmt_ratio_ci, fmt_throughput};
 
 use crate::error::Result;
 use crate::load::Loaded;
-use crate::model::{Exclusion, MeasuredLevel, MeasuredSweep, Metric, baseline_rank, is_baseline_variant};
+use crate::model::{Exclusion, MeasuredSweep, Metric, Percentiles, baseline_rank, is_baseline_variant};
+use bootstrap::{GroupInput, GroupIntervals, load_at_users};
+use loads::{Load, loads_of};
 
 /// Where a variant peaked.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeakPoint {
-    /// The peak goodput (in the comparison's throughput unit).
+    /// The peak goodput (in the comparison's throughput unit): the mean over the repeats of the
+    /// user count where it was reached.
     pub throughput: f64,
+    /// Its confidence interval, when the data carry variation (repeats or per-second series).
+    pub throughput_ci: Option<Interval>,
     /// The concurrency it was reached at.
     pub concurrency: u64,
-    /// The label of that level.
+    /// The label of that user count (`c64`; without a repeat suffix).
     pub label: String,
-    /// The p99 latency there (the metric's: end-to-end or TTFT), in milliseconds.
+    /// The p99 latency there (the metric's: end-to-end or TTFT; the median over the repeats),
+    /// in milliseconds.
     pub p99_ms: f64,
+    /// How many repeats the user count has.
+    pub repeats: usize,
+}
+
+/// One user count (or arrival rate) of one variant, its repeats combined.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadSummary {
+    /// The label without a repeat suffix (`c8`, `r2000`).
+    pub label: String,
+    /// Users (closed loop) or the connection limit (open loop).
+    pub concurrency: u64,
+    /// Open loop: the arrival rate.
+    pub rate_rps: Option<f64>,
+    /// How many times it was measured.
+    pub repeats: usize,
+    /// The mean throughput over the repeats (invalid repeats left out while a valid one exists).
+    pub throughput: Option<f64>,
+    /// The interval of that mean, when the data carry variation.
+    pub throughput_ci: Option<Interval>,
+    /// The median over the repeats of the metric's p99 (ms).
+    pub p99_ms: Option<f64>,
+    /// The median over the repeats of each end-to-end latency statistic (ms).
+    pub latency_ms: Percentiles,
+    /// Whether every repeat is valid.
+    pub valid: bool,
+    /// Whether every repeat was stable (a repeat that does not say counts as stable).
+    pub stable: bool,
+    /// Whether some repeat was client-bound.
+    pub client_bound: bool,
+    /// Whether it may be a peak: no excluded repeat, and its p99 meets the SLA.
+    pub counts: bool,
+    /// Whether it is the variant's peak.
+    pub peak: bool,
 }
 
 /// The peak of one variant.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VariantPeak {
     /// The variant.
     pub variant: String,
@@ -48,23 +97,33 @@ pub struct VariantPeak {
     pub sweep: usize,
     /// Whether it is the comparison's baseline.
     pub is_baseline: bool,
-    /// How many levels it has.
+    /// How many levels it has (every repeat counted).
     pub levels: usize,
     /// Its peak, `None` when no valid level met the SLA.
     pub peak: Option<PeakPoint>,
+    /// Every user count, its repeats combined, in the sweep's order.
+    pub loads: Vec<LoadSummary>,
+    /// Why the sweep stopped climbing early, when the run says.
+    pub stopped: Option<String>,
 }
 
 /// Both variants of a gain at one user count (a study's `at_users`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AtUsers {
     /// The user count.
     pub users: u64,
-    /// The baseline's throughput there.
+    /// The baseline's throughput there (mean over its repeats).
     pub baseline_throughput: Option<f64>,
-    /// The treatment's throughput there.
+    /// Its interval.
+    pub baseline_throughput_ci: Option<Interval>,
+    /// The treatment's throughput there (mean over its repeats).
     pub treatment_throughput: Option<f64>,
+    /// Its interval.
+    pub treatment_throughput_ci: Option<Interval>,
     /// Treatment / baseline throughput.
     pub throughput_gain: Option<f64>,
+    /// Its interval.
+    pub throughput_gain_ci: Option<Interval>,
     /// The baseline's p99 there (ms).
     pub baseline_p99_ms: Option<f64>,
     /// The treatment's p99 there (ms).
@@ -74,7 +133,7 @@ pub struct AtUsers {
 }
 
 /// One treatment against the baseline.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gain {
     /// The baseline variant.
     pub baseline: String,
@@ -82,6 +141,8 @@ pub struct Gain {
     pub treatment: String,
     /// Treatment peak / baseline peak (`None` when either has no peak).
     pub throughput_gain: Option<f64>,
+    /// Its confidence interval, when both peaks have one.
+    pub throughput_gain_ci: Option<Interval>,
     /// The baseline's peak concurrency, where the p99s below are compared.
     pub at_concurrency: Option<u64>,
     /// The baseline's p99 there (ms).
@@ -94,21 +155,23 @@ pub struct Gain {
     pub at_users: Option<AtUsers>,
 }
 
-/// A level that did not count as a peak.
-#[derive(Debug, Clone, PartialEq)]
+/// A level that did not count as a peak (with it, its whole user count does not).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExcludedLevel {
     /// Its variant.
     pub variant: String,
-    /// Its label.
+    /// Its label (`c64`, `c64-r2`).
     pub label: String,
     /// Its concurrency.
     pub concurrency: u64,
+    /// Which repeat it was, when the level is one of several.
+    pub repeat: Option<u32>,
     /// Why it was excluded.
     pub reason: Exclusion,
 }
 
 /// The summary of one comparison on one workload in one suite.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonSummary {
     /// The suite.
     pub suite: String,
@@ -124,6 +187,8 @@ pub struct ComparisonSummary {
     pub sla_ms: Option<f64>,
     /// The user count the study also compares at, if any.
     pub at_users: Option<u64>,
+    /// Whether its variants were measured paired (repeats resampled jointly).
+    pub paired: bool,
     /// The baseline variant, if the comparison has one.
     pub baseline: Option<String>,
     /// Every variant's peak, baseline first.
@@ -142,7 +207,7 @@ impl ComparisonSummary {
 }
 
 /// One variant at one replica count of a scaling study.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScalingPoint {
     /// The variant.
     pub variant: String,
@@ -158,10 +223,12 @@ pub struct ScalingPoint {
     pub output_throughput: Option<f64>,
     /// Throughput at N / (N x throughput at N = 1 of the same variant).
     pub efficiency: Option<f64>,
+    /// Every user count of the sweep, its repeats combined.
+    pub loads: Vec<LoadSummary>,
 }
 
 /// The compared pair of a scaling study at one N (or any other variant against the baseline).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScalingGain {
     /// N.
     pub replicas: u32,
@@ -170,7 +237,7 @@ pub struct ScalingGain {
 }
 
 /// The bare engine's best level: the ideal line of a scaling study is its throughput x N.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdealLine {
     /// The engine (variant of the external sweep).
     pub variant: String,
@@ -181,7 +248,7 @@ pub struct IdealLine {
 }
 
 /// The summary of one scaling study on one workload.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScalingSummary {
     /// The suite.
     pub suite: String,
@@ -223,10 +290,12 @@ impl ScalingSummary {
 }
 
 /// Every comparison's peaks and gains, and every scaling study.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// The criteria the peaks were computed with.
     pub criteria: Criteria,
+    /// How the intervals were computed.
+    pub bootstrap: Bootstrap,
     /// One entry per (suite, comparison, workload), sorted by suite, comparison and workload
     /// (RecSys, LLM, unary, streaming, others).
     pub comparisons: Vec<ComparisonSummary>,
@@ -257,12 +326,17 @@ struct Member {
 #[derive(Debug, Clone)]
 struct Group {
     kind: GroupKind,
+    /// Names the group in the bootstrap's seed.
+    name: String,
     metric: Metric,
     sla_ms: Option<f64>,
     members: Vec<Member>,
+    /// Every member measured paired with the others (two members or more).
+    paired: bool,
+    at_users: Option<u64>,
 }
 
-/// One level, as a row of the polars frame.
+/// One user count (its repeats combined), as a row of the polars frame.
 #[derive(Debug, Clone)]
 struct LevelRow {
     group: u32,
@@ -274,6 +348,7 @@ struct LevelRow {
     p99_ms: Option<f64>,
     excluded: bool,
     sla_ms: Option<f64>,
+    repeats: u32,
 }
 
 /// The metric and SLA of `workload` in `suite`: the run's word where it has one.
@@ -305,12 +380,16 @@ fn scaling_pair(variants: &[String]) -> Option<(String, String)> {
     }
 }
 
+fn paired(loaded: &Loaded, members: &[Member]) -> bool {
+    members.len() > 1 && members.iter().all(|m| loaded.sweeps[m.sweep].paired)
+}
+
 fn groups_of(loaded: &Loaded, criteria: &Criteria) -> Vec<Group> {
     let mut groups = Vec::new();
     for (i, c) in loaded.comparisons.iter().enumerate() {
         let (metric, sla_ms) =
             metric_and_sla(loaded, criteria, &c.suite, &c.workload, c.sweeps().map(|s| &loaded.sweeps[s]));
-        let members = c
+        let members: Vec<Member> = c
             .sweeps()
             .map(|s| Member {
                 sweep: s,
@@ -318,7 +397,15 @@ fn groups_of(loaded: &Loaded, criteria: &Criteria) -> Vec<Group> {
                 is_baseline: Some(s) == c.baseline,
             })
             .collect();
-        groups.push(Group { kind: GroupKind::Comparison(i), metric, sla_ms, members });
+        groups.push(Group {
+            kind: GroupKind::Comparison(i),
+            name: format!("comparison/{}/{}/{}", c.suite, c.name, c.workload),
+            metric,
+            sla_ms,
+            paired: paired(loaded, &members),
+            members,
+            at_users: c.at_users,
+        });
     }
     for (i, s) in loaded.scalings.iter().enumerate() {
         let all = s.sweeps.iter().chain(&s.baseline).map(|&x| &loaded.sweeps[x]);
@@ -333,12 +420,28 @@ fn groups_of(loaded: &Loaded, criteria: &Criteria) -> Vec<Group> {
         }
         for (n, mut members) in by_n {
             members.sort_by_key(|m| (!m.is_baseline, s.variants.iter().position(|v| v == &m.variant)));
-            groups.push(Group { kind: GroupKind::ScalingAt(i, n), metric, sla_ms, members });
+            groups.push(Group {
+                kind: GroupKind::ScalingAt(i, n),
+                name: format!("scaling/{}/{}/{}/{n}", s.suite, s.name, s.workload),
+                metric,
+                sla_ms,
+                paired: paired(loaded, &members),
+                members,
+                at_users: None,
+            });
         }
         for &x in &s.baseline {
             let members =
                 vec![Member { sweep: x, variant: loaded.sweeps[x].variant.clone(), is_baseline: false }];
-            groups.push(Group { kind: GroupKind::Engine(i), metric, sla_ms, members });
+            groups.push(Group {
+                kind: GroupKind::Engine(i),
+                name: format!("engine/{}/{}/{}/{}", s.suite, s.name, s.workload, loaded.sweeps[x].variant),
+                metric,
+                sla_ms,
+                paired: false,
+                members,
+                at_users: None,
+            });
         }
     }
     groups
@@ -372,6 +475,7 @@ fn level_frame(rows: &[LevelRow]) -> PolarsResult<DataFrame> {
         "p99_ms" => rows.iter().map(|r| r.p99_ms).collect::<Vec<_>>(),
         "excluded" => rows.iter().map(|r| r.excluded).collect::<Vec<_>>(),
         "sla_ms" => rows.iter().map(|r| r.sla_ms).collect::<Vec<_>>(),
+        "repeats" => rows.iter().map(|r| r.repeats).collect::<Vec<_>>(),
     }
 }
 
@@ -388,8 +492,8 @@ type Peaks = (BTreeMap<(u32, u32), MemberPeak>, BTreeMap<(u32, u32), Gain>);
 /// The polars pass: peaks per (group, member) and gains per (group, treatment member).
 fn compute(groups: &[Group], rows: Vec<LevelRow>) -> PolarsResult<Peaks> {
     let levels = level_frame(&rows)?.lazy();
-    // Peak goodput per (group, member): the highest throughput among valid levels meeting the
-    // SLA; ties go to the lower concurrency.
+    // Peak goodput per (group, member): the highest throughput among valid user counts meeting
+    // the SLA (`Load::eligible` is the same rule); ties go to the lower concurrency.
     let by_peak = |e: Expr| {
         e.sort_by(
             [col("throughput"), col("concurrency")],
@@ -411,10 +515,10 @@ fn compute(groups: &[Group], rows: Vec<LevelRow>) -> PolarsResult<Peaks> {
         by_peak(col("label")).alias("peak_label"),
         by_peak(col("p99_ms")).alias("peak_p99_ms"),
     ]);
-    let members = levels
-        .clone()
-        .group_by([col("group"), col("member")])
-        .agg([col("is_baseline").first().alias("is_baseline"), len().cast(DataType::UInt64).alias("levels")]);
+    let members = levels.clone().group_by([col("group"), col("member")]).agg([
+        col("is_baseline").first().alias("is_baseline"),
+        col("repeats").sum().cast(DataType::UInt64).alias("levels"),
+    ]);
     let member_peaks = members
         .join(
             peaks,
@@ -477,9 +581,11 @@ fn compute(groups: &[Group], rows: Vec<LevelRow>) -> PolarsResult<Peaks> {
         let point = match (peak[i], peak_c[i], peak_p99[i]) {
             (Some(throughput), Some(concurrency), Some(p99_ms)) => Some(PeakPoint {
                 throughput,
+                throughput_ci: None,
                 concurrency,
                 label: peak_label[i].clone().unwrap_or_default(),
                 p99_ms,
+                repeats: 0,
             }),
             _ => None,
         };
@@ -505,6 +611,7 @@ fn compute(groups: &[Group], rows: Vec<LevelRow>) -> PolarsResult<Peaks> {
                 baseline: name(b),
                 treatment: name(t),
                 throughput_gain: gain[i].filter(|g| g.is_finite()),
+                throughput_gain_ci: None,
                 at_concurrency: at_c[i],
                 baseline_p99_ms: base_p99[i],
                 treatment_p99_ms: treat_p99[i],
@@ -516,11 +623,6 @@ fn compute(groups: &[Group], rows: Vec<LevelRow>) -> PolarsResult<Peaks> {
     Ok((peaks_out, gains_out))
 }
 
-/// The level of `sweep` at `users` (closed loop), if it was measured.
-fn level_at(sweep: &MeasuredSweep, users: u64) -> Option<&MeasuredLevel> {
-    sweep.levels.iter().find(|l| l.concurrency == users && l.rate_rps.is_none())
-}
-
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b).filter(|r| r.is_finite()),
@@ -528,59 +630,137 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-/// Both variants at `users`.
-fn at_users(metric: &Metric, baseline: &MeasuredSweep, treatment: &MeasuredSweep, users: u64) -> AtUsers {
-    let b = level_at(baseline, users);
-    let t = level_at(treatment, users);
-    let bt = b.and_then(|l| metric.throughput_of(l));
-    let tt = t.and_then(|l| metric.throughput_of(l));
-    let bp = b.and_then(|l| metric.latency_of(l));
-    let tp = t.and_then(|l| metric.latency_of(l));
+/// Both variants at `users` (their user count there, repeats combined).
+fn at_users(
+    baseline: (&[Load<'_>], &[Option<Interval>]),
+    treatment: (&[Load<'_>], &[Option<Interval>]),
+    users: u64,
+    gain_ci: Option<Interval>,
+) -> AtUsers {
+    let side = |(loads, cis): (&[Load<'_>], &[Option<Interval>])| {
+        load_at_users(loads, users)
+            .map(|i| (loads[i].throughput, cis.get(i).copied().flatten(), loads[i].p99_ms))
+    };
+    let (bt, bci, bp) = side(baseline).unwrap_or((None, None, None));
+    let (tt, tci, tp) = side(treatment).unwrap_or((None, None, None));
     AtUsers {
         users,
         baseline_throughput: bt,
+        baseline_throughput_ci: bci,
         treatment_throughput: tt,
+        treatment_throughput_ci: tci,
         throughput_gain: ratio(tt, bt),
+        throughput_gain_ci: gain_ci.filter(|_| ratio(tt, bt).is_some()),
         baseline_p99_ms: bp,
         treatment_p99_ms: tp,
         p99_ratio: ratio(tp, bp),
     }
 }
 
-/// Computes every comparison's peaks and gains and every scaling study's curve.
+/// The load summaries of one member.
+fn load_summaries(
+    loads: &[Load<'_>],
+    cis: &[Option<Interval>],
+    sla_ms: Option<f64>,
+    peak: Option<&PeakPoint>,
+) -> Vec<LoadSummary> {
+    loads
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let levels: Vec<_> = l.repeats.iter().map(|r| r.level).collect();
+            let stat = |f: fn(&Percentiles) -> Option<f64>| l.median_of(|x| f(&x.latency_ms));
+            LoadSummary {
+                label: l.label.clone(),
+                concurrency: l.concurrency,
+                rate_rps: l.rate_rps,
+                repeats: l.repeats.len(),
+                throughput: l.throughput,
+                throughput_ci: cis.get(i).copied().flatten(),
+                p99_ms: l.p99_ms,
+                latency_ms: Percentiles {
+                    mean: stat(|p| p.mean),
+                    p50: stat(|p| p.p50),
+                    p90: stat(|p| p.p90),
+                    p99: stat(|p| p.p99),
+                },
+                valid: levels.iter().all(|x| x.valid),
+                stable: levels.iter().all(|x| x.stability.as_ref().is_none_or(|s| s.stable)),
+                client_bound: levels.iter().any(|x| x.client_bound),
+                counts: l.eligible(sla_ms),
+                peak: peak.is_some_and(|p| p.label == l.label && p.concurrency == l.concurrency),
+            }
+        })
+        .collect()
+}
+
+/// Computes every comparison's peaks and gains and every scaling study's curve, with intervals
+/// by the default [`Bootstrap`].
 pub fn summarize(loaded: &Loaded, criteria: &Criteria) -> Result<Summary> {
+    summarize_with(loaded, criteria, &Bootstrap::default())
+}
+
+/// Computes every comparison's peaks and gains and every scaling study's curve, with intervals
+/// by `bootstrap` (`resamples: 0` for none).
+pub fn summarize_with(loaded: &Loaded, criteria: &Criteria, bootstrap: &Bootstrap) -> Result<Summary> {
     let groups = groups_of(loaded, criteria);
+    // Per group and member: the sweep's user counts.
+    let group_loads: Vec<Vec<Vec<Load<'_>>>> = groups
+        .iter()
+        .map(|g| {
+            g.members
+                .iter()
+                .map(|m| loads_of(&loaded.sweeps[m.sweep], &g.metric, criteria.max_error_rate))
+                .collect()
+        })
+        .collect();
     let mut rows = Vec::new();
     let mut excluded: Vec<Vec<ExcludedLevel>> = Vec::new();
-    for (gi, group) in groups.iter().enumerate() {
+    for (gi, (group, members)) in groups.iter().zip(&group_loads).enumerate() {
         let mut group_excluded = Vec::new();
-        for (mi, member) in group.members.iter().enumerate() {
-            for level in &loaded.sweeps[member.sweep].levels {
-                let exclusion = level.exclusion(criteria.max_error_rate);
-                if let Some(reason) = exclusion {
+        for (mi, (member, loads)) in group.members.iter().zip(members).enumerate() {
+            for load in loads {
+                for (repeat, level, reason) in &load.exclusions {
                     group_excluded.push(ExcludedLevel {
                         variant: member.variant.clone(),
                         label: level.label.clone(),
                         concurrency: level.concurrency,
-                        reason,
+                        repeat: *repeat,
+                        reason: reason.clone(),
                     });
                 }
                 rows.push(LevelRow {
                     group: gi as u32,
                     member: mi as u32,
                     is_baseline: member.is_baseline,
-                    concurrency: level.concurrency,
-                    label: level.label.clone(),
-                    throughput: group.metric.throughput_of(level),
-                    p99_ms: group.metric.latency_of(level),
-                    excluded: exclusion.is_some(),
+                    concurrency: load.concurrency,
+                    label: load.label.clone(),
+                    throughput: load.throughput,
+                    p99_ms: load.p99_ms,
+                    excluded: load.excluded(),
                     sla_ms: group.sla_ms,
+                    repeats: load.repeats.len() as u32,
                 });
             }
         }
         excluded.push(group_excluded);
     }
     let (peaks, gains) = compute(&groups, rows)?;
+    let intervals: Vec<GroupIntervals> = groups
+        .iter()
+        .zip(&group_loads)
+        .map(|(g, members)| {
+            let input = GroupInput {
+                name: g.name.clone(),
+                members: members.iter().map(Vec::as_slice).collect(),
+                eligible: members.iter().map(|m| m.iter().map(|l| l.eligible(g.sla_ms)).collect()).collect(),
+                paired: g.paired,
+                baseline: g.members.iter().position(|m| m.is_baseline),
+                at_users: g.at_users,
+            };
+            bootstrap::intervals(&input, bootstrap)
+        })
+        .collect();
 
     let mut comparisons = Vec::new();
     let mut scalings: Vec<ScalingSummary> = loaded
@@ -607,10 +787,31 @@ pub fn summarize(loaded: &Loaded, criteria: &Criteria) -> Result<Summary> {
         .collect();
     for (gi, (group, excluded)) in groups.iter().zip(excluded).enumerate() {
         let g = gi as u32;
-        let peak_of = |mi: usize| peaks.get(&(g, mi as u32)).cloned().unwrap_or_default();
+        let members = &group_loads[gi];
+        let ci = &intervals[gi];
+        // The peak of member `mi`, with its interval and repeat count.
+        let peak_of = |mi: usize| -> MemberPeak {
+            let mut p = peaks.get(&(g, mi as u32)).cloned().unwrap_or_default();
+            if let Some(pk) = &mut p.peak {
+                pk.throughput_ci = ci.peaks[mi];
+                pk.repeats = members[mi]
+                    .iter()
+                    .find(|l| l.label == pk.label && l.concurrency == pk.concurrency)
+                    .map_or(0, |l| l.repeats.len());
+            }
+            p
+        };
+        let gain_of = |mi: usize| -> Option<Gain> {
+            let mut gain = gains.get(&(g, mi as u32)).cloned()?;
+            gain.throughput_gain_ci = ci.gains[mi].filter(|_| gain.throughput_gain.is_some());
+            Some(gain)
+        };
+        let summaries_of = |mi: usize, peak: Option<&PeakPoint>| {
+            load_summaries(&members[mi], &ci.loads[mi], group.sla_ms, peak)
+        };
         match group.kind {
-            GroupKind::Comparison(ci) => {
-                let study = &loaded.comparisons[ci];
+            GroupKind::Comparison(ci_index) => {
+                let study = &loaded.comparisons[ci_index];
                 let mut variants: Vec<VariantPeak> = group
                     .members
                     .iter()
@@ -622,21 +823,23 @@ pub fn summarize(loaded: &Loaded, criteria: &Criteria) -> Result<Summary> {
                             sweep: m.sweep,
                             is_baseline: m.is_baseline,
                             levels: p.levels,
+                            loads: summaries_of(mi, p.peak.as_ref()),
                             peak: p.peak,
+                            stopped: loaded.sweeps[m.sweep].stopped.clone(),
                         }
                     })
                     .collect();
                 variants.sort_by_key(|v| (!v.is_baseline, baseline_rank(&v.variant), v.variant.clone()));
-                let baseline_member = group.members.iter().find(|m| m.is_baseline);
+                let baseline_member = group.members.iter().position(|m| m.is_baseline);
                 let mut comparison_gains = Vec::new();
-                for (mi, m) in group.members.iter().enumerate() {
-                    let Some(mut gain) = gains.get(&(g, mi as u32)).cloned() else { continue };
+                for mi in 0..group.members.len() {
+                    let Some(mut gain) = gain_of(mi) else { continue };
                     if let (Some(users), Some(b)) = (study.at_users, baseline_member) {
                         gain.at_users = Some(at_users(
-                            &group.metric,
-                            &loaded.sweeps[b.sweep],
-                            &loaded.sweeps[m.sweep],
+                            (&members[b], &ci.loads[b]),
+                            (&members[mi], &ci.loads[mi]),
                             users,
+                            ci.at_users_gains[mi],
                         ));
                     }
                     comparison_gains.push(gain);
@@ -650,7 +853,8 @@ pub fn summarize(loaded: &Loaded, criteria: &Criteria) -> Result<Summary> {
                     metric: group.metric,
                     sla_ms: group.sla_ms,
                     at_users: study.at_users,
-                    baseline: baseline_member.map(|m| m.variant.clone()),
+                    paired: group.paired,
+                    baseline: baseline_member.map(|b| group.members[b].variant.clone()),
                     variants,
                     gains: comparison_gains,
                     excluded,
@@ -661,21 +865,21 @@ pub fn summarize(loaded: &Loaded, criteria: &Criteria) -> Result<Summary> {
                 summary.excluded.extend(excluded);
                 for (mi, m) in group.members.iter().enumerate() {
                     let p = peak_of(mi);
-                    let level = p
-                        .peak
-                        .as_ref()
-                        .and_then(|pk| loaded.sweeps[m.sweep].levels.iter().find(|l| l.label == pk.label));
+                    let load = p.peak.as_ref().and_then(|pk| {
+                        members[mi].iter().find(|l| l.label == pk.label && l.concurrency == pk.concurrency)
+                    });
                     summary.points.push(ScalingPoint {
                         variant: m.variant.clone(),
                         replicas: n,
                         sweep: m.sweep,
-                        peak: p.peak,
-                        request_throughput: level.map(|l| l.throughput_rps),
-                        output_throughput: level.and_then(|l| l.tokens).map(|t| t.output_per_s),
+                        request_throughput: load.and_then(|l| l.mean_of(|x| Some(x.throughput_rps))),
+                        output_throughput: load.and_then(|l| l.mean_of(|x| x.tokens.map(|t| t.output_per_s))),
                         efficiency: None,
+                        loads: summaries_of(mi, p.peak.as_ref()),
+                        peak: p.peak,
                     });
-                    if let Some(gain) = gains.get(&(g, mi as u32)) {
-                        summary.gains.push(ScalingGain { replicas: n, gain: gain.clone() });
+                    if let Some(gain) = gain_of(mi) {
+                        summary.gains.push(ScalingGain { replicas: n, gain });
                     }
                 }
             }
@@ -708,7 +912,7 @@ pub fn summarize(loaded: &Loaded, criteria: &Criteria) -> Result<Summary> {
                 ratio(p.peak.as_ref().map(|pk| pk.throughput), one.map(|o| o * f64::from(p.replicas)));
         }
     }
-    Ok(Summary { criteria: criteria.clone(), comparisons, scalings })
+    Ok(Summary { criteria: criteria.clone(), bootstrap: bootstrap.clone(), comparisons, scalings })
 }
 
 #[cfg(test)]

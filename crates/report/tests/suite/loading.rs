@@ -41,7 +41,8 @@ fn client_bound_and_failing_levels_never_peak() {
     // c64 (3.3% errors) and c128 (client-bound) are faster but do not count.
     let on = c.peak_of("on").expect("peak");
     assert_eq!((on.concurrency, on.throughput), (16, 675.0));
-    let reasons: Vec<(u64, Exclusion)> = c.excluded.iter().map(|e| (e.concurrency, e.reason)).collect();
+    let reasons: Vec<(u64, Exclusion)> =
+        c.excluded.iter().map(|e| (e.concurrency, e.reason.clone())).collect();
     assert_eq!(reasons, [(64, Exclusion::Errors(0.033)), (128, Exclusion::ClientBound)]);
     assert_eq!(one_decimal(c.gains[0].throughput_gain.expect("gain")), 1.5);
     let md = summary.to_markdown();

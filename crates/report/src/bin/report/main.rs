@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use report::{Criteria, ImageFormat, Options, SlaAssignment, Slas};
+use report::{Bootstrap, Criteria, ImageFormat, Options, SlaAssignment, Slas};
 
 /// Peak goodput and gains across servebench suites (and the original suite's published results),
 /// as a Markdown table and plots.
@@ -42,9 +42,18 @@ struct Cli {
     #[arg(long = "format", value_enum, value_name = "FORMAT")]
     formats: Vec<Format>,
 
-    /// Write only the Markdown summary.
+    /// Write only the summary (Markdown and JSON).
     #[arg(long)]
     no_plots: bool,
+
+    /// Seed of the bootstrap behind the confidence intervals (the same seed and results give
+    /// the same report).
+    #[arg(long, value_name = "N", default_value_t = Bootstrap::default().seed)]
+    seed: u64,
+
+    /// Bootstrap resamples per comparison (0: no confidence intervals).
+    #[arg(long, value_name = "N", default_value_t = Bootstrap::default().resamples)]
+    resamples: u32,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -78,7 +87,11 @@ impl Cli {
                 })
                 .collect()
         };
-        Options { criteria: Criteria { slas, max_error_rate: self.max_error_rate }, formats }
+        Options {
+            criteria: Criteria { slas, max_error_rate: self.max_error_rate },
+            formats,
+            bootstrap: Bootstrap { seed: self.seed, resamples: self.resamples, ..Bootstrap::default() },
+        }
     }
 }
 
