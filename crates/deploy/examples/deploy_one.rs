@@ -30,7 +30,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut options = LocalOptions::for_project(&project);
     options.keep_temp_dir = flags.contains(&"--keep");
-    let request = DeployRequest { variant, apps: catalog.select(&apps, layout, &Default::default())?, manifest_path: None };
+    let request = DeployRequest {
+        variant,
+        apps: catalog.select(&apps, layout, &Default::default())?,
+        manifest_path: None,
+    };
     let backend = Backend::Local(options);
     let progress = |line: &str| eprintln!("{line}");
     let deployment = backend.deploy(&request, &progress).await?;

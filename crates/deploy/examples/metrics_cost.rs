@@ -10,7 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deploy::{AppCatalog, Backend, DeployRequest, LocalOptions, MetricsOptions, Project, ServerView, Variant};
+use deploy::{
+    AppCatalog, Backend, DeployRequest, LocalOptions, MetricsOptions, Project, ServerView, Variant,
+};
 use loadgen::Workload;
 
 async fn load(target: &deploy::Target, users: usize, duration: Duration) -> u64 {
@@ -69,7 +71,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let apps = catalog.select(&["unary"], "1replica", &Default::default())?;
     let configs = [
         ("Ray defaults (10 s, coarse buckets)", MetricsOptions::ray_defaults()),
-        ("1 s reports, coarse buckets", MetricsOptions { report_interval_ms: Some(1000), latency_buckets_ms: None }),
+        (
+            "1 s reports, coarse buckets",
+            MetricsOptions { report_interval_ms: Some(1000), latency_buckets_ms: None },
+        ),
         ("1 s reports, fine buckets (default)", MetricsOptions::default()),
     ];
     for (name, metrics) in configs {

@@ -226,7 +226,10 @@ impl AppCatalog {
         let mut prefixes = std::collections::BTreeSet::new();
         for app in &self.apps {
             if !is_identifier(&app.name) || !seen.insert(app.name.as_str()) {
-                return Err(format!("app name `{}` is empty, has odd characters or is listed twice", app.name));
+                return Err(format!(
+                    "app name `{}` is empty, has odd characters or is listed twice",
+                    app.name
+                ));
             }
             if !app.route_prefix.starts_with('/') || !prefixes.insert(app.route_prefix.as_str()) {
                 return Err(format!(
@@ -235,7 +238,10 @@ impl AppCatalog {
                 ));
             }
             if !app.import_path.contains(':') && !app.import_path.contains('.') {
-                return Err(format!("app `{}`: import_path `{}` is not module:attribute", app.name, app.import_path));
+                return Err(format!(
+                    "app `{}`: import_path `{}` is not module:attribute",
+                    app.name, app.import_path
+                ));
             }
             if app.deployments.is_empty() {
                 return Err(format!("app `{}` lists no deployments", app.name));
@@ -247,12 +253,20 @@ impl AppCatalog {
         let mut seen = std::collections::BTreeSet::new();
         for layout in &self.layouts {
             if !is_identifier(&layout.name) || !seen.insert(layout.name.as_str()) {
-                return Err(format!("layout name `{}` is empty, has odd characters or is listed twice", layout.name));
+                return Err(format!(
+                    "layout name `{}` is empty, has odd characters or is listed twice",
+                    layout.name
+                ));
             }
-            for (name, o) in std::iter::once(("all", &layout.all)).chain(layout.deployments.iter().map(|(k, v)| (k.as_str(), v))) {
+            for (name, o) in std::iter::once(("all", &layout.all))
+                .chain(layout.deployments.iter().map(|(k, v)| (k.as_str(), v)))
+            {
                 let ctx = |m: String| format!("layout `{}`, {name}: {m}", layout.name);
                 if name != "all" && !deployments.contains(name) {
-                    return Err(ctx(format!("no app has a deployment of that name (known: {})", names(deployments.iter().copied()))));
+                    return Err(ctx(format!(
+                        "no app has a deployment of that name (known: {})",
+                        names(deployments.iter().copied())
+                    )));
                 }
                 check_options(o).map_err(ctx)?;
             }
@@ -266,10 +280,16 @@ impl AppCatalog {
         let mut seen = std::collections::BTreeSet::new();
         for s in &self.servers {
             if !is_identifier(&s.name) || !seen.insert(s.name.as_str()) {
-                return Err(format!("server name `{}` is empty, has odd characters or is listed twice", s.name));
+                return Err(format!(
+                    "server name `{}` is empty, has odd characters or is listed twice",
+                    s.name
+                ));
             }
             if s.command.is_empty() || !s.command.iter().any(|a| a.contains("{port}")) {
-                return Err(format!("server `{}`: the command must be non-empty and take `{{port}}`", s.name));
+                return Err(format!(
+                    "server `{}`: the command must be non-empty and take `{{port}}`",
+                    s.name
+                ));
             }
             s.check.validate().map_err(|e| format!("server `{}`: check: {e}", s.name))?;
         }
@@ -289,7 +309,10 @@ impl AppCatalog {
     /// The app named `name`.
     pub fn app(&self, name: &str) -> Result<&AppDef, DeployError> {
         self.apps.iter().find(|a| a.name == name).ok_or_else(|| {
-            DeployError::NotFound(format!("no app `{name}`; known: {}", names(self.apps.iter().map(|a| a.name.as_str()))))
+            DeployError::NotFound(format!(
+                "no app `{name}`; known: {}",
+                names(self.apps.iter().map(|a| a.name.as_str()))
+            ))
         })
     }
 
@@ -560,7 +583,9 @@ impl ServeApps {
     pub fn replica_counts(&self) -> BTreeMap<String, u32> {
         self.apps
             .iter()
-            .flat_map(|a| a.deployments.iter().map(move |d| (format!("{}/{}", a.name, d.name), d.num_replicas)))
+            .flat_map(|a| {
+                a.deployments.iter().map(move |d| (format!("{}/{}", a.name, d.name), d.num_replicas))
+            })
             .collect()
     }
 

@@ -42,7 +42,8 @@ pub use crate::anyscale::{
     redact_cli_output as redact_anyscale_output, service_config, service_name,
 };
 pub use crate::apps::{
-    AppCatalog, AppDef, AppSpec, DeploymentOptions, DeploymentSpec, Layout, ReplicaCount, ServeApps, ServerDef,
+    AppCatalog, AppDef, AppSpec, DeploymentOptions, DeploymentSpec, Layout, ReplicaCount, ServeApps,
+    ServerDef,
 };
 pub use crate::error::DeployError;
 pub use crate::local::{
@@ -64,9 +65,9 @@ pub use crate::python::{
 pub use crate::serve_api::{AppStatus, DeploymentStatus, ServeApi, parse_status};
 pub use crate::server::ServerProcess;
 pub use crate::target::{AppEndpoint, Header, Secret, Target};
-pub use loadgen::CancellationToken;
 pub use crate::variant::{Variant, VariantSet};
 pub use crate::yaml::to_yaml;
+pub use loadgen::CancellationToken;
 
 /// Receives one line of progress at a time (the library never prints).
 pub type Progress<'a> = dyn Fn(&str) + Send + Sync + 'a;
@@ -233,7 +234,11 @@ pub async fn start_server(
 ) -> Result<Deployment, DeployError> {
     let deployment = match external_at {
         Some(options) => {
-            let variant = Variant { name: def.name.clone(), description: def.description.clone(), env: Default::default() };
+            let variant = Variant {
+                name: def.name.clone(),
+                description: def.description.clone(),
+                env: Default::default(),
+            };
             let endpoints = vec![AppEndpoint { name: def.name.clone(), check: def.check.clone() }];
             external(options, &variant, None, endpoints, progress).await?
         }

@@ -62,7 +62,11 @@ pub(crate) async fn check_app_classified(
             Err(fail(format!("{} ({}): {}", workload.target(), f.class.as_str(), f.detail), t))
         }
         Err(_) => Err(fail(
-            format!("{}: no complete answer within {:.1} s", workload.target(), started.elapsed().as_secs_f64()),
+            format!(
+                "{}: no complete answer within {:.1} s",
+                workload.target(),
+                started.elapsed().as_secs_f64()
+            ),
             true,
         )),
     }

@@ -208,7 +208,11 @@ impl PythonEnv {
                 });
             }
             let note = options.install_note.as_deref().unwrap_or("first use; about a minute");
-            progress(&format!("installing {} into {} ({note})", options.requirements.display(), venv.display()));
+            progress(&format!(
+                "installing {} into {} ({note})",
+                options.requirements.display(),
+                venv.display()
+            ));
             let output = Command::new(&python)
                 .args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r"])
                 .arg(&options.requirements)

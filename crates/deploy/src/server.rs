@@ -137,7 +137,10 @@ pub async fn start(
         if let Ok(Some(status)) = child.try_wait() {
             return Err(DeployError::Command {
                 command: argv.join(" "),
-                message: format!("exited ({status}) before it answered: {}", crate::local::file_tail(&log_path)),
+                message: format!(
+                    "exited ({status}) before it answered: {}",
+                    crate::local::file_tail(&log_path)
+                ),
             });
         }
         match check_app_classified(&target, app, Duration::from_secs(10)).await {

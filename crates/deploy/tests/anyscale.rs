@@ -200,12 +200,13 @@ async fn real_cli_http_apps_deploy_answer_with_the_token_and_tear_down_whatever_
 
     // The body sees the target once the service is RUNNING and both apps answered the
     // check requests (sent with the token).
-    let target =
-        deploy::run_with_deployments(vec![backend.deploy(&req, &progress)], &deploy::CancellationToken::new(), async |d: &[deploy::Deployment]| {
-            Ok::<_, String>(d[0].target().clone())
-        })
-        .await
-        .expect("deploy, body and teardown");
+    let target = deploy::run_with_deployments(
+        vec![backend.deploy(&req, &progress)],
+        &deploy::CancellationToken::new(),
+        async |d: &[deploy::Deployment]| Ok::<_, String>(d[0].target().clone()),
+    )
+    .await
+    .expect("deploy, body and teardown");
     assert_eq!(target.http_base, url);
     assert_eq!(target.headers[0].value.expose(), format!("Bearer {TOKEN}"));
     assert_eq!(target.grpc_uri, None);
@@ -254,9 +255,11 @@ async fn real_cli_http_apps_deploy_answer_with_the_token_and_tear_down_whatever_
     // RUNNING at the first status), and terminated again.
     std::fs::remove_file(dir.path().join("calls.log")).expect("reset log");
     let backend = Backend::Anyscale(options(dir.path(), real.executable(&url, "RUNNING")));
-    let err = deploy::run_with_deployments(vec![backend.deploy(&req, &deploy::quiet)], &deploy::CancellationToken::new(), async |_d: &[deploy::Deployment]| {
-        Err::<(), _>("measurement failed".to_owned())
-    })
+    let err = deploy::run_with_deployments(
+        vec![backend.deploy(&req, &deploy::quiet)],
+        &deploy::CancellationToken::new(),
+        async |_d: &[deploy::Deployment]| Err::<(), _>("measurement failed".to_owned()),
+    )
     .await
     .expect_err("body failed");
     match err {

@@ -23,7 +23,9 @@ fn the_catalog_names_the_spec_apps_and_layouts() {
 
 #[test]
 fn a_selection_builds_serve_config_with_replicas_and_limits() {
-    let apps = features_catalog().select(&["unary", "grpc_streaming"], "8replica", &Default::default()).expect("select");
+    let apps = features_catalog()
+        .select(&["unary", "grpc_streaming"], "8replica", &Default::default())
+        .expect("select");
     let config = apps.serve_config("127.0.0.1", 18000, 19000);
     assert_eq!(config["http_options"], json!({"host": "127.0.0.1", "port": 18000}));
     assert_eq!(config["grpc_options"]["port"], 19000);
@@ -113,7 +115,9 @@ fn unknown_apps_and_layouts_are_errors() {
 #[test]
 fn catalog_validation_catches_mistakes() {
     let app = |extra: &str| {
-        format!("[[app]]\nname = \"a\"\nimport_path = \"m:app\"\nroute_prefix = \"/\"\ndeployments = [\"D\"]\ncheck = {{ protocol = \"http\", path = \"/\" }}\n{extra}")
+        format!(
+            "[[app]]\nname = \"a\"\nimport_path = \"m:app\"\nroute_prefix = \"/\"\ndeployments = [\"D\"]\ncheck = {{ protocol = \"http\", path = \"/\" }}\n{extra}"
+        )
     };
     let cases = [
         (app("").replace("route_prefix = \"/\"", "route_prefix = \"x\""), "route_prefix"),
@@ -122,14 +126,18 @@ fn catalog_validation_catches_mistakes() {
         (app("kind = \"http_echo\""), "kind"),
         (app("[[layout]]\nname = \"l\"\nall = { num_replicas = 0 }"), "at least 1"),
         (app("[[layout]]\nname = \"l\"\ndeployments.Nope = { num_replicas = 1 }"), "no app has a deployment"),
-        (app("[[layout]]\nname = \"l\"\ndeployments.D = { num_replicas = { of = \"D\", times = 2 } }"), "circle"),
+        (
+            app("[[layout]]\nname = \"l\"\ndeployments.D = { num_replicas = { of = \"D\", times = 2 } }"),
+            "circle",
+        ),
         (app("[[layout]]\nname = \"l\"\nall = { num_cpus = -1 }"), "num_cpus"),
         (app("[[layout]]\nname = \"l\"\nall = { replicas = 2 }"), "replicas"),
         (app("[[server]]\nname = \"s\"\ncommand = [\"x\"]\ncheck = { protocol = \"http\" }"), "{port}"),
     ];
     for (text, expected) in cases {
         let text = format!("app_dir = \".\"\n{text}");
-        let err = AppCatalog::parse(&text, Path::new("apps.toml"), Path::new(".")).expect_err(&text).to_string();
+        let err =
+            AppCatalog::parse(&text, Path::new("apps.toml"), Path::new(".")).expect_err(&text).to_string();
         assert!(err.contains(expected), "{text}: {err}");
     }
 }

@@ -15,9 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deploy::{
-    Backend, DeployError, DeployRequest, Deployment, LocalOptions, Project, Target, Variant,
-};
+use deploy::{Backend, DeployError, DeployRequest, Deployment, LocalOptions, Project, Target, Variant};
 use loadgen::{Probe, Workload};
 
 use crate::support::{features_catalog, features_variants, repo_root};
@@ -52,31 +50,45 @@ async fn call(target: &Target, spec: &str) -> Result<u32, loadgen::Failure> {
 
 async fn check_http(target: &Target) {
     for size in [10 * 1024, 0, 1, 300 * 1024] {
-        let spec = format!("protocol = 'http'\nmethod = 'POST'\npath = '/echo'\nbody_size = {size}\nexpect = {{ echo = true }}");
+        let spec = format!(
+            "protocol = 'http'\nmethod = 'POST'\npath = '/echo'\nbody_size = {size}\nexpect = {{ echo = true }}"
+        );
         call(target, &spec).await.unwrap_or_else(|f| panic!("POST {size} bytes: {f:?}"));
     }
     call(target, "protocol = 'http'\npath = '/echo'").await.expect("GET /echo");
 
-    let events = call(target, "protocol = 'sse'\npath = '/streaming'\nevents = 50").await.expect("GET /streaming");
+    let events =
+        call(target, "protocol = 'sse'\npath = '/streaming'\nevents = 50").await.expect("GET /streaming");
     assert_eq!(events, 50);
     let started = Instant::now();
     call(target, "protocol = 'sse'\npath = '/streaming?chunks=5&ttft_ms=300&token_delay_ms=50'\nevents = 5")
         .await
         .expect("GET with delays");
     assert!(started.elapsed() >= Duration::from_millis(500), "ttft and token delays");
-    call(target, "protocol = 'sse'\nmethod = 'POST'\npath = '/streaming'\nbody = '{\"chunks\": 2}'\nevents = 2")
+    call(
+        target,
+        "protocol = 'sse'\nmethod = 'POST'\npath = '/streaming'\nbody = '{\"chunks\": 2}'\nevents = 2",
+    )
+    .await
+    .expect("POST with a JSON body");
+    call(target, "protocol = 'http'\npath = '/streaming?chunks=x'\nexpect = { status = 400 }")
         .await
-        .expect("POST with a JSON body");
-    call(target, "protocol = 'http'\npath = '/streaming?chunks=x'\nexpect = { status = 400 }").await.expect("bad parameter");
+        .expect("bad parameter");
 }
 
 async fn check_grpc(target: &Target) {
-    call(target, "protocol = 'grpc'\ncall = 'echo'\npayload_size = 10240\nmetadata = { application = 'grpc_unary' }")
-        .await
-        .expect("Echo");
-    let events = call(target, "protocol = 'grpc'\ncall = 'stream'\nchunks = 50\nmetadata = { application = 'grpc_streaming' }")
-        .await
-        .expect("Stream");
+    call(
+        target,
+        "protocol = 'grpc'\ncall = 'echo'\npayload_size = 10240\nmetadata = { application = 'grpc_unary' }",
+    )
+    .await
+    .expect("Echo");
+    let events = call(
+        target,
+        "protocol = 'grpc'\ncall = 'stream'\nchunks = 50\nmetadata = { application = 'grpc_streaming' }",
+    )
+    .await
+    .expect("Stream");
     assert_eq!(events, 50);
     let base = target.grpc_uri.as_deref().expect("gRPC address");
 

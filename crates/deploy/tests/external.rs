@@ -9,7 +9,9 @@ use crate::support::{Reply, Seen, features_catalog, features_variants, serve};
 fn request() -> DeployRequest {
     DeployRequest {
         variant: features_variants().get("baseline").expect("baseline").clone(),
-        apps: features_catalog().select(&["unary", "streaming"], "8replica", &Default::default()).expect("apps"),
+        apps: features_catalog()
+            .select(&["unary", "streaming"], "8replica", &Default::default())
+            .expect("apps"),
         manifest_path: None,
     }
 }
@@ -68,8 +70,15 @@ async fn a_wrong_answer_fails_the_check_and_names_the_app() {
 
 #[tokio::test]
 async fn base_urls_with_credentials_or_bad_ports_are_refused_and_never_recorded() {
-    for (url, expected) in [("http://127.0.0.1:99999", "99999"), ("notaurl", "no scheme"), ("http://h:1/?token=abc", "query")] {
-        let backend = Backend::External(ExternalOptions { http_base: url.to_owned(), grpc_uri: None, token: None, check: false });
+    for (url, expected) in
+        [("http://127.0.0.1:99999", "99999"), ("notaurl", "no scheme"), ("http://h:1/?token=abc", "query")]
+    {
+        let backend = Backend::External(ExternalOptions {
+            http_base: url.to_owned(),
+            grpc_uri: None,
+            token: None,
+            check: false,
+        });
         let err = backend.deploy(&request(), &deploy::quiet).await.expect_err(url).to_string();
         assert!(err.contains(expected), "{url}: {err}");
         assert!(!err.contains("abc"), "{err}");

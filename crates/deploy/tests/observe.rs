@@ -615,7 +615,10 @@ async fn observe_variant(backend: &deploy::Backend, variant: deploy::Variant, ha
     // take the lag; the histogram's median is within a bucket (6%) of it.
     let truth = median(&logged);
     eprintln!("[{name}] Sleeper's access log: median {truth:.1} ms of {} requests", logged.len());
-    assert!((sleeper_p50 - truth).abs() <= (0.07 * truth).max(1.0), "[{name}] {sleeper_p50} ms vs {truth} ms logged");
+    assert!(
+        (sleeper_p50 - truth).abs() <= (0.07 * truth).max(1.0),
+        "[{name}] {sleeper_p50} ms vs {truth} ms logged"
+    );
     assert!(sleeper_p50 >= 20.0, "[{name}] the replica sleeps 20 ms; Serve says {sleeper_p50} ms");
     assert!(client_p50 > sleeper_p50, "[{name}] the client's {client_p50} ms includes the transport");
     assert!(front_p50 > sleeper_p50, "[{name}] Front waits for Sleeper: {front_p50} ms");
@@ -625,20 +628,41 @@ async fn observe_variant(backend: &deploy::Backend, variant: deploy::Variant, ha
     // by the requests of about one lag.
     let rate = n as f64 / view.window_s;
     let slack = (rate * observer.lag().as_secs_f64()).ceil() as u64 + 5;
-    for (what, counted) in [("Sleeper", sleeper.requests), ("Front", front.requests), ("ingress", ingress.map_or(0, |a| a.requests))] {
-        assert!(counted.abs_diff(n) <= slack, "[{name}] {what} counted {counted}, the client sent {n} (slack {slack})");
+    for (what, counted) in [
+        ("Sleeper", sleeper.requests),
+        ("Front", front.requests),
+        ("ingress", ingress.map_or(0, |a| a.requests)),
+    ] {
+        assert!(
+            counted.abs_diff(n) <= slack,
+            "[{name}] {what} counted {counted}, the client sent {n} (slack {slack})"
+        );
     }
 
     let cpu = view.cpu.as_ref().expect("cpu");
     let ingress_role = if haproxy { "haproxy" } else { "proxy" };
-    for role in [ingress_role, "replica:sleepy/Front", "replica:sleepy/Sleeper", "controller", "raylet", "gcs", "dashboard_agent"] {
-        let r = cpu.roles.get(role).unwrap_or_else(|| panic!("[{name}] no role {role}: {:?}", cpu.roles.keys()));
+    for role in [
+        ingress_role,
+        "replica:sleepy/Front",
+        "replica:sleepy/Sleeper",
+        "controller",
+        "raylet",
+        "gcs",
+        "dashboard_agent",
+    ] {
+        let r =
+            cpu.roles.get(role).unwrap_or_else(|| panic!("[{name}] no role {role}: {:?}", cpu.roles.keys()));
         assert!(r.cpu_s > 0.0, "[{name}] {role} used no CPU");
         assert!(r.ms_per_request.is_some_and(|v| v > 0.0));
     }
     // Everything the cluster used is part of what the machine did (within a tick per process).
     let ticks = cpu.roles.values().map(|r| r.processes).sum::<u32>() as f64 / cpu.ticks_per_s as f64;
-    assert!(cpu.total_s <= cpu.machine.busy_s + ticks, "[{name}] cluster {} s > machine {} s", cpu.total_s, cpu.machine.busy_s);
+    assert!(
+        cpu.total_s <= cpu.machine.busy_s + ticks,
+        "[{name}] cluster {} s > machine {} s",
+        cpu.total_s,
+        cpu.machine.busy_s
+    );
     eprintln!(
         "[{name}] CPU: cluster {:.2} s + this process {:.2} s of the machine's {:.2} s busy ({:.2} s capacity)",
         cpu.total_s, cpu.machine.this_process_s, cpu.machine.busy_s, cpu.machine.capacity_s
@@ -679,21 +703,21 @@ async fn observe_variant(backend: &deploy::Backend, variant: deploy::Variant, ha
         ms(processing.mean_ms)
     );
     assert!((p50 - truth).abs() <= 1.0, "[{name}] {p50} ms read back, {truth} ms logged");
-    // That it is 20 ms within 1 ms depends on the machine as much as on the observer: with
-    // every core busy (other jobs on a shared machine), the replica's event-loop and thread
-    // hand-offs wait for a core and take 23 ms or more. Checked when a core was free.
-    let machine = exact.cpu.as_ref().expect("cpu").machine.clone();
-    let busy = machine.busy_s / machine.capacity_s;
-    if busy < 0.75 {
-        assert!((p50 - 20.0).abs() <= 1.0, "[{name}] the replica sleeps 20 ms; Serve says {p50} ms (logged {truth} ms)");
-    } else {
-        eprintln!(
-            "[{name}] NOT CHECKED: 20 ms within 1 ms (Serve says {p50:.2} ms): the machine was {:.0}% busy",
-            busy * 100.0
-        );
-    }
+    // The replica sleeps 20 ms, so Serve cannot see less; how much more depends on the machine
+    // as much as on the observer (with the cores busy, the replica's event-loop and thread
+    // hand-offs wait for a core: 24 ms was seen on a shared 2-core machine). The exact check
+    // is the access log's above; this one catches a unit or bucket error.
+    assert!(
+        (19.0..30.0).contains(&p50),
+        "[{name}] the replica sleeps 20 ms; Serve says {p50} ms (logged {truth} ms)"
+    );
     assert_eq!(m.deployments["sleepy/Front"].requests, sent);
-    assert_eq!(m.ingress["http"].apps["sleepy"].by_status.get("200"), Some(&sent), "[{name}] {:?}", m.ingress);
+    assert_eq!(
+        m.ingress["http"].apps["sleepy"].by_status.get("200"),
+        Some(&sent),
+        "[{name}] {:?}",
+        m.ingress
+    );
 
     deployment.shutdown().await.expect("teardown");
     view
@@ -718,6 +742,11 @@ async fn real_ray_a_replica_that_sleeps_20_ms_reads_back_20_ms_and_every_role_sh
     let hap = view.metrics.as_ref().and_then(|m| m.haproxy.as_ref()).expect("HAProxy's own counters");
     let routed = hap.backends.get("http-sleepy").and_then(|b| b.get("http_requests_total"));
     assert!(routed.is_some_and(|n| *n > 0.0), "{hap:?}");
-    assert!(hap.frontends.get("http_frontend").and_then(|f| f.get("http_requests_total")).is_some_and(|n| *n > 0.0));
+    assert!(
+        hap.frontends
+            .get("http_frontend")
+            .and_then(|f| f.get("http_requests_total"))
+            .is_some_and(|n| *n > 0.0)
+    );
     eprintln!("observer test took {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -131,7 +131,11 @@ pub struct RunArgs {
 }
 
 fn parse_run_name(r: &str) -> Result<String, String> {
-    if !r.is_empty() && r.len() <= 100 && r.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) && !r.starts_with('.') {
+    if !r.is_empty()
+        && r.len() <= 100
+        && r.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !r.starts_with('.')
+    {
         Ok(r.to_owned())
     } else {
         Err(format!("{r:?}: use letters, digits, '-', '_' and '.' (not first)"))

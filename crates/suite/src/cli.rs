@@ -14,7 +14,9 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use deploy::{AnyscaleOptions, AppCatalog, Backend, ExternalOptions, LocalOptions, Project, Secret, VariantSet};
+use deploy::{
+    AnyscaleOptions, AppCatalog, Backend, ExternalOptions, LocalOptions, Project, Secret, VariantSet,
+};
 
 use crate::args::{SuiteArgs, TargetKind};
 use crate::config::SuiteConfig;
@@ -61,15 +63,23 @@ fn url_arg(flag: &str, url: &str) -> Result<String, SuiteError> {
 }
 
 /// `VARIANT=URL` entries by variant; a plain `URL` is filed under "".
-fn per_variant(flag: &str, values: &[String]) -> Result<std::collections::BTreeMap<String, String>, SuiteError> {
+fn per_variant(
+    flag: &str,
+    values: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, SuiteError> {
     let mut map = std::collections::BTreeMap::new();
     for v in values {
         let (variant, url) = match v.split_once('=') {
-            Some((variant, url)) if !variant.contains("://") && !variant.contains('/') => (variant.trim(), url),
+            Some((variant, url)) if !variant.contains("://") && !variant.contains('/') => {
+                (variant.trim(), url)
+            }
             _ => ("", v.as_str()),
         };
         if map.insert(variant.to_owned(), url.trim().to_owned()).is_some() {
-            return Err(SuiteError::Usage(format!("{flag}: more than one URL for {}", if variant.is_empty() { "the deployment" } else { variant })));
+            return Err(SuiteError::Usage(format!(
+                "{flag}: more than one URL for {}",
+                if variant.is_empty() { "the deployment" } else { variant }
+            )));
         }
     }
     Ok(map)
@@ -88,19 +98,32 @@ fn prepare(def: &SuiteDef, args: &SuiteArgs) -> Result<Prepared, SuiteError> {
 
     let mut local = LocalOptions::for_project(&project);
     if let Some(p) = &config.python {
-        local.python.use_suite_env(&project.root.join(&p.venv), &p.requirements, &p.install_size, p.min_free_gb);
+        local.python.use_suite_env(
+            &project.root.join(&p.venv),
+            &p.requirements,
+            &p.install_size,
+            p.min_free_gb,
+        );
     }
     local.num_cpus = args.pinning.num_cpus;
     local.cpu_affinity = pinning.ray.as_deref().map(deploy::format_cpu_list);
     let t = &args.target;
-    if !local_target && (args.pinning.ray_cpus.is_some() || args.pinning.client_cpus.is_some() || args.pinning.num_cpus.is_some())
+    if !local_target
+        && (args.pinning.ray_cpus.is_some()
+            || args.pinning.client_cpus.is_some()
+            || args.pinning.num_cpus.is_some())
     {
-        return Err(SuiteError::Usage("--ray-cpus, --client-cpus and --num-cpus apply to --target local only".into()));
+        return Err(SuiteError::Usage(
+            "--ray-cpus, --client-cpus and --num-cpus apply to --target local only".into(),
+        ));
     }
     let mut endpoints = std::collections::BTreeMap::new();
     let backend = match t.target {
         TargetKind::Local => Backend::Local(local.clone()),
-        TargetKind::Anyscale => Backend::Anyscale(AnyscaleOptions::new(&project, std::env::temp_dir().join("servebench-anyscale"))),
+        TargetKind::Anyscale => Backend::Anyscale(AnyscaleOptions::new(
+            &project,
+            std::env::temp_dir().join("servebench-anyscale"),
+        )),
         TargetKind::Url => {
             let urls = per_variant("--url", &t.url)?;
             let grpc = per_variant("--grpc-url", &t.grpc_url)?;
@@ -122,7 +145,9 @@ fn prepare(def: &SuiteDef, args: &SuiteArgs) -> Result<Prepared, SuiteError> {
             match urls.get("") {
                 Some(url) => {
                     if urls.len() > 1 {
-                        return Err(SuiteError::Usage("--url: give one URL, or VARIANT=URL for each variant".into()));
+                        return Err(SuiteError::Usage(
+                            "--url: give one URL, or VARIANT=URL for each variant".into(),
+                        ));
                     }
                     if serve.len() != 1 {
                         return Err(SuiteError::Usage(format!(
@@ -134,11 +159,15 @@ fn prepare(def: &SuiteDef, args: &SuiteArgs) -> Result<Prepared, SuiteError> {
                 }
                 None => {
                     for v in &serve {
-                        let url = urls.get(*v).ok_or_else(|| SuiteError::Usage(format!("--url: no URL for variant {v} (give {v}=URL)")))?;
+                        let url = urls.get(*v).ok_or_else(|| {
+                            SuiteError::Usage(format!("--url: no URL for variant {v} (give {v}=URL)"))
+                        })?;
                         endpoints.insert((*v).to_owned(), external(url, grpc.get(*v))?);
                     }
                     if let Some(v) = urls.keys().find(|v| !serve.contains(&v.as_str())) {
-                        return Err(SuiteError::Usage(format!("--url {v}=...: no selected deployment has variant {v}")));
+                        return Err(SuiteError::Usage(format!(
+                            "--url {v}=...: no selected deployment has variant {v}"
+                        )));
                     }
                     Backend::Local(local.clone())
                 }
@@ -164,7 +193,8 @@ fn prepare(def: &SuiteDef, args: &SuiteArgs) -> Result<Prepared, SuiteError> {
 }
 
 fn estimate(p: &Prepared) -> Duration {
-    let per_level = p.settings.warmup + p.settings.duration.unwrap_or(Duration::from_secs(60)) + p.settings.cooldown;
+    let per_level =
+        p.settings.warmup + p.settings.duration.unwrap_or(Duration::from_secs(60)) + p.settings.cooldown;
     per_level * p.plan.levels() as u32 + Duration::from_secs(40) * p.plan.stages.len() as u32
 }
 
@@ -176,14 +206,19 @@ fn print_plan(p: &Prepared) {
         s.profile,
         p.plan.groups().count(),
         p.plan.stages.len(),
-        if s.paired { "comparisons paired: both variants at once, levels alternated" } else { "one deployment at a time" },
+        if s.paired {
+            "comparisons paired: both variants at once, levels alternated"
+        } else {
+            "one deployment at a time"
+        },
         p.plan.levels(),
         if s.repeat > 1 { format!(" ({} repeats each)", s.repeat) } else { String::new() },
         humantime::format_duration(Duration::from_secs(estimate(p).as_secs()))
     );
     for stage in &p.plan.stages {
         for (i, g) in stage.groups.iter().enumerate() {
-            let sweeps: Vec<String> = g.sweeps.iter().map(|w| format!("{} users {:?}", w.workload, w.users)).collect();
+            let sweeps: Vec<String> =
+                g.sweeps.iter().map(|w| format!("{} users {:?}", w.workload, w.users)).collect();
             let lead = if i == 0 { "  " } else { "  + " };
             println!("{lead}{} for {}: {}", g.key, g.studies.join(", "), sweeps.join("; "));
         }
@@ -220,7 +255,9 @@ impl Printer {
                 let keys: Vec<&str> = groups.iter().map(|g| g.key.as_str()).collect();
                 self.line(&format!("== {} torn down", keys.join(" and ")))
             }
-            Event::Stopped { workload, reason } => self.line(&format!("   {workload}: stopped climbing: {reason}")),
+            Event::Stopped { workload, reason } => {
+                self.line(&format!("   {workload}: stopped climbing: {reason}"))
+            }
             Event::Failed { group, reason } => self.line(&format!("!! {}: {reason}", group.key)),
             Event::Level { group, workload, result: r, resumed } => {
                 *self.done_levels.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
@@ -279,12 +316,13 @@ impl Printer {
     }
 }
 
-async fn execute(def: &SuiteDef, p: Prepared, args: &SuiteArgs) -> Result<Outcome, (SuiteError, Option<std::path::PathBuf>)> {
-    let results_dir = args
-        .run
-        .results_dir
-        .clone()
-        .unwrap_or_else(|| Path::new("results").join(&p.settings.suite));
+async fn execute(
+    def: &SuiteDef,
+    p: Prepared,
+    args: &SuiteArgs,
+) -> Result<Outcome, (SuiteError, Option<std::path::PathBuf>)> {
+    let results_dir =
+        args.run.results_dir.clone().unwrap_or_else(|| Path::new("results").join(&p.settings.suite));
     let results_dir = p.project.root.join(results_dir);
     let folder = RunFolder::open(&results_dir, args.run.run.as_deref(), args.run.resume, &p.settings.suite)
         .map_err(|e| (e, None))?;

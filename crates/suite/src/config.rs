@@ -326,7 +326,10 @@ impl SuiteConfig {
         let mut seen = std::collections::BTreeSet::new();
         for w in &self.workloads {
             if !valid_name(&w.name) || !seen.insert(&w.name) {
-                return Err(format!("workload name {:?} must be ASCII letters and digits, and unique", w.name));
+                return Err(format!(
+                    "workload name {:?} must be ASCII letters and digits, and unique",
+                    w.name
+                ));
             }
             if let Some(sla) = w.sla_p99_ms
                 && !(sla.is_finite() && sla > 0.0)
@@ -392,8 +395,8 @@ impl SuiteConfig {
 
     /// The profile named `name`.
     pub fn profile(&self, name: &str) -> Result<&Profile, String> {
-        self.profiles
-            .get(name)
-            .ok_or_else(|| format!("no profile {name:?} (known: {})", known(self.profiles.keys().map(String::as_str))))
+        self.profiles.get(name).ok_or_else(|| {
+            format!("no profile {name:?} (known: {})", known(self.profiles.keys().map(String::as_str)))
+        })
     }
 }

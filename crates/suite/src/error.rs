@@ -79,13 +79,19 @@ impl SuiteError {
     /// interrupt, 1 for a run that failed.
     pub fn exit_code(&self) -> u8 {
         match self {
-            SuiteError::Read { .. } | SuiteError::Config { .. } | SuiteError::Usage(_) | SuiteError::Catalog(_) => 2,
+            SuiteError::Read { .. }
+            | SuiteError::Config { .. }
+            | SuiteError::Usage(_)
+            | SuiteError::Catalog(_) => 2,
             SuiteError::Interrupted => 130,
             _ => 1,
         }
     }
 
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> SuiteError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> SuiteError {
         let path = path.into();
         move |source| SuiteError::Io { action, path, source }
     }

@@ -32,7 +32,12 @@ pub fn timestamp_name() -> String {
 impl RunFolder {
     /// The folder `results_dir/name`: new (refused if it exists) or, with `resume`, existing (and
     /// of the same suite).
-    pub fn open(results_dir: &Path, name: Option<&str>, resume: bool, suite: &str) -> Result<RunFolder, SuiteError> {
+    pub fn open(
+        results_dir: &Path,
+        name: Option<&str>,
+        resume: bool,
+        suite: &str,
+    ) -> Result<RunFolder, SuiteError> {
         let name = name.map_or_else(timestamp_name, str::to_owned);
         let dir = results_dir.join(&name);
         if resume {
@@ -127,10 +132,15 @@ mod tests {
 
     #[test]
     fn credentials_never_reach_the_manifest() {
-        let args: Vec<String> = ["features-suite", "--url", "http://user:pass@host:8000/?token=abc", "--grpc-url=https://u:p@h:9000"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> = [
+            "features-suite",
+            "--url",
+            "http://user:pass@host:8000/?token=abc",
+            "--grpc-url=https://u:p@h:9000",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let shown = redacted_command(&args).join(" ");
         assert!(!shown.contains("pass") && !shown.contains("abc") && !shown.contains("u:p"), "{shown}");
         assert!(shown.contains("host:8000") && shown.contains("h:9000"), "{shown}");
@@ -141,7 +151,8 @@ mod tests {
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let f = RunFolder::open(root.path(), Some("r1"), false, "features").unwrap_or_else(|e| panic!("{e}"));
         assert!(RunFolder::open(root.path(), Some("r1"), false, "features").is_err());
-        std::fs::write(f.dir.join("manifest.json"), r#"{"suite": "recsys"}"#).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(f.dir.join("manifest.json"), r#"{"suite": "recsys"}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
         let e = RunFolder::open(root.path(), Some("r1"), true, "features").err().map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("recsys suite")));
         assert!(RunFolder::open(root.path(), Some("r2"), true, "features").is_err());

@@ -177,7 +177,8 @@ impl RunIndex {
                     StudyKind::Scaling(sc) => {
                         i.kind = "scaling".into();
                         i.variants = sc.variants.clone();
-                        i.layouts = sc.layouts.iter().filter(|l| settings.includes_layout(l)).cloned().collect();
+                        i.layouts =
+                            sc.layouts.iter().filter(|l| settings.includes_layout(l)).cloned().collect();
                         i.baseline = sc.server.clone();
                     }
                 }

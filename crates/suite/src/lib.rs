@@ -11,8 +11,8 @@
 //!   tear down", stopped by a [`loadgen::CancellationToken`], keeping the run's [`RunIndex`].
 //! - [`cli::main`]: the body of a suite binary (the only module that prints).
 
-pub mod cli;
 mod args;
+pub mod cli;
 mod config;
 mod error;
 mod folder;
@@ -24,7 +24,9 @@ mod settings;
 
 pub use args::{ConfigArgs, PinArgs, RunArgs, SelectArgs, SuiteArgs, TargetArgs, TargetKind, TimingArgs};
 pub use cli::{EXIT_DEPLOYMENT_FAILED, SuiteDef};
-pub use config::{ComparisonStudy, Metric, Profile, PythonConfig, ScalingStudy, Study, StudyKind, SuiteConfig, WorkloadDef};
+pub use config::{
+    ComparisonStudy, Metric, Profile, PythonConfig, ScalingStudy, Study, StudyKind, SuiteConfig, WorkloadDef,
+};
 pub use error::SuiteError;
 pub use folder::{RunFolder, RunManifest, redacted_command, timestamp_name};
 pub use index::{INDEX_SCHEMA, IndexStudy, IndexSweep, IndexWorkload, RunIndex, SweepStatus};

@@ -65,14 +65,18 @@ impl Pinning {
             (Some(client), None) => {
                 let ray = rest(&client);
                 if ray.is_empty() {
-                    return Err(SuiteError::Usage("--client-cpus leaves no CPU for Ray: name --ray-cpus too".into()));
+                    return Err(SuiteError::Usage(
+                        "--client-cpus leaves no CPU for Ray: name --ray-cpus too".into(),
+                    ));
                 }
                 Pinning { client: Some(client), ray: Some(ray), how: PinSource::Given }
             }
             (None, Some(ray)) => {
                 let client = rest(&ray);
                 if client.is_empty() {
-                    return Err(SuiteError::Usage("--ray-cpus leaves no CPU for the client: name --client-cpus too".into()));
+                    return Err(SuiteError::Usage(
+                        "--ray-cpus leaves no CPU for the client: name --client-cpus too".into(),
+                    ));
                 }
                 Pinning { client: Some(client), ray: Some(ray), how: PinSource::Given }
             }
@@ -100,7 +104,6 @@ impl Pinning {
         format!("pinned ({how}): Ray on {}, the client on {}", show(&self.ray), show(&self.client))
     }
 }
-
 
 impl Pinning {
     /// Pins the calling thread (before the runtime starts, so that its threads inherit it) to the

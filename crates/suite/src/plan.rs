@@ -138,30 +138,47 @@ impl Plan {
             settings
                 .workloads
                 .iter()
-                .map(|w| sweep_plan(settings, catalog, w, Some(layout), &w.sweep, format!("{key}-{}", w.name)))
+                .map(|w| {
+                    sweep_plan(settings, catalog, w, Some(layout), &w.sweep, format!("{key}-{}", w.name))
+                })
                 .collect()
         };
         let mut stages: Vec<Stage> = Vec::new();
         // Sequential groups shared between studies are deployed once.
-        let add_alone = |stages: &mut Vec<Stage>, key: String, subject: Subject, study: &str, sweeps: Vec<SweepPlan>| {
-            match stages.iter_mut().flat_map(|st| st.groups.iter_mut()).find(|g| g.key == key && g.paired_for.is_none()) {
-                Some(g) => {
-                    if !g.studies.iter().any(|s| s == study) {
-                        g.studies.push(study.to_owned());
+        let add_alone =
+            |stages: &mut Vec<Stage>, key: String, subject: Subject, study: &str, sweeps: Vec<SweepPlan>| {
+                match stages
+                    .iter_mut()
+                    .flat_map(|st| st.groups.iter_mut())
+                    .find(|g| g.key == key && g.paired_for.is_none())
+                {
+                    Some(g) => {
+                        if !g.studies.iter().any(|s| s == study) {
+                            g.studies.push(study.to_owned());
+                        }
                     }
+                    None => stages.push(Stage {
+                        groups: vec![Group {
+                            key,
+                            paired_for: None,
+                            subject,
+                            studies: vec![study.to_owned()],
+                            sweeps,
+                        }],
+                    }),
                 }
-                None => stages.push(Stage {
-                    groups: vec![Group { key, paired_for: None, subject, studies: vec![study.to_owned()], sweeps }],
-                }),
-            }
-        };
+            };
         for study in &settings.studies {
             for (variant, layout) in study.arms() {
                 variants.get(&variant).map_err(SuiteError::Catalog)?;
                 catalog.layout(&layout).map_err(SuiteError::Catalog)?;
             }
             match &study.kind {
-                StudyKind::Comparison(c) if settings.paired && settings.measures(&c.baseline) && settings.measures(&c.treatment) => {
+                StudyKind::Comparison(c)
+                    if settings.paired
+                        && settings.measures(&c.baseline)
+                        && settings.measures(&c.treatment) =>
+                {
                     let mut groups = Vec::new();
                     for variant in [&c.baseline, &c.treatment] {
                         let key = format!("{}-{variant}-{}", study.name, c.layout);
@@ -200,7 +217,13 @@ impl Plan {
                             sweep_plan(settings, catalog, w, None, sweep, stem)
                         })
                         .collect::<Result<_, _>>()?;
-                    add_alone(&mut stages, server.clone(), Subject::Server { name: server.clone() }, &study.name, sweeps);
+                    add_alone(
+                        &mut stages,
+                        server.clone(),
+                        Subject::Server { name: server.clone() },
+                        &study.name,
+                        sweeps,
+                    );
                 }
             }
         }

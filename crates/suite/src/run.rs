@@ -11,8 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deploy::{AppCatalog, Backend, DeployRequest, Deployment, ExternalOptions, LocalOptions, RunError, VariantSet};
-use loadgen::{CancellationToken, Level, LevelResult, Phases, Progress, ProgressFn, Schedule, SweepOutput, Window};
+use deploy::{
+    AppCatalog, Backend, DeployRequest, Deployment, ExternalOptions, LocalOptions, RunError, VariantSet,
+};
+use loadgen::{
+    CancellationToken, Level, LevelResult, Phases, Progress, ProgressFn, Schedule, SweepOutput, Window,
+};
 
 use crate::config::{Metric, WorkloadDef};
 use crate::error::SuiteError;
@@ -110,7 +114,7 @@ pub fn level(settings: &Settings, sweep: &SweepPlan, users: u32, k: u32, repeats
     let mut l = Level::new(Schedule::closed(users));
     l.label = level_label(users, k, repeats);
     l.phases = Phases {
-        warmup: settings.warmup,
+        warmup: settings.warmup.into(),
         window: match (sweep.requests, settings.duration) {
             (Some(n), _) => Window::Requests(n),
             (None, Some(d)) => Window::Duration(d),
@@ -124,7 +128,11 @@ pub fn level(settings: &Settings, sweep: &SweepPlan, users: u32, k: u32, repeats
 
 /// Every level of a sweep, repeats included, in order.
 pub fn levels(settings: &Settings, sweep: &SweepPlan, repeats: u32) -> Vec<Level> {
-    sweep.users.iter().flat_map(|u| (1..=repeats).map(move |k| level(settings, sweep, *u, k, repeats))).collect()
+    sweep
+        .users
+        .iter()
+        .flat_map(|u| (1..=repeats).map(move |k| level(settings, sweep, *u, k, repeats)))
+        .collect()
 }
 
 fn output(dir: &Path, sweep: &SweepPlan, resume: bool) -> SweepOutput {
@@ -163,7 +171,10 @@ fn figures(w: &WorkloadDef, r: &LevelResult) -> (f64, Option<f64>) {
         Metric::Events => (r.events_per_s.unwrap_or(0.0), r.latency_ms.map(|l| l.p99)),
         Metric::Tokens => {
             let out = r.tokens.map_or(0.0, |t| t.output as f64);
-            (if r.phases.window_s > 0.0 { out / r.phases.window_s } else { 0.0 }, r.first_event_ms.map(|l| l.p99))
+            (
+                if r.phases.window_s > 0.0 { out / r.phases.window_s } else { 0.0 },
+                r.first_event_ms.map(|l| l.p99),
+            )
         }
     }
 }
@@ -285,7 +296,8 @@ impl Ctx<'_> {
         let group = live.group;
         let sweep = &group.sweeps[i];
         let w = self.workload(&sweep.workload)?;
-        let fail = |source| SuiteError::Sweep { deployment: group.key.clone(), workload: w.name.clone(), source };
+        let fail =
+            |source| SuiteError::Sweep { deployment: group.key.clone(), workload: w.name.clone(), source };
         let out = output(&self.opts.dir, sweep, self.opts.resume);
         let path = out.level_path(&level.label);
         if self.opts.resume && path.exists() {
@@ -319,7 +331,11 @@ impl Ctx<'_> {
 
     /// Measures every sweep of the stage's groups (deployed in `deployments`, same order): level
     /// by level, the groups alternating in ABBA order over repeats.
-    async fn measure(&self, stage: &Stage, deployments: &[Deployment]) -> Result<Vec<Option<String>>, SuiteError> {
+    async fn measure(
+        &self,
+        stage: &Stage,
+        deployments: &[Deployment],
+    ) -> Result<Vec<Option<String>>, SuiteError> {
         let repeats = self.settings.repeat;
         let mut live: Vec<Live<'_>> = stage
             .groups
@@ -335,7 +351,11 @@ impl Ctx<'_> {
             let mut workloads = Vec::new();
             for l in &live {
                 let sweep = &l.group.sweeps[i];
-                let fail = |source| SuiteError::Sweep { deployment: l.group.key.clone(), workload: w.name.clone(), source };
+                let fail = |source| SuiteError::Sweep {
+                    deployment: l.group.key.clone(),
+                    workload: w.name.clone(),
+                    source,
+                };
                 workloads.push(Arc::new(w.request.build(&l.deployment.target().endpoint()).map_err(fail)?));
                 let folder = self.opts.dir.join("sweeps").join(&sweep.stem);
                 std::fs::create_dir_all(&folder).map_err(SuiteError::io("creating", &folder))?;
@@ -366,7 +386,11 @@ impl Ctx<'_> {
                     let saturated = climbs[g].take(w, users, &rs);
                     results[g].extend(rs);
                     if !results[g].is_empty() {
-                        let fail = |source| SuiteError::Sweep { deployment: live[g].group.key.clone(), workload: w.name.clone(), source };
+                        let fail = |source| SuiteError::Sweep {
+                            deployment: live[g].group.key.clone(),
+                            workload: w.name.clone(),
+                            source,
+                        };
                         loadgen::write_csv(&csv, &results[g]).map_err(fail)?;
                     }
                     if !saturated {
@@ -383,7 +407,9 @@ impl Ctx<'_> {
                 {
                     let why: Vec<String> = active
                         .iter()
-                        .map(|g| format!("{}: {}", live[*g].group.key, climbs[*g].last.clone().unwrap_or_default()))
+                        .map(|g| {
+                            format!("{}: {}", live[*g].group.key, climbs[*g].last.clone().unwrap_or_default())
+                        })
                         .collect();
                     stopped = Some(why.join("; "));
                     break;
@@ -448,10 +474,18 @@ impl Ctx<'_> {
         let what = match &group.subject {
             Subject::Serve { variant, layout } => {
                 let v = opts.variants.get(variant).map_err(SuiteError::Catalog)?.clone();
-                let apps = opts.catalog.select(&apps, layout, &self.settings.app_args).map_err(SuiteError::Catalog)?;
-                What::Serve(self.backend(variant, slot, of), DeployRequest { variant: v, apps, manifest_path: Some(manifest.clone()) })
+                let apps = opts
+                    .catalog
+                    .select(&apps, layout, &self.settings.app_args)
+                    .map_err(SuiteError::Catalog)?;
+                What::Serve(
+                    self.backend(variant, slot, of),
+                    DeployRequest { variant: v, apps, manifest_path: Some(manifest.clone()) },
+                )
             }
-            Subject::Server { name } => What::Server(opts.catalog.server(name).map_err(SuiteError::Catalog)?.clone()),
+            Subject::Server { name } => {
+                What::Server(opts.catalog.server(name).map_err(SuiteError::Catalog)?.clone())
+            }
         };
         let args = self.settings.app_args.get(group.variant_layout().0).cloned().unwrap_or_default();
         Ok(async move {
@@ -506,7 +540,11 @@ pub async fn run(
         if cancel.is_cancelled() {
             return Err(SuiteError::Interrupted);
         }
-        let all_done = stage.groups.iter().flat_map(|g| &g.sweeps).all(|s| sweep_done(settings, &opts.dir, s, plan.repeat));
+        let all_done = stage
+            .groups
+            .iter()
+            .flat_map(|g| &g.sweeps)
+            .all(|s| sweep_done(settings, &opts.dir, s, plan.repeat));
         if opts.resume && all_done {
             for group in &stage.groups {
                 on_event(Event::Skipped(group));
@@ -514,7 +552,12 @@ pub async fn run(
                     let out = output(&opts.dir, s, true);
                     for l in levels(settings, s, plan.repeat) {
                         if let Ok(r) = loadgen::read_level(&out.level_path(&l.label)) {
-                            on_event(Event::Level { group, workload: &s.workload, result: &r, resumed: true });
+                            on_event(Event::Level {
+                                group,
+                                workload: &s.workload,
+                                result: &r,
+                                resumed: true,
+                            });
                         }
                     }
                 }
@@ -530,7 +573,10 @@ pub async fn run(
             .enumerate()
             .map(|(slot, g)| ctx.deploying(g, slot, of, &log))
             .collect::<Result<Vec<_>, _>>()?;
-        let result = deploy::run_with_deployments(deploying, cancel, async |d: &[Deployment]| ctx.measure(stage, d).await).await;
+        let result = deploy::run_with_deployments(deploying, cancel, async |d: &[Deployment]| {
+            ctx.measure(stage, d).await
+        })
+        .await;
         on_event(Event::TornDown(&stage.groups));
         let mut failed = |group: &Group, reason: String| {
             on_event(Event::Failed { group, reason: &reason });
@@ -559,18 +605,27 @@ pub async fn run(
             }
             Err(RunError::Body { error, teardown }) => {
                 for t in teardown {
-                    on_event(Event::Failed { group: &stage.groups[0], reason: &format!("tearing down failed too: {t}") });
+                    on_event(Event::Failed {
+                        group: &stage.groups[0],
+                        reason: &format!("tearing down failed too: {t}"),
+                    });
                 }
                 return Err(error);
             }
             Err(RunError::Teardown(errors)) => {
-                let source = errors.into_iter().next().unwrap_or_else(|| deploy::DeployError::Teardown("unknown".into()));
+                let source = errors
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| deploy::DeployError::Teardown("unknown".into()));
                 let key = stage.groups.iter().map(|g| g.key.as_str()).collect::<Vec<_>>().join(", ");
                 return Err(SuiteError::Teardown { deployment: key, source });
             }
             Err(RunError::Cancelled { teardown }) => {
                 for t in teardown {
-                    on_event(Event::Failed { group: &stage.groups[0], reason: &format!("tearing down failed: {t}") });
+                    on_event(Event::Failed {
+                        group: &stage.groups[0],
+                        reason: &format!("tearing down failed: {t}"),
+                    });
                 }
                 return Err(SuiteError::Interrupted);
             }

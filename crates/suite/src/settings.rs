@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::args::SuiteArgs;
-use crate::config::{StudyKind, Study, SuiteConfig, WorkloadDef};
+use crate::config::{Study, StudyKind, SuiteConfig, WorkloadDef};
 use crate::error::SuiteError;
 
 /// What one run measures, and how.
@@ -77,9 +77,14 @@ impl Settings {
         let pick_studies = if args.select.study.is_empty() { &p.studies } else { &args.select.study };
         let studies: Vec<Study> =
             pick_studies.iter().map(|s| config.study(s).cloned()).collect::<Result<_, _>>().map_err(|e| {
-                SuiteError::Usage(if args.select.study.is_empty() { format!("profile: {e}") } else { format!("--study: {e}") })
+                SuiteError::Usage(if args.select.study.is_empty() {
+                    format!("profile: {e}")
+                } else {
+                    format!("--study: {e}")
+                })
             })?;
-        let pick_workloads = if args.select.workload.is_empty() { &p.workloads } else { &args.select.workload };
+        let pick_workloads =
+            if args.select.workload.is_empty() { &p.workloads } else { &args.select.workload };
         let mut workloads: Vec<WorkloadDef> = pick_workloads
             .iter()
             .map(|w| config.workload(w).cloned())
@@ -120,16 +125,20 @@ impl Settings {
                 return Err(SuiteError::Usage(format!("--variant {v} is in none of the selected studies")));
             }
         }
-        let layouts = if args.select.layout.is_empty() { p.layouts.clone() } else { Some(args.select.layout.clone()) };
+        let layouts =
+            if args.select.layout.is_empty() { p.layouts.clone() } else { Some(args.select.layout.clone()) };
         if let Some(ls) = &layouts {
             for l in ls {
-                let used = studies.iter().any(|s| matches!(&s.kind, StudyKind::Scaling(sc) if sc.layouts.contains(l)));
+                let used = studies
+                    .iter()
+                    .any(|s| matches!(&s.kind, StudyKind::Scaling(sc) if sc.layouts.contains(l)));
                 if !used {
                     return Err(SuiteError::Usage(format!("--layout {l} is in no selected scaling study")));
                 }
             }
         }
-        let (mut dur, mut requests) = (p.duration_s.map(|d| duration("duration", d)).transpose()?, p.requests);
+        let (mut dur, mut requests) =
+            (p.duration_s.map(|d| duration("duration", d)).transpose()?, p.requests);
         if let Some(d) = args.timing.duration {
             (dur, requests) = (Some(d.0), None);
         }

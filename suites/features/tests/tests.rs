@@ -42,7 +42,8 @@ fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
 
     // One CSV per variant x layout x workload, with both levels, and a JSON per level; the index
     // says which belongs to which study.
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("index.json")).unwrap()).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("index.json")).unwrap()).unwrap();
     assert_eq!(index["schema"], "servebench.index/1");
     assert_eq!(index["studies"][0]["name"], "allon");
     assert_eq!(index["sweeps"].as_array().unwrap().len(), 2);
@@ -78,9 +79,10 @@ fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
         let ray = if cpus == 2 { "0".to_owned() } else { format!("0-{}", cpus - 2) };
         assert_eq!(d["ray_cpu_affinity"], ray.as_str());
         // The client measured with the one core it had.
-        let level: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(run.join("sweeps/allon-all_on-1replica-unary/level_c1.json")).unwrap())
-                .unwrap();
+        let level: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(run.join("sweeps/allon-all_on-1replica-unary/level_c1.json")).unwrap(),
+        )
+        .unwrap();
         assert_eq!(level["client"]["cores"], 1, "{}", level["client"]);
     }
     assert!(d["ray_version"].as_str().unwrap().starts_with("2.60"));
@@ -137,7 +139,10 @@ fn bad_selections_get_one_line_errors_and_exit_2() {
         (&["--variant", "grpc", "--plan"][..], "none of the selected studies"),
         (&["--target", "url", "--variant", "all_on", "--plan"][..], "--url"),
         (&["--target", "url", "--url", "notaurl", "--variant", "all_on", "--plan"][..], "no scheme"),
-        (&["--target", "url", "--url", "http://127.0.0.1:99999", "--variant", "all_on", "--plan"][..], "99999"),
+        (
+            &["--target", "url", "--url", "http://127.0.0.1:99999", "--variant", "all_on", "--plan"][..],
+            "99999",
+        ),
         (&["--target", "url", "--url", "http://h:8000", "--plan"][..], "one running deployment"),
         (&["--num-cpus", "0", "--plan"][..], "--num-cpus"),
         (&["--client-cpus", "4000", "--plan"][..], "not available to this process"),
@@ -155,7 +160,9 @@ fn bad_selections_get_one_line_errors_and_exit_2() {
     let out = Command::cargo_bin("features-suite").unwrap().args(["--plan"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && text.contains("allon-baseline-1replica") && text.contains("allon-all_on-1replica"),
+        out.status.success()
+            && text.contains("allon-baseline-1replica")
+            && text.contains("allon-all_on-1replica"),
         "{text}"
     );
 }

@@ -28,6 +28,9 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    let def = suite::SuiteDef { binary: "llm-single-node-suite", config: "suites/llm-single-node/configs/suite.toml" };
+    let def = suite::SuiteDef {
+        binary: "llm-single-node-suite",
+        config: "suites/llm-single-node/configs/suite.toml",
+    };
     suite::cli::main(&def, Cli::parse().args)
 }

@@ -9,13 +9,20 @@ use assert_cmd::Command;
 
 #[test]
 fn the_plan_names_both_variants_and_the_spec_sweep() {
-    let out = Command::cargo_bin("recsys-suite").unwrap().args(["--profile", "spec", "--plan"]).output().unwrap();
+    let out =
+        Command::cargo_bin("recsys-suite").unwrap().args(["--profile", "spec", "--plan"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for want in ["unoptimized-cpu", "optimized-cpu", "all_on-cpu", "[10, 20, 30, 40, 50, 75, 100, 150, 200, 300, 400, 500]"] {
+    for want in [
+        "unoptimized-cpu",
+        "optimized-cpu",
+        "all_on-cpu",
+        "[10, 20, 30, 40, 50, 75, 100, 150, 200, 300, 400, 500]",
+    ] {
         assert!(text.contains(want), "{want}: {text}");
     }
-    let out = Command::cargo_bin("recsys-suite").unwrap().args(["--sweep", "users=0", "--plan"]).output().unwrap();
+    let out =
+        Command::cargo_bin("recsys-suite").unwrap().args(["--sweep", "users=0", "--plan"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -34,7 +41,8 @@ fn smoke_comparison_on_real_ray() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "recsys-suite failed:\n{stderr}\n{stdout}");
     let run = results.path().join("e2e");
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("index.json")).unwrap()).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("index.json")).unwrap()).unwrap();
     assert_eq!(index["suite"], "recsys");
     assert_eq!(index["studies"][0]["at_users"], 400);
     for variant in ["unoptimized", "optimized"] {
@@ -46,7 +54,8 @@ fn smoke_comparison_on_real_ray() {
         }
     }
     let d: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("deployments/recsys-optimized-cpu.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(run.join("deployments/recsys-optimized-cpu.json")).unwrap())
+            .unwrap();
     assert_eq!(d["flags"]["RAY_SERVE_ENABLE_HA_PROXY"], "1");
     assert_eq!(d["replicas"]["recsys/IngressDeployment"], 2);
     if cfg!(feature = "report") {

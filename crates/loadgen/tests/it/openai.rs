@@ -46,11 +46,12 @@ async fn a_known_per_token_delay_reads_back_as_tpot() {
     assert_eq!(r.counts.errors, 0, "{:?}", r.error_samples);
     assert_eq!(r.counts.ok, 12);
     let tpot = r.tpot_ms.unwrap();
-    assert!((tpot.p50 - 5.0).abs() <= 0.5, "TPOT p50 {} ms, server sends a token every 5 ms", tpot.p50);
+    // Sleeps overshoot on a busy machine, never undershoot: the bounds are asymmetric.
+    assert!((4.8..7.0).contains(&tpot.p50), "TPOT p50 {} ms, server sends a token every 5 ms", tpot.p50);
     let ttft = r.first_event_ms.unwrap();
-    assert!((ttft.p50 - 30.0).abs() <= 3.0, "TTFT p50 {}", ttft.p50);
+    assert!((29.0..40.0).contains(&ttft.p50), "TTFT p50 {}", ttft.p50);
     let itl = r.event_gap_ms.unwrap();
-    assert!((itl.p50 - 5.0).abs() <= 0.5, "ITL p50 {}", itl.p50);
+    assert!((4.5..7.0).contains(&itl.p50), "ITL p50 {}", itl.p50);
     let tokens = r.tokens.unwrap();
     assert_eq!(tokens.output, 12 * 20);
     assert_eq!(tokens.input, 12 * 32);
@@ -104,12 +105,19 @@ async fn a_known_per_token_delay_reads_back_as_tpot() {
         let t = t.as_f64().unwrap();
         assert!((0.025..0.1).contains(&t), "ttft {t} s for a 30 ms first token");
     }
+    // One gap can be short when the scheduler delays a token and two arrive in one read (a busy
+    // CI machine does that), so the check is on each stream's sum and on the median of all gaps.
+    let mut gaps = Vec::new();
     for itl in list("itls") {
-        let itl = itl.as_array().unwrap();
+        let itl: Vec<f64> = itl.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
         assert_eq!(itl.len(), 19, "20 tokens have 19 gaps");
-        let mid = itl[9].as_f64().unwrap();
-        assert!((0.003..0.02).contains(&mid), "itl {mid} s for 5 ms tokens");
+        let sum: f64 = itl.iter().sum();
+        assert!(sum >= 19.0 * 0.005 * 0.9, "19 gaps of 5 ms add up to {sum} s");
+        gaps.extend(itl);
     }
+    gaps.sort_by(f64::total_cmp);
+    let median = gaps[gaps.len() / 2];
+    assert!((0.004..0.02).contains(&median), "median itl {median} s for 5 ms tokens");
     let starts: Vec<f64> = list("start_times").iter().map(|x| x.as_f64().unwrap()).collect();
     assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
     assert_eq!(r.requests.as_ref().map(Vec::len), Some(12));

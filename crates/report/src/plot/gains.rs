@@ -78,7 +78,9 @@ pub fn plot_peak_gains(summary: &Summary, out_stem: &Path, formats: &[ImageForma
             let at_users = g.at_users.as_ref().filter(|a| a.throughput_gain.is_some());
             fixed_load |= at_users.is_some();
             let (sla, gain, gain_ci, p99_ratio) = match at_users {
-                Some(a) => (format!("at {} users", a.users), a.throughput_gain, a.throughput_gain_ci, a.p99_ratio),
+                Some(a) => {
+                    (format!("at {} users", a.users), a.throughput_gain, a.throughput_gain_ci, a.p99_ratio)
+                }
                 None => (
                     c.sla_ms.map(|s| format!("p99 ≤ {}", fmt_ms(s))).unwrap_or_else(|| "no SLA".into()),
                     g.throughput_gain,
@@ -315,7 +317,9 @@ impl GainsFigure {
                     layout.block(r);
                     text.draw_in(root, r, 0.0, 0.0)?;
                     if let Some(ci) = fmt_ratio_ci(ci) {
-                        let slot = f64::from(chart.backend_coord(&(1.0, 0.0)).0 - chart.backend_coord(&(0.0, 0.0)).0);
+                        let slot = f64::from(
+                            chart.backend_coord(&(1.0, 0.0)).0 - chart.backend_coord(&(0.0, 0.0)).0,
+                        );
                         let small = fit(root, &ci, text_style(12.5, MUTED_TEXT), 12.5, slot - 6.0)?;
                         let r2 = small.rect_at(cx - small.width / 2.0, r.y0 - small.height - 3.0, 0.0);
                         layout.block(r2);

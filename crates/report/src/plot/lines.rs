@@ -284,7 +284,12 @@ fn draw_panel<DB: DrawingBackend>(
         }
     }
     for &(cx, top, bottom) in bars.iter().flatten() {
-        layout.block(Rect { x0: cx - BAR_CAP - 1.0, y0: top - 1.0, x1: cx + BAR_CAP + 1.0, y1: bottom + 1.0 });
+        layout.block(Rect {
+            x0: cx - BAR_CAP - 1.0,
+            y0: top - 1.0,
+            x1: cx + BAR_CAP + 1.0,
+            y1: bottom + 1.0,
+        });
     }
 
     // The legend, where it covers the least.

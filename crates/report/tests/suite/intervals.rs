@@ -97,7 +97,8 @@ fn write_run(run: &Path, spec: Spec) {
             // ABBA: the pair ran back to back, so both see the same state of the machine.
             let drift = 1.0 + spec.drift * noise.normal();
             for v in variants {
-                let mean = variant_cap(v) * users as f64 / (users as f64 + 8.0) * drift
+                let mean = variant_cap(v) * users as f64 / (users as f64 + 8.0)
+                    * drift
                     * (1.0 + spec.level_noise * noise.normal());
                 let mut e = 0.0;
                 let series: Vec<f64> = (0..spec.seconds)
@@ -186,7 +187,9 @@ fn a_paired_study_reads_as_one_user_count_per_repeat_group() {
     let (_tmp, run) = run_with(Spec::default());
     let loaded = load_dir(&run).expect("loads");
     assert_eq!(loaded.sweeps.len(), 2);
-    assert!(loaded.sweeps.iter().all(|s| s.paired && s.repeats == Some(3) && s.study.as_deref() == Some("allon")));
+    assert!(
+        loaded.sweeps.iter().all(|s| s.paired && s.repeats == Some(3) && s.study.as_deref() == Some("allon"))
+    );
     assert_eq!(loaded.sweeps[0].levels.len(), USERS.len() * 3);
     assert_eq!(loaded.sweeps[0].levels[1].label, "c1-r2");
     assert_eq!(loaded.sweeps[0].levels[1].repeat, Some(2));
@@ -278,7 +281,8 @@ fn an_unstable_level_is_never_the_peak() {
     assert_eq!(peak.concurrency, 32);
     let c64 = c.variants[1].loads.iter().find(|l| l.concurrency == 64).expect("c64");
     assert!(!c64.stable && c64.valid && !c64.counts && !c64.peak);
-    let excluded: Vec<_> = c.excluded.iter().map(|e| (e.label.as_str(), e.repeat, e.reason.clone())).collect();
+    let excluded: Vec<_> =
+        c.excluded.iter().map(|e| (e.label.as_str(), e.repeat, e.reason.clone())).collect();
     assert_eq!(
         excluded,
         [("c64-r2", Some(2), Exclusion::Unstable(vec!["throughput fell 30% over the window".into()]))]
@@ -331,7 +335,9 @@ fn the_summary_and_the_plots_show_the_intervals() {
     assert!(md.contains("percentile bootstrap (2,000 resamples, seed 1)"), "{md}");
     assert!(md.contains("15 (5 x 3 repeats"), "{md}");
     let svg = fs::read_to_string(out.join("noisy/allon_unary.svg")).expect("svg");
-    for text in ["95% CI", "bars: 95% CI of the mean throughput", "hollow: unstable (in some repeat), not a peak"] {
+    for text in
+        ["95% CI", "bars: 95% CI of the mean throughput", "hollow: unstable (in some repeat), not a peak"]
+    {
         assert!(svg.contains(text), "comparison SVG lacks {text}");
     }
     let gains = fs::read_to_string(out.join("peak_performance_gains.svg")).expect("svg");
@@ -343,7 +349,8 @@ fn summary_json_round_trips() {
     let (tmp, run) = run_with(Spec::default());
     patch(&run, "baseline", 4, 1, |v| v["valid"] = json!(false));
     let out = tmp.path().join("report");
-    let files = write_report(&[&run], &out, &Options { formats: Vec::new(), ..Options::default() }).expect("report");
+    let files =
+        write_report(&[&run], &out, &Options { formats: Vec::new(), ..Options::default() }).expect("report");
     assert_eq!(files.json, out.join(SUMMARY_JSON_FILE));
     let text = fs::read_to_string(&files.json).expect("json");
     let back = Summary::from_json(&text).expect("reads back");
@@ -351,7 +358,10 @@ fn summary_json_round_trips() {
     let v: Value = serde_json::from_str(&text).expect("json");
     assert_eq!(v["schema"], "servebench.summary/1");
     let load = &v["comparisons"][0]["variants"][0]["loads"][1];
-    assert_eq!((load["label"].as_str(), load["repeats"].as_u64(), load["valid"].as_bool()), (Some("c4"), Some(3), Some(false)));
+    assert_eq!(
+        (load["label"].as_str(), load["repeats"].as_u64(), load["valid"].as_bool()),
+        (Some("c4"), Some(3), Some(false))
+    );
     assert!(load["throughput_ci"]["lo"].as_f64().is_some() && load["throughput"].as_f64().is_some());
     assert!(v["comparisons"][0]["gains"][0]["throughput_gain_ci"]["hi"].as_f64().is_some());
     assert_eq!(v["comparisons"][0]["excluded"][0]["reason"]["invalid"], "measured nothing");
@@ -377,8 +387,9 @@ fn a_seed_gives_the_same_report_every_time() {
 
     // No resamples: no intervals, the same peaks.
     let loaded = load_dir(&run).expect("loads");
-    let none = summarize_with(&loaded, &Criteria::default(), &Bootstrap { resamples: 0, ..Bootstrap::default() })
-        .expect("summarizes");
+    let none =
+        summarize_with(&loaded, &Criteria::default(), &Bootstrap { resamples: 0, ..Bootstrap::default() })
+            .expect("summarizes");
     let with = summarize(&loaded, &Criteria::default()).expect("summarizes");
     let (a, b) = (comparison(&none, "allon", "unary"), comparison(&with, "allon", "unary"));
     assert_eq!(a.peak_of("all_on").map(|p| p.throughput), b.peak_of("all_on").map(|p| p.throughput));
@@ -394,12 +405,20 @@ fn results_without_repeats_or_series_get_no_interval() {
     assert!(!s.has_intervals());
     for c in &s.comparisons {
         assert!(c.gains.iter().all(|g| g.throughput_gain_ci.is_none()));
-        assert!(c.variants.iter().all(|v| v.peak.as_ref().is_none_or(|p| p.throughput_ci.is_none() && p.repeats == 1)));
-        assert!(c.variants.iter().flat_map(|v| &v.loads).all(|l| l.throughput_ci.is_none() && l.repeats == 1));
+        assert!(
+            c.variants
+                .iter()
+                .all(|v| v.peak.as_ref().is_none_or(|p| p.throughput_ci.is_none() && p.repeats == 1))
+        );
+        assert!(
+            c.variants.iter().flat_map(|v| &v.loads).all(|l| l.throughput_ci.is_none() && l.repeats == 1)
+        );
     }
     let md = fs::read_to_string(&files.markdown).expect("md");
     assert!(!md.contains("CI") && md.contains("**11.5x**"), "{md}");
-    assert!(!fs::read_to_string(out.join("published-features/allon8_unary.svg")).expect("svg").contains("bars:"));
+    assert!(
+        !fs::read_to_string(out.join("published-features/allon8_unary.svg")).expect("svg").contains("bars:")
+    );
     assert!(files.comparisons.iter().all(|p| p.exists()));
     let back = Summary::from_json(&fs::read_to_string(&files.json).expect("json")).expect("reads back");
     assert_eq!(&back, s);

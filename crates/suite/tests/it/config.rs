@@ -13,7 +13,9 @@ struct Cli {
 }
 
 pub fn args(list: &[&str]) -> SuiteArgs {
-    Cli::try_parse_from(std::iter::once("suite").chain(list.iter().copied())).unwrap_or_else(|e| panic!("{e}")).args
+    Cli::try_parse_from(std::iter::once("suite").chain(list.iter().copied()))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .args
 }
 
 fn root() -> PathBuf {
@@ -67,8 +69,11 @@ fn paired_comparisons_deploy_both_variants_together_and_repeat_levels() {
     assert_eq!(stages.len(), 5);
     assert_eq!(plan.stages[1].groups[0].paired_for.as_deref(), Some("haproxy"));
     assert_eq!(plan.levels(), 10 * 26 * 3);
-    let labels: Vec<String> =
-        suite::levels(&s, &plan.stages[0].groups[0].sweeps[0], 3).iter().take(4).map(|l| l.label.clone()).collect();
+    let labels: Vec<String> = suite::levels(&s, &plan.stages[0].groups[0].sweeps[0], 3)
+        .iter()
+        .take(4)
+        .map(|l| l.label.clone())
+        .collect();
     assert_eq!(labels, ["c1-r1", "c1-r2", "c1-r3", "c2-r1"]);
 }
 
@@ -113,7 +118,9 @@ fn clap_refuses_bad_values_before_anything_starts() {
 #[test]
 fn bad_configurations_name_their_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mini/suite.toml")).unwrap();
+    let base =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mini/suite.toml"))
+            .unwrap();
     for (from, to, want) in [
         ("name = \"echo\"", "name = \"e_cho\"", "letters and digits"),
         ("protocol = \"http\"", "protocol = \"ftp\"", "ftp"),

@@ -113,7 +113,8 @@ fn a_deployment_that_stops_serving_is_left_and_reported() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let server = server::start();
     let config = SuiteConfig::load(&mini()).unwrap();
-    let settings = Settings::new(&config, &args(&["--profile", "quick", "--workload", "echo", "--sequential"])).unwrap();
+    let settings =
+        Settings::new(&config, &args(&["--profile", "quick", "--workload", "echo", "--sequential"])).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("r2");
     let opts = options(&dir, &server.url(), &config);
@@ -176,13 +177,21 @@ fn alternating_the_variants_recovers_a_known_ratio_on_a_drifting_machine() {
         opts.endpoints.insert("slow".into(), external(&slow.url()));
         opts.endpoints.insert("fast".into(), external(&fast.url()));
         let plan = Plan::new(&settings, &opts.variants, &opts.catalog).unwrap();
-        let outcome =
-            runtime().block_on(suite::run(&settings, &plan, mode, &opts, &loadgen::CancellationToken::new(), &|_| {})).unwrap();
+        let outcome = runtime()
+            .block_on(suite::run(&settings, &plan, mode, &opts, &loadgen::CancellationToken::new(), &|_| {}))
+            .unwrap();
         assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
-        let (s, f) = if mode == "paired" { ("fast-slow-one-echo", "fast-fast-one-echo") } else { ("slow-one-echo", "fast-one-echo") };
+        let (s, f) = if mode == "paired" {
+            ("fast-slow-one-echo", "fast-fast-one-echo")
+        } else {
+            ("slow-one-echo", "fast-one-echo")
+        };
         found.push(measured_ratio(&dir, s, f));
     }
     let (paired, sequential) = (found[0], found[1]);
     assert!((paired / 2.0 - 1.0).abs() < 0.15, "paired: {paired:.2} (true 2.0), sequential: {sequential:.2}");
-    assert!((sequential / 2.0 - 1.0).abs() > 0.3, "sequential should be biased by the drift: {sequential:.2}");
+    assert!(
+        (sequential / 2.0 - 1.0).abs() > 0.3,
+        "sequential should be biased by the drift: {sequential:.2}"
+    );
 }

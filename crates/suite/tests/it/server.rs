@@ -50,7 +50,11 @@ impl Server {
     }
 }
 
-async fn answer(req: Request<hyper::body::Incoming>, dead: bool, speed: Option<Speed>) -> Response<Full<Bytes>> {
+async fn answer(
+    req: Request<hyper::body::Incoming>,
+    dead: bool,
+    speed: Option<Speed>,
+) -> Response<Full<Bytes>> {
     if let Some(s) = speed {
         tokio::time::sleep(s.delay()).await;
     }
@@ -74,7 +78,8 @@ async fn answer(req: Request<hyper::body::Incoming>, dead: bool, speed: Option<S
             }
             text.push_str("data: [DONE]\n\n");
             let mut r = Response::new(Full::new(Bytes::from(text)));
-            r.headers_mut().insert("content-type", "text/event-stream".parse().unwrap_or_else(|_| unreachable!()));
+            r.headers_mut()
+                .insert("content-type", "text/event-stream".parse().unwrap_or_else(|_| unreachable!()));
             r
         }
         _ => Response::new(Full::new(Bytes::from_static(b"ok"))),
@@ -88,7 +93,8 @@ pub fn start() -> Server {
 
 /// Starts a server that takes `speed`'s time per request.
 pub fn start_with(speed: Option<Speed>) -> Server {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
     let addr = listener.local_addr().expect("addr");
     let dead = Arc::new(AtomicBool::new(false));
@@ -103,7 +109,8 @@ pub fn start_with(speed: Option<Speed>) -> Server {
                     let dead = is_dead.load(Ordering::SeqCst);
                     async move { Ok::<_, Infallible>(answer(req, dead, speed).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
             });
         }
     });
