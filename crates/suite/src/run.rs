@@ -467,6 +467,8 @@ impl Ctx<'_> {
                 apps.push(app);
             }
         }
+        // One value per deployment, moved into the future: its size does not matter.
+        #[allow(clippy::large_enum_variant)]
         enum What {
             Serve(Backend, DeployRequest),
             Server(deploy::ServerDef),
