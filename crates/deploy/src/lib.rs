@@ -378,10 +378,11 @@ async fn shutdown_all(deployments: Vec<Deployment>) -> Vec<DeployError> {
     errors
 }
 
-/// Deploys every future of `deploying` at once ([`Backend::deploy`] or [`start_server`]; several
-/// run side by side for paired measurements), runs `body` with the deployments in the same order,
-/// and tears all down whatever happens: on success, on error, and when `cancel` is cancelled (the
-/// body is then dropped at its next await). If one fails to deploy, the others are torn down.
+/// Deploys every future of `deploying` in turn ([`Backend::deploy`] or [`start_server`]; several
+/// serve side by side for paired measurements), runs `body` with the deployments in the same
+/// order, and tears all down whatever happens: on success, on error, and when `cancel` is
+/// cancelled (the body is then dropped at its next await). If one fails to deploy, those already
+/// up are torn down and the rest are never started.
 pub async fn run_with_deployments<T, E, F, Fut>(
     deploying: Vec<Fut>,
     cancel: &CancellationToken,
@@ -391,24 +392,25 @@ where
     Fut: Future<Output = Result<Deployment, DeployError>>,
     F: AsyncFnOnce(&[Deployment]) -> Result<T, E>,
 {
-    // Dropping the deploy futures tears down whatever they had started.
-    let all = tokio::select! {
-        all = futures_join_all(deploying) => all,
-        () = cancel.cancelled() => return Err(RunError::Cancelled { teardown: Vec::new() }),
-    };
-    let mut deployments = Vec::with_capacity(all.len());
-    let mut failed = None;
-    for (index, d) in all.into_iter().enumerate() {
+    // One after the other: two Ray clusters starting at once on a small machine overload it
+    // (Ray's node start times out), and a failure spares starting the rest. Dropping a deploy
+    // future tears down whatever it had started.
+    let mut deployments = Vec::with_capacity(deploying.len());
+    for (index, d) in deploying.into_iter().enumerate() {
+        let d = tokio::select! {
+            d = d => d,
+            () = cancel.cancelled() => {
+                let teardown = shutdown_all(deployments).await;
+                return Err(RunError::Cancelled { teardown });
+            }
+        };
         match d {
             Ok(d) => deployments.push(d),
             Err(source) => {
-                failed.get_or_insert(RunError::Deploy { index, source });
+                shutdown_all(deployments).await;
+                return Err(RunError::Deploy { index, source });
             }
         }
-    }
-    if let Some(e) = failed {
-        shutdown_all(deployments).await;
-        return Err(e);
     }
     let outcome = tokio::select! {
         r = body(&deployments) => Some(r),
@@ -421,24 +423,4 @@ where
         Some(Ok(_)) => Err(RunError::Teardown(teardown)),
         Some(Err(error)) => Err(RunError::Body { error, teardown }),
     }
-}
-
-/// Awaits every future concurrently, keeping their order.
-async fn futures_join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    out.into_iter().flatten().collect()
 }

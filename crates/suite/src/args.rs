@@ -99,6 +99,20 @@ pub struct TimingArgs {
     #[arg(long)]
     pub full_sweep: bool,
 
+    /// Adaptive levels: the warm-up ends once the per-second series stops trending, the window
+    /// once throughput and p99 have converged (within the profile's bounds; --warmup and
+    /// --duration are then the shortest each may be).
+    #[arg(long, conflicts_with_all = ["fixed_length", "requests"])]
+    pub adaptive: bool,
+
+    /// Fixed-length levels (--warmup, --duration), also where the profile makes them adaptive.
+    #[arg(long)]
+    pub fixed_length: bool,
+
+    /// Do not collect the server's view of each level (Ray Serve's metrics, each process's CPU).
+    #[arg(long)]
+    pub no_server_view: bool,
+
     /// Levels above this error rate (0..1) never count as a peak.
     #[arg(long, default_value_t = 0.01, value_name = "RATE", value_parser = parse_rate)]
     pub max_error_rate: f64,

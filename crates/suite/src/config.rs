@@ -188,9 +188,56 @@ pub struct Profile {
     /// variant measured together.
     #[serde(default = "yes")]
     pub stop_at_saturation: bool,
+    /// Adaptive levels: the warm-up ends when the per-second series stops trending (at most
+    /// `max_warmup_s`), and the window when throughput and p99 have converged (at most
+    /// `max_duration_s`); `warmup_s` and `duration_s` are then the shortest each may be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<AdaptiveConfig>,
     /// Serve application arguments by app, merged over `apps.toml`'s (smaller models, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub app_args: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+}
+
+/// How adaptive levels end ([`Profile::adaptive`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptiveConfig {
+    /// Whether levels are adaptive unless the command line says otherwise (`--adaptive`,
+    /// `--fixed-length`).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The longest warm-up, s.
+    #[serde(default = "default_max_warmup")]
+    pub max_warmup_s: f64,
+    /// The longest measured window, s.
+    #[serde(default = "default_max_duration")]
+    pub max_duration_s: f64,
+    /// Target half-width of the 95% interval of mean throughput, relative to the mean.
+    #[serde(default = "default_target")]
+    pub target: f64,
+}
+
+impl Default for AdaptiveConfig {
+    fn default() -> Self {
+        AdaptiveConfig {
+            enabled: true,
+            max_warmup_s: default_max_warmup(),
+            max_duration_s: default_max_duration(),
+            target: default_target(),
+        }
+    }
+}
+
+fn default_max_warmup() -> f64 {
+    loadgen::Warmup::DEFAULT_AUTO_MAX.as_secs_f64()
+}
+
+fn default_max_duration() -> f64 {
+    loadgen::Window::DEFAULT_ADAPTIVE_MAX.as_secs_f64()
+}
+
+fn default_target() -> f64 {
+    loadgen::Window::DEFAULT_REL_HALF_WIDTH
 }
 
 /// Where a suite's Python environment comes from when it is not the project's `.venv`.
@@ -371,6 +418,33 @@ impl SuiteConfig {
             }
             if p.repeat == 0 || p.repeat > 50 {
                 return Err(ctx(format!("repeat = {}: must be from 1 to 50", p.repeat)));
+            }
+            if let Some(a) = &p.adaptive {
+                for (what, v) in
+                    [("adaptive.max_warmup_s", a.max_warmup_s), ("adaptive.max_duration_s", a.max_duration_s)]
+                {
+                    if !(v.is_finite() && v > 0.0 && v <= loadgen::units::MAX_DURATION.as_secs_f64()) {
+                        return Err(ctx(format!("{what} = {v} is not a duration in seconds")));
+                    }
+                }
+                if a.max_warmup_s < p.warmup_s {
+                    return Err(ctx(format!(
+                        "adaptive.max_warmup_s = {} is shorter than warmup_s = {}",
+                        a.max_warmup_s, p.warmup_s
+                    )));
+                }
+                if let Some(d) = p.duration_s.filter(|d| *d > a.max_duration_s) {
+                    return Err(ctx(format!(
+                        "adaptive.max_duration_s = {} is shorter than duration_s = {d}",
+                        a.max_duration_s
+                    )));
+                }
+                if !(a.target.is_finite() && a.target > 0.0 && a.target <= 1.0) {
+                    return Err(ctx(format!(
+                        "adaptive.target = {} is not a fraction above 0 and at most 1",
+                        a.target
+                    )));
+                }
             }
             if p.duration_s.is_none() == p.requests.is_none() {
                 return Err(ctx("set exactly one of duration_s and requests".into()));

@@ -15,7 +15,8 @@ use deploy::{
     AppCatalog, Backend, DeployRequest, Deployment, ExternalOptions, LocalOptions, RunError, VariantSet,
 };
 use loadgen::{
-    CancellationToken, Level, LevelResult, Phases, Progress, ProgressFn, Schedule, SweepOutput, Window,
+    CancellationToken, Level, LevelResult, Phase, Phases, Progress, ProgressFn, Schedule, SweepOutput,
+    Warmup, Window,
 };
 
 use crate::config::{Metric, WorkloadDef};
@@ -113,12 +114,21 @@ pub struct Outcome {
 pub fn level(settings: &Settings, sweep: &SweepPlan, users: u32, k: u32, repeats: u32) -> Level {
     let mut l = Level::new(Schedule::closed(users));
     l.label = level_label(users, k, repeats);
+    let fixed = settings.duration.unwrap_or(Duration::from_secs(10));
     l.phases = Phases {
-        warmup: settings.warmup.into(),
-        window: match (sweep.requests, settings.duration) {
+        warmup: match &settings.adaptive {
+            Some(a) => Warmup::Auto { min: settings.warmup, max: a.max_warmup },
+            None => settings.warmup.into(),
+        },
+        window: match (sweep.requests, &settings.adaptive) {
             (Some(n), _) => Window::Requests(n),
-            (None, Some(d)) => Window::Duration(d),
-            (None, None) => Window::Duration(Duration::from_secs(10)),
+            (None, Some(a)) => Window::Adaptive {
+                min: settings.duration.unwrap_or(Duration::ZERO),
+                max: a.max_duration,
+                rel_half_width: a.target,
+                p99_tolerance: Window::DEFAULT_P99_TOLERANCE,
+            },
+            (None, None) => Window::Duration(fixed),
         },
         cooldown: settings.cooldown,
     };
@@ -240,6 +250,42 @@ struct Live<'a> {
     group: &'a Group,
     deployment: &'a Deployment,
     gone: Option<String>,
+    /// Where its server-side figures come from, or why there are none (`None`: not collected).
+    observer: Option<Result<deploy::Observer, String>>,
+}
+
+/// A snapshot of the server, being taken.
+type Taking = tokio::task::JoinHandle<Result<deploy::Snapshot, deploy::DeployError>>;
+
+/// Starts a snapshot of the server at once, off the level's own tasks.
+fn snapshot(observer: &deploy::Observer) -> Taking {
+    let o = observer.clone();
+    tokio::spawn(async move { o.snapshot().await })
+}
+
+/// The server's view of a level's window from the snapshots taken at its start and end, or
+/// why there is none, as the level's `server` field (docs/results-schema.md, "Server view").
+async fn server_view(start: Option<Taking>, end: Option<Taking>, r: &LevelResult) -> serde_json::Value {
+    let unavailable =
+        |why: String| serde_json::json!({ "schema": deploy::SERVER_VIEW_SCHEMA, "unavailable": why });
+    let take = |t: Option<Taking>, what: &'static str| async move {
+        match t {
+            None => Err(format!("no snapshot at the window's {what}")),
+            Some(t) => match t.await {
+                Ok(Ok(s)) => Ok(s),
+                Ok(Err(e)) => Err(format!("the snapshot at the window's {what}: {e}")),
+                Err(e) => Err(format!("the snapshot at the window's {what}: {e}")),
+            },
+        }
+    };
+    let (a, b) = (take(start, "start").await, take(end, "end").await);
+    match (a, b) {
+        (Ok(a), Ok(b)) => {
+            let view = a.delta(&b).with_client_requests(r.counts.ok);
+            serde_json::to_value(view).unwrap_or_else(|e| unavailable(e.to_string()))
+        }
+        (Err(e), _) | (_, Err(e)) => unavailable(e),
+    }
 }
 
 impl Ctx<'_> {
@@ -261,13 +307,17 @@ impl Ctx<'_> {
             .ok_or_else(|| SuiteError::Usage(format!("no workload {name:?} selected")))
     }
 
-    /// Runs one level, forwarding its progress as events.
+    /// Runs one level, forwarding its progress as events; with an observer, snapshots of the
+    /// server taken as the window starts and as it ends give the level's `server` view (the
+    /// CPU readings are exact to the window; Ray's metrics lag it by the observer's
+    /// [`deploy::Observer::lag`], which the warm-up covers).
     async fn run_level(
         &self,
         group: &Group,
         name: &str,
         workload: &Arc<loadgen::AnyWorkload>,
         level: &Level,
+        observer: Option<&Result<deploy::Observer, String>>,
     ) -> Result<LevelResult, loadgen::Error> {
         // Progress comes from the load's own tasks, so the callback must own what it uses.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
@@ -276,12 +326,35 @@ impl Ctx<'_> {
         });
         let run = loadgen::run_level(workload, level, Some(&progress), self.cancel);
         tokio::pin!(run);
-        loop {
-            tokio::select! {
-                r = &mut run => return r,
-                Some(p) = rx.recv() => (self.on_event)(Event::Progress { group, workload: name, progress: &p }),
+        let (mut start, mut end): (Option<Taking>, Option<Taking>) = (None, None);
+        let mut on_progress = |p: &Progress| {
+            if let (Some(Ok(o)), Some(_)) = (observer, p.phase_start) {
+                match p.phase {
+                    Phase::Measure => start = Some(snapshot(o)),
+                    Phase::Drain if start.is_some() && end.is_none() => end = Some(snapshot(o)),
+                    _ => {}
+                }
             }
+            (self.on_event)(Event::Progress { group, workload: name, progress: p });
+        };
+        let result = loop {
+            tokio::select! {
+                r = &mut run => break r,
+                Some(p) = rx.recv() => on_progress(&p),
+            }
+        };
+        while let Ok(p) = rx.try_recv() {
+            on_progress(&p);
         }
+        let mut r = result?;
+        r.server = match observer {
+            None => None,
+            Some(Err(why)) => {
+                Some(serde_json::json!({ "schema": deploy::SERVER_VIEW_SCHEMA, "unavailable": why }))
+            }
+            Some(Ok(_)) => Some(server_view(start, end, &r).await),
+        };
+        Ok(r)
     }
 
     /// Measures (or, resuming, reads) one level of sweep `i` of `live`; `None` when the deployment
@@ -308,7 +381,7 @@ impl Ctx<'_> {
         if live.gone.is_some() {
             return Ok(None);
         }
-        let r = match self.run_level(group, &w.name, workload, level).await {
+        let r = match self.run_level(group, &w.name, workload, level, live.observer.as_ref()).await {
             Ok(r) => r,
             Err(loadgen::Error::Stopped { .. }) => {
                 self.mark(&sweep.stem, SweepStatus::Partial, Some("interrupted".into()))?;
@@ -341,7 +414,12 @@ impl Ctx<'_> {
             .groups
             .iter()
             .zip(deployments)
-            .map(|(group, deployment)| Live { group, deployment, gone: None })
+            .map(|(group, deployment)| Live {
+                group,
+                deployment,
+                gone: None,
+                observer: self.settings.server_view.then(|| deployment.observer().map_err(|e| e.reason)),
+            })
             .collect();
         let sweeps = stage.groups.first().map_or(0, |g| g.sweeps.len());
         // The ABBA order runs on across levels and workloads.

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use loadgen::units::Span;
+
 use crate::args::SuiteArgs;
-use crate::config::{Study, StudyKind, SuiteConfig, WorkloadDef};
+use crate::config::{AdaptiveConfig, Study, StudyKind, SuiteConfig, WorkloadDef};
 use crate::error::SuiteError;
 
 /// What one run measures, and how.
@@ -52,6 +54,23 @@ pub struct Settings {
     pub paired: bool,
     /// Sweeps stop climbing past saturation.
     pub stop_at_saturation: bool,
+    /// Levels end when their answer is known (`None`: fixed length).
+    pub adaptive: Option<Adaptive>,
+    /// Each level carries the server's view of its window (Ray Serve's metrics, process CPU).
+    pub server_view: bool,
+}
+
+/// Bounds of adaptive levels: `warmup` and `duration` are the shortest, these the longest.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Adaptive {
+    /// The longest warm-up.
+    #[serde(serialize_with = "secs")]
+    pub max_warmup: Duration,
+    /// The longest measured window.
+    #[serde(serialize_with = "secs")]
+    pub max_duration: Duration,
+    /// Target half-width of the 95% interval of mean throughput, relative to the mean.
+    pub target: f64,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -145,6 +164,17 @@ impl Settings {
         if let Some(n) = args.timing.requests {
             (dur, requests) = (None, Some(n));
         }
+        let adaptive = {
+            let a = p.adaptive.unwrap_or(AdaptiveConfig { enabled: false, ..AdaptiveConfig::default() });
+            let on = (a.enabled || args.timing.adaptive) && !args.timing.fixed_length && requests.is_none();
+            if on {
+                let max_warmup = duration("adaptive.max_warmup_s", a.max_warmup_s)?;
+                let max_duration = duration("adaptive.max_duration_s", a.max_duration_s)?;
+                Some(Adaptive { max_warmup, max_duration, target: a.target })
+            } else {
+                None
+            }
+        };
         let s = Settings {
             suite: config.suite.clone(),
             profile: args.config.profile.clone(),
@@ -163,6 +193,8 @@ impl Settings {
             repeat: args.timing.repeat.unwrap_or(p.repeat),
             paired: p.paired && !args.timing.sequential,
             stop_at_saturation: p.stop_at_saturation && !args.timing.full_sweep,
+            adaptive,
+            server_view: !args.timing.no_server_view,
         };
         s.check()?;
         Ok(s)
@@ -179,6 +211,22 @@ impl Settings {
         }
         if self.duration.is_some_and(|d| d.is_zero()) {
             return bad("the measured window per level must be longer than zero".into());
+        }
+        if let Some(a) = &self.adaptive {
+            if self.warmup > a.max_warmup {
+                return bad(format!(
+                    "the warm-up ({}) is longer than the longest adaptive warm-up ({})",
+                    Span(self.warmup),
+                    Span(a.max_warmup)
+                ));
+            }
+            if let Some(d) = self.duration.filter(|d| *d > a.max_duration) {
+                return bad(format!(
+                    "the measured window ({}) is longer than the longest adaptive window ({})",
+                    Span(d),
+                    Span(a.max_duration)
+                ));
+            }
         }
         if self.timeout.is_zero() {
             return bad("the request timeout must be longer than zero".into());

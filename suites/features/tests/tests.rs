@@ -58,7 +58,27 @@ fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
             let json = run.join(format!("sweeps/allon-{variant}-1replica-unary/level_{level}.json"));
             let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
             assert_eq!(v["counts"]["errors"], 0, "{}: {}", json.display(), v["error_samples"]);
-            assert!(v["counts"]["ok"].as_u64().unwrap() > 0);
+            let ok = v["counts"]["ok"].as_u64().unwrap();
+            assert!(ok > 0);
+            // The server's view of the same window: Ray Serve's own request counts and every
+            // role's CPU. Ray's metrics lag the window by about a second (the warm-up covers
+            // it), so the counts agree only roughly.
+            let server = &v["server"];
+            assert_eq!(server["schema"], "servebench.server/1", "{server}");
+            let served = server["metrics"]["deployments"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{}: no deployments in {server}", json.display()))
+                .values()
+                .filter_map(|d| d["requests"].as_u64())
+                .max()
+                .unwrap_or(0);
+            assert!(
+                served * 2 >= ok && served <= ok * 2,
+                "{}: Serve counted {served}, the client {ok}",
+                json.display()
+            );
+            assert!(server["cpu"]["total_s"].as_f64().unwrap() > 0.0, "{server}");
+            assert!(server["cpu"]["roles"].as_object().is_some_and(|r| r.contains_key("raylet")), "{server}");
         }
     }
     assert_eq!(index["mode"], "paired");

@@ -96,6 +96,11 @@ fn a_suite_from_test_data_runs_end_to_end_without_ray() {
             let r = loadgen::read_level(&dir.join(&s.levels).join(format!("level_{l}.json"))).unwrap();
             assert_eq!(r.counts.errors, 0, "{:?}", r.error_samples);
             assert!(r.counts.ok > 0 && r.throughput_rps > 0.0);
+            // An external endpoint has no server view; the level says why.
+            let server = r.server.as_ref().expect("the level says why it has no server view");
+            assert_eq!(server["schema"], "servebench.server/1");
+            let why = server["unavailable"].as_str().unwrap_or_default();
+            assert!(why.contains("external endpoint"), "{server}");
         }
         assert!(dir.join(&s.deployment).is_file(), "{}", s.deployment);
     }
