@@ -18,6 +18,8 @@ use deploy::{
     AnyscaleOptions, AppCatalog, Backend, ExternalOptions, LocalOptions, Project, Secret, VariantSet,
 };
 
+use loadgen::units::Span;
+
 use crate::args::{SuiteArgs, TargetKind};
 use crate::config::SuiteConfig;
 use crate::error::SuiteError;
@@ -192,10 +194,21 @@ fn prepare(def: &SuiteDef, args: &SuiteArgs) -> Result<Prepared, SuiteError> {
     Ok(Prepared { project, settings, variants, catalog, plan, pinning, local, backend, endpoints, server_at })
 }
 
+/// How long the run takes: levels and deployments, each about 40 s to stand up. Adaptive levels
+/// are counted halfway between their shortest (an automatic warm-up lasts at least 4 s, an
+/// adaptive window 6 s) and their longest; a request-count window as 60 s.
 fn estimate(p: &Prepared) -> Duration {
-    let per_level =
-        p.settings.warmup + p.settings.duration.unwrap_or(Duration::from_secs(60)) + p.settings.cooldown;
-    per_level * p.plan.levels() as u32 + Duration::from_secs(40) * p.plan.stages.len() as u32
+    let s = &p.settings;
+    let window = s.duration.unwrap_or(Duration::from_secs(60));
+    let per_level = match &s.adaptive {
+        None => s.warmup + window + s.cooldown,
+        Some(a) => {
+            let warmup = (s.warmup.max(Duration::from_secs(4)).min(a.max_warmup) + a.max_warmup) / 2;
+            let window = (window.max(Duration::from_secs(6)).min(a.max_duration) + a.max_duration) / 2;
+            warmup + window + s.cooldown
+        }
+    };
+    per_level * p.plan.levels() as u32 + Duration::from_secs(40) * p.plan.groups().count() as u32
 }
 
 fn print_plan(p: &Prepared) {
@@ -215,6 +228,24 @@ fn print_plan(p: &Prepared) {
         if s.repeat > 1 { format!(" ({} repeats each)", s.repeat) } else { String::new() },
         humantime::format_duration(Duration::from_secs(estimate(p).as_secs()))
     );
+    match &s.adaptive {
+        Some(a) => println!(
+            "  levels adaptive: warm-up {}..{} until the series stops trending, window {}..{} until throughput is within {:.0}% and p99 steady; cool-down {}",
+            Span(s.warmup),
+            Span(a.max_warmup),
+            Span(s.duration.unwrap_or_default()),
+            Span(a.max_duration),
+            a.target * 100.0,
+            Span(s.cooldown)
+        ),
+        None => println!(
+            "  levels: warm-up {}, window {}, cool-down {}",
+            Span(s.warmup),
+            s.duration
+                .map_or_else(|| format!("{} requests", s.requests.unwrap_or(0)), |d| Span(d).to_string()),
+            Span(s.cooldown)
+        ),
+    }
     for stage in &p.plan.stages {
         for (i, g) in stage.groups.iter().enumerate() {
             let sweeps: Vec<String> =

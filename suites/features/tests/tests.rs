@@ -117,7 +117,7 @@ fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
             assert!(std::fs::metadata(run.join(f)).unwrap().len() > 1000, "{f}");
         }
         let plots: Vec<_> =
-            std::fs::read_dir(run.join("report/e2e")).unwrap().map(|e| e.unwrap().file_name()).collect();
+            std::fs::read_dir(run.join("report/features")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert!(plots.iter().any(|p| p.to_string_lossy() == "allon_unary.png"), "{plots:?}");
         assert!(plots.iter().any(|p| p.to_string_lossy() == "allon_unary.svg"), "{plots:?}");
     } else {
