@@ -25,12 +25,12 @@ def main() -> None:
         assert reply.payload == payload, "10 KiB echo differs"
         empty = stub.Echo(pb.EchoRequest(payload=b""), metadata=unary, timeout=60)
         assert empty.payload == b"", "empty echo differs"
-        chunks = list(
-            stub.Stream(pb.StreamRequest(), metadata=streaming, timeout=60)
-        )
+        chunks = list(stub.Stream(pb.StreamRequest(), metadata=streaming, timeout=60))
         assert [c.index for c in chunks] == list(range(50)), "50 chunks in order"
         assert chunks[0].data == b"tok-0" and chunks[49].data == b"tok-49"
-        few = list(stub.Stream(pb.StreamRequest(chunks=3), metadata=streaming, timeout=60))
+        few = list(
+            stub.Stream(pb.StreamRequest(chunks=3), metadata=streaming, timeout=60)
+        )
         assert len(few) == 3
     print(json.dumps({"echo_bytes": len(payload), "stream_chunks": len(chunks)}))
 
