@@ -151,6 +151,7 @@ impl Summary {
         for m in metrics {
             let _ = writeln!(out, "- {m}");
         }
+        server_markdown(&mut out, &self.comparisons, show_suite);
         let stopped: Vec<String> = self
             .comparisons
             .iter()
@@ -320,7 +321,6 @@ impl Summary {
                 );
             }
         }
-        server_markdown(out, &self.comparisons, show_suite);
     }
 }
 
@@ -345,41 +345,45 @@ fn server_markdown(out: &mut String, comparisons: &[ComparisonSummary], show_sui
         return;
     }
     let _ = writeln!(out, "\n## Where the time and CPU go\n");
-    let _ = writeln!(
-        out,
-        "Every variant at the baseline's peak load (the same user count for all), from the server's view of \
-         each level's window (medians over repeats). Latency: the client's against Ray Serve's own at the \
-         ingress and each deployment's processing time; the differences of medians are indicative (outside \
-         the ingress: network, client, HAProxy; inside it, outside the deployments: routing, queueing, \
-         serialization). CPU: CPU milliseconds per successful request, by role of the cluster.\n"
-    );
+    if with.iter().any(|(_, s)| s.has_views()) {
+        let _ = writeln!(
+            out,
+            "Each variant at the baseline's peak load, from the server's view of the level's window (medians over \
+             repeats): the client's latency against Ray Serve's at the ingress and each deployment's processing \
+             time (the differences of medians are indicative: client − ingress is network, client and HAProxy; \
+             ingress − processing is routing, queueing and serialization), and CPU milliseconds per successful \
+             request by role.\n"
+        );
+    }
     for (c, s) in with {
+        blank_line(out);
         let suite = if show_suite { format!("{} ", md_escape(&c.suite)) } else { String::new() };
         let title = format!(
             "{suite}{} · {}",
             md_escape(&c.comparison),
             md_escape(&workload_display_name(&c.workload))
         );
-        let (Some(label), Some(users)) = (&s.label, s.concurrency) else {
+        let Some(users) = s.concurrency.filter(|_| s.label.is_some()) else {
             let why = s.note.as_deref().unwrap_or("nothing to compare");
             let _ = writeln!(out, "- {title}: no server comparison: {}.", md_escape(why));
             continue;
         };
-        let missing: Vec<String> = s
-            .variants
+        // Variants without a view, grouped by reason: `off, all_on: <reason>`.
+        let mut missing: Vec<(String, Vec<String>)> = Vec::new();
+        for v in s.variants.iter().filter(|v| !v.has_view()) {
+            let why = md_escape(v.unavailable.as_deref().unwrap_or("no server view"));
+            match missing.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, names)) => names.push(md_escape(&v.variant)),
+                None => missing.push((why, vec![md_escape(&v.variant)])),
+            }
+        }
+        let missing = missing
             .iter()
-            .filter(|v| !v.has_view())
-            .map(|v| {
-                format!(
-                    "{}: {}",
-                    variant_name(v),
-                    md_escape(v.unavailable.as_deref().unwrap_or("no server view"))
-                )
-            })
-            .collect();
+            .map(|(why, names)| format!("{}: {why}", names.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ");
         if !s.has_views() {
-            let _ =
-                writeln!(out, "- {title}: no server view at c={users} ({label}): {}.", missing.join("; "));
+            let _ = writeln!(out, "- {title}: no server view at c={users} for {missing}.");
             continue;
         }
         let _ = writeln!(out, "### {title} at c={users}\n");
@@ -432,7 +436,6 @@ fn server_markdown(out: &mut String, comparisons: &[ComparisonSummary], show_sui
                 );
             }
             if let Some(base) = s.baseline().filter(|b| !b.cpu_ms_per_request.is_empty()) {
-                let _ = writeln!(out);
                 let base_grouped: BTreeMap<String, f64> = base.cpu_grouped(&s.roles).into_iter().collect();
                 for v in cpu.iter().filter(|v| !v.is_baseline) {
                     let grouped: BTreeMap<String, f64> = v.cpu_grouped(&s.roles).into_iter().collect();
@@ -447,6 +450,7 @@ fn server_markdown(out: &mut String, comparisons: &[ComparisonSummary], show_sui
                             (r, a, b)
                         })
                         .max_by(|x, y| (x.1 - x.2).abs().total_cmp(&(y.1 - y.2).abs()));
+                    blank_line(out);
                     let mut line = format!("- {}:", md_escape(&v.variant));
                     if let Some((role, a, b)) = moved {
                         line.push_str(&format!(
@@ -467,9 +471,16 @@ fn server_markdown(out: &mut String, comparisons: &[ComparisonSummary], show_sui
             }
         }
         if !missing.is_empty() {
-            let _ = writeln!(out, "\nNo server view at c={users} for {}.", missing.join("; "));
+            blank_line(out);
+            let _ = writeln!(out, "No server view at c={users} for {missing}.");
         }
-        let _ = writeln!(out);
+    }
+}
+
+/// Ends the Markdown so far with an empty line (a block starts after it).
+fn blank_line(out: &mut String) {
+    if !out.ends_with("\n\n") {
+        out.push('\n');
     }
 }
 
