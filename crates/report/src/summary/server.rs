@@ -211,7 +211,10 @@ fn at_load(variant: &str, is_baseline: bool, load: Option<&Load<'_>>, label: &st
             ));
         return out;
     }
-    let med = |f: &dyn Fn(&ServerView) -> Option<f64>| median(views.iter().filter_map(|v| f(v)).collect());
+    // Negative or non-finite figures (a writer's bug) are left out.
+    let med = |f: &dyn Fn(&ServerView) -> Option<f64>| {
+        median(views.iter().filter_map(|v| f(v)).filter(|x| x.is_finite() && *x >= 0.0).collect())
+    };
     let with_view: Vec<_> =
         levels.iter().filter(|l| l.server.as_ref().is_some_and(|v| v.is_available())).collect();
     out.client_p50_ms = median(with_view.iter().filter_map(|l| l.latency_ms.p50).collect());
@@ -267,4 +270,56 @@ fn roles_apart(variants: &[ServerAtLoad]) -> Vec<String> {
     let mut roles: Vec<(&str, (f64, f64))> = weight.into_iter().collect();
     roles.sort_by(|a, b| b.1.0.total_cmp(&a.1.0).then(b.1.1.total_cmp(&a.1.1)).then(a.0.cmp(b.0)));
     roles.into_iter().take(MAX_ROLES).map(|(r, _)| r.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::{MeasuredLevel, MeasuredSweep, Metric, SourceFormat};
+    use crate::summary::loads::loads_of;
+
+    fn level(k: u32, server: Option<serde_json::Value>) -> MeasuredLevel {
+        MeasuredLevel {
+            label: format!("c8-r{k}"),
+            repeat: Some(k),
+            server: server.as_ref().map(ServerView::from_value),
+            ..MeasuredLevel::closed(8, 100.0)
+        }
+    }
+
+    fn cpu_view(proxy_ms: f64) -> serde_json::Value {
+        json!({"schema": "servebench.server/1", "window_s": 10.0, "client_requests": 1000,
+               "cpu": {"roles": {"proxy": {"cpu_s": proxy_ms, "ms_per_request": proxy_ms}}}})
+    }
+
+    #[test]
+    fn repeats_give_medians_and_unavailable_ones_are_left_out() {
+        let mut sweep = MeasuredSweep::new("s", "off", "unary", SourceFormat::ServebenchJson, "x");
+        sweep.levels = vec![
+            level(1, Some(cpu_view(1.0))),
+            level(2, Some(json!({"schema": "servebench.server/1", "unavailable": "scrape failed"}))),
+            level(3, Some(cpu_view(3.0))),
+            level(4, Some(cpu_view(-5.0))),
+        ];
+        let loads = loads_of(&sweep, &Metric::REQUESTS, 0.01);
+        let members = [MemberLoads { variant: "off", is_baseline: true, loads: &loads }];
+        let s = server_comparison(&members, Some(("c8", 8))).expect("views");
+        let v = &s.variants[0];
+        assert_eq!(v.views, 3);
+        assert_eq!(v.cpu_ms_per_request.get("proxy"), Some(&2.0), "the median of 1 and 3; -5 left out");
+        assert_eq!(s.roles, ["proxy"]);
+
+        // No `server` anywhere: no comparison at all; no baseline peak: a note.
+        sweep.levels = vec![level(1, None)];
+        let loads = loads_of(&sweep, &Metric::REQUESTS, 0.01);
+        let members = [MemberLoads { variant: "off", is_baseline: true, loads: &loads }];
+        assert!(server_comparison(&members, Some(("c8", 8))).is_none());
+        sweep.levels = vec![level(1, Some(cpu_view(1.0)))];
+        let loads = loads_of(&sweep, &Metric::REQUESTS, 0.01);
+        let members = [MemberLoads { variant: "off", is_baseline: true, loads: &loads }];
+        let s = server_comparison(&members, None).expect("a note");
+        assert_eq!(s.note.as_deref(), Some("the baseline has no peak to compare at"));
+    }
 }
