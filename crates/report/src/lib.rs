@@ -13,6 +13,9 @@
 //!    study's throughput, efficiency and gains per replica count; and, by a seeded bootstrap over
 //!    the repeats and the per-second series ([`Bootstrap`], `docs/statistics.md`), a confidence
 //!    interval for each of them where the data carry variation.
+//!    Where the levels carry the server's view of their window ([`ServerView`]: Ray Serve's
+//!    latency at the ingress and per deployment, CPU by role), each comparison also gets where
+//!    the time and CPU go at the baseline's peak load ([`ServerComparison`]).
 //! 3. [`Summary::to_markdown`], [`Summary::to_json`] and the `plot_*` functions present them;
 //!    [`write_report`] does all of it for a list of directories (what the suites call).
 //!
