@@ -13,6 +13,9 @@
 //!    study's throughput, efficiency and gains per replica count; and, by a seeded bootstrap over
 //!    the repeats and the per-second series ([`Bootstrap`], `docs/statistics.md`), a confidence
 //!    interval for each of them where the data carry variation.
+//!    Where the levels carry the server's view of their window ([`ServerView`]: Ray Serve's
+//!    latency at the ingress and per deployment, CPU by role), each comparison also gets where
+//!    the time and CPU go at the baseline's peak load ([`ServerComparison`]).
 //! 3. [`Summary::to_markdown`], [`Summary::to_json`] and the `plot_*` functions present them;
 //!    [`write_report`] does all of it for a list of directories (what the suites call).
 //!
@@ -22,6 +25,7 @@ mod error;
 mod load;
 mod model;
 mod plot;
+mod server;
 mod study;
 mod summary;
 
@@ -38,12 +42,18 @@ pub use model::{
     SeriesPoint, SourceFormat, Stability, Stem, ThroughputKind, TokenTotals, WorkloadFamily,
     is_baseline_variant, parse_dashed_variant, parse_stem, split_repeat_label, workload_display_name,
 };
-pub use plot::{ImageFormat, plot_by_users, plot_comparison, plot_engine, plot_peak_gains, plot_scaling};
+pub use plot::{
+    ImageFormat, plot_by_users, plot_comparison, plot_engine, plot_peak_gains, plot_scaling, plot_server_cpu,
+};
+pub use server::{
+    CpuByRole, DeploymentView, IngressAppView, IngressView, LatencyView, MachineCpuView, RoleCpuView,
+    SERVER_VIEW_SCHEMA, ServeMetrics, ServerView,
+};
 pub use study::{ComparisonStudy, ScalingStudy, WorkloadInfo};
 pub use summary::{
-    AtUsers, Bootstrap, ComparisonSummary, Criteria, ExcludedLevel, Gain, IdealLine, Interval, LoadSummary,
-    PeakPoint, SUMMARY_SCHEMA, ScalingGain, ScalingPoint, ScalingSummary, SlaAssignment, Slas, Summary,
-    VariantPeak, summarize, summarize_with,
+    AtUsers, Bootstrap, ComparisonSummary, Criteria, DeploymentTime, ExcludedLevel, Gain, IdealLine,
+    Interval, LoadSummary, OTHER_ROLE, PeakPoint, SUMMARY_SCHEMA, ScalingGain, ScalingPoint, ScalingSummary,
+    ServerAtLoad, ServerComparison, SlaAssignment, Slas, Summary, VariantPeak, summarize, summarize_with,
 };
 
 /// The file name (without extension) of the cross-suite bar chart.
@@ -86,6 +96,8 @@ pub struct ReportFiles {
     /// `<out>/<suite>/<comparison>_<workload>.{png,svg}`, one per comparison and workload.
     pub comparisons: Vec<PathBuf>,
     /// The other figures: `<out>/<suite>/<comparison>_<workload>_by_users.{png,svg}` (recsys),
+    /// `<out>/<suite>/<comparison>_<workload>_cpu.{png,svg}` (CPU per request by role, where the
+    /// levels have server views),
     /// `<out>/<suite>/<study>_<workload>_scaling.{png,svg}` and
     /// `<out>/<suite>/<engine>_<workload>_engine.{png,svg}` (the bare engine of a scaling study).
     pub figures: Vec<PathBuf>,
@@ -139,6 +151,7 @@ pub fn write_loaded(loaded: &Loaded, out_dir: impl AsRef<Path>, options: &Option
                 &stem(&c.suite, name.clone()),
                 formats,
             )?);
+            figures.extend(plot_server_cpu(c, &stem(&c.suite, format!("{name}_cpu")), formats)?);
             if WorkloadFamily::of(&c.workload) == WorkloadFamily::RecSys {
                 figures.extend(plot_by_users(
                     c,

@@ -179,6 +179,10 @@ pub struct MeasuredLevel {
     pub stability: Option<Stability>,
     /// The per-second time series of the window (empty when the source has none).
     pub series: Vec<SeriesPoint>,
+    /// The server's view of the window (Ray Serve's metrics, CPU by role), when the level JSON
+    /// has one (`server`); an unavailable view keeps the writer's reason. `None` for files
+    /// written before it existed and for every other format.
+    pub server: Option<crate::server::ServerView>,
 }
 
 /// Whether a level's throughput held steady through its window (the level JSON's `stability`).
@@ -243,6 +247,7 @@ impl MeasuredLevel {
             invalid_reason: None,
             stability: None,
             series: Vec::new(),
+            server: None,
         }
     }
 

@@ -10,4 +10,5 @@ mod suite {
     mod plots;
     mod published;
     mod recsys;
+    mod server;
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::Warning;
 use crate::model::{MeasuredLevel, Percentiles, SeriesPoint, Stability, TokenTotals, split_repeat_label};
+use crate::server::ServerView;
 
 /// The schema this reader understands.
 pub(crate) const SCHEMA: &str = "servebench.level/1";
@@ -217,6 +218,10 @@ struct LevelJson {
     stability: Option<serde_json::Value>,
     #[serde(default)]
     series: Vec<SecondJson>,
+    /// The server's view (docs/results-schema.md, "Server view"); read apart, so that a view
+    /// the report cannot read never fails its level.
+    #[serde(default)]
+    server: Option<serde_json::Value>,
 }
 
 fn yes() -> bool {
@@ -274,6 +279,7 @@ pub(crate) fn level_from_json(text: &str) -> Result<MeasuredLevel, String> {
         invalid_reason: v.invalid_reason,
         stability,
         series,
+        server: v.server.as_ref().map(ServerView::from_value),
         ..MeasuredLevel::closed(concurrency, v.throughput_rps)
     };
     level.check()?;
@@ -384,6 +390,9 @@ mod tests {
         let tokens = level.tokens.expect("tokens");
         assert_eq!((tokens.input, tokens.output, tokens.output_per_s), (1000, 500, 50.0));
         assert!((level.error_rate.expect("rate") - 4.0 / 1234.0).abs() < 1e-12);
+        // A server view of the wrong shape does not fail the level; it says why it is unusable.
+        let server = level.server.expect("a server field");
+        assert!(server.unavailable.expect("unreadable").contains("unreadable server view"));
         assert!(
             level_from_json(r#"{"schema":"servebench.level/9","label":"c1"}"#)
                 .expect_err("no")

@@ -8,6 +8,8 @@
 //! - [`plot_by_users`], [`plot_engine`], [`plot_scaling`]: measurements against users or
 //!   replicas, in a grid of line charts (the recsys 2 x 2, the bare LLM engine's 2 x 2, the
 //!   replica scaling chart).
+//! - [`plot_server_cpu`]: CPU milliseconds per request by role of the cluster, stacked, one bar
+//!   per variant of a comparison at the baseline's peak load (from the levels' server views).
 //!
 //! Text is placed by a small collision-avoiding layout ([`layout`]) so labels never overlap each
 //! other, the markers or the legend.
@@ -19,6 +21,7 @@ mod fonts;
 mod gains;
 mod layout;
 mod lines;
+mod server;
 mod text;
 
 use std::fs;
@@ -32,6 +35,7 @@ use crate::error::{Error, Result};
 pub use comparison::plot_comparison;
 pub use figures::{plot_by_users, plot_engine, plot_scaling};
 pub use gains::plot_peak_gains;
+pub use server::plot_server_cpu;
 
 /// An image format the plots are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

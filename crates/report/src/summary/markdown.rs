@@ -2,10 +2,12 @@
 //! variant's peak, the scaling studies, and footnotes for levels that did not count; and the
 //! number formats the tables and plots share.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use super::{ComparisonSummary, Interval, ScalingSummary, Summary};
+use super::{
+    ComparisonSummary, Interval, OTHER_ROLE, ScalingSummary, ServerAtLoad, ServerComparison, Summary,
+};
 use crate::model::{ThroughputKind, workload_display_name};
 
 /// `14221.3` -> `14,221`; small values keep a decimal or two.
@@ -149,6 +151,7 @@ impl Summary {
         for m in metrics {
             let _ = writeln!(out, "- {m}");
         }
+        server_markdown(&mut out, &self.comparisons, show_suite);
         let stopped: Vec<String> = self
             .comparisons
             .iter()
@@ -318,6 +321,166 @@ impl Summary {
                 );
             }
         }
+    }
+}
+
+/// A CPU or latency figure in a table cell: milliseconds without the unit.
+fn ms_cell(v: Option<f64>) -> String {
+    opt(v, |v| fmt_ms(v).trim_end_matches(" ms").to_string())
+}
+
+/// `off (baseline)` or `all_on`.
+fn variant_name(v: &ServerAtLoad) -> String {
+    let role = if v.is_baseline && !v.variant.eq_ignore_ascii_case("baseline") { " (baseline)" } else { "" };
+    format!("{}{role}", md_escape(&v.variant))
+}
+
+/// "Where the time and CPU go": per comparison with server views, every variant at the
+/// baseline's peak load: latency at the client, the ingress and the deployments, and CPU per
+/// request by role; one line instead where the views are missing.
+fn server_markdown(out: &mut String, comparisons: &[ComparisonSummary], show_suite: bool) {
+    let with: Vec<(&ComparisonSummary, &ServerComparison)> =
+        comparisons.iter().filter_map(|c| Some((c, c.server.as_ref()?))).collect();
+    if with.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n## Where the time and CPU go\n");
+    if with.iter().any(|(_, s)| s.has_views()) {
+        let _ = writeln!(
+            out,
+            "Each variant at the baseline's peak load, from the server's view of the level's window (medians over \
+             repeats): the client's latency against Ray Serve's at the ingress and each deployment's processing \
+             time (the differences of medians are indicative: client − ingress is network, client and HAProxy; \
+             ingress − processing is routing, queueing and serialization), and CPU milliseconds per successful \
+             request by role.\n"
+        );
+    }
+    for (c, s) in with {
+        blank_line(out);
+        let suite = if show_suite { format!("{} ", md_escape(&c.suite)) } else { String::new() };
+        let title = format!(
+            "{suite}{} · {}",
+            md_escape(&c.comparison),
+            md_escape(&workload_display_name(&c.workload))
+        );
+        let Some(users) = s.concurrency.filter(|_| s.label.is_some()) else {
+            let why = s.note.as_deref().unwrap_or("nothing to compare");
+            let _ = writeln!(out, "- {title}: no server comparison: {}.", md_escape(why));
+            continue;
+        };
+        // Variants without a view, grouped by reason: `off, all_on: <reason>`.
+        let mut missing: Vec<(String, Vec<String>)> = Vec::new();
+        for v in s.variants.iter().filter(|v| !v.has_view()) {
+            let why = md_escape(v.unavailable.as_deref().unwrap_or("no server view"));
+            match missing.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, names)) => names.push(md_escape(&v.variant)),
+                None => missing.push((why, vec![md_escape(&v.variant)])),
+            }
+        }
+        let missing = missing
+            .iter()
+            .map(|(why, names)| format!("{}: {why}", names.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if !s.has_views() {
+            let _ = writeln!(out, "- {title}: no server view at c={users} for {missing}.");
+            continue;
+        }
+        let _ = writeln!(out, "### {title} at c={users}\n");
+        let _ = writeln!(
+            out,
+            "| variant | client p50 / p99 | ingress p50 / p99 | processing p50 | client − ingress p50 | ingress − processing p50 |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---|---:|---:|");
+        for v in s.variants.iter().filter(|v| v.has_view()) {
+            let processing: Vec<String> = v
+                .deployments
+                .iter()
+                .map(|d| format!("{} {}", md_escape(&d.name), opt(d.p50_ms, fmt_ms)))
+                .collect();
+            let _ = writeln!(
+                out,
+                "| {} | {} / {} | {} / {} | {} | {} | {} |",
+                variant_name(v),
+                opt(v.client_p50_ms, fmt_ms),
+                opt(v.client_p99_ms, fmt_ms),
+                opt(v.ingress_p50_ms, fmt_ms),
+                opt(v.ingress_p99_ms, fmt_ms),
+                if processing.is_empty() { "n/a".to_string() } else { processing.join(", ") },
+                opt(v.outside_ingress_p50_ms(), fmt_ms),
+                opt(v.in_ingress_p50_ms(), fmt_ms),
+            );
+        }
+        let cpu: Vec<&ServerAtLoad> =
+            s.variants.iter().filter(|v| !v.cpu_ms_per_request.is_empty()).collect();
+        if cpu.is_empty() {
+            let _ = writeln!(out, "\nNo CPU figures (the server's processes were not on this machine).");
+        } else {
+            let mut columns = s.roles.clone();
+            if cpu.iter().any(|v| v.cpu_grouped(&s.roles).len() > s.roles.len()) {
+                columns.push(OTHER_ROLE.to_string());
+            }
+            let heads: Vec<String> = columns.iter().map(|r| format!(" {} |", md_escape(r))).collect();
+            let _ = writeln!(out, "\n| variant | CPU ms/request |{}", heads.concat());
+            let _ = writeln!(out, "|---|---:|{}", "---:|".repeat(columns.len()));
+            for v in &cpu {
+                let grouped: BTreeMap<String, f64> = v.cpu_grouped(&s.roles).into_iter().collect();
+                let cells: Vec<String> =
+                    columns.iter().map(|r| format!(" {} |", ms_cell(grouped.get(r).copied()))).collect();
+                let _ = writeln!(
+                    out,
+                    "| {} | {} |{}",
+                    variant_name(v),
+                    ms_cell(v.cpu_total_ms_per_request),
+                    cells.concat()
+                );
+            }
+            if let Some(base) = s.baseline().filter(|b| !b.cpu_ms_per_request.is_empty()) {
+                let base_grouped: BTreeMap<String, f64> = base.cpu_grouped(&s.roles).into_iter().collect();
+                for v in cpu.iter().filter(|v| !v.is_baseline) {
+                    let grouped: BTreeMap<String, f64> = v.cpu_grouped(&s.roles).into_iter().collect();
+                    // The role that moved the most.
+                    let moved = columns
+                        .iter()
+                        .map(|r| {
+                            let (a, b) = (
+                                grouped.get(r).copied().unwrap_or(0.0),
+                                base_grouped.get(r).copied().unwrap_or(0.0),
+                            );
+                            (r, a, b)
+                        })
+                        .max_by(|x, y| (x.1 - x.2).abs().total_cmp(&(y.1 - y.2).abs()));
+                    blank_line(out);
+                    let mut line = format!("- {}:", md_escape(&v.variant));
+                    if let Some((role, a, b)) = moved {
+                        line.push_str(&format!(
+                            " {} of {} CPU per request against {} for the baseline ({});",
+                            fmt_ms(a),
+                            md_escape(role),
+                            fmt_ms(b),
+                            md_escape(&base.variant)
+                        ));
+                    }
+                    line.push_str(&format!(
+                        " {} in all against {}.",
+                        opt(v.cpu_total_ms_per_request, fmt_ms),
+                        opt(base.cpu_total_ms_per_request, fmt_ms)
+                    ));
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+        if !missing.is_empty() {
+            blank_line(out);
+            let _ = writeln!(out, "No server view at c={users} for {missing}.");
+        }
+    }
+}
+
+/// Ends the Markdown so far with an empty line (a block starts after it).
+fn blank_line(out: &mut String) {
+    if !out.ends_with("\n\n") {
+        out.push('\n');
     }
 }
 

@@ -21,6 +21,7 @@ mod criteria;
 mod json;
 mod loads;
 mod markdown;
+mod server;
 
 use std::collections::BTreeMap;
 
@@ -31,6 +32,7 @@ pub use bootstrap::{Bootstrap, Interval};
 pub use criteria::{Criteria, SlaAssignment, Slas};
 pub use json::SUMMARY_SCHEMA;
 pub(crate) use markdown::{fmt_ci, fmt_confidence, fmt_ms, fmt_ratio, fmt_ratio_ci, fmt_throughput};
+pub use server::{DeploymentTime, OTHER_ROLE, ServerAtLoad, ServerComparison};
 
 use crate::error::Result;
 use crate::load::Loaded;
@@ -197,6 +199,10 @@ pub struct ComparisonSummary {
     pub gains: Vec<Gain>,
     /// Levels that did not count as peaks.
     pub excluded: Vec<ExcludedLevel>,
+    /// Where the time and CPU go at the baseline's peak load, from the levels' server views;
+    /// `None` when no level has a `server` field (older results, imported ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerComparison>,
 }
 
 impl ComparisonSummary {
@@ -845,6 +851,22 @@ pub fn summarize_with(loaded: &Loaded, criteria: &Criteria, bootstrap: &Bootstra
                     comparison_gains.push(gain);
                 }
                 comparison_gains.sort_by(|a, b| a.treatment.cmp(&b.treatment));
+                let member_loads: Vec<server::MemberLoads<'_, '_>> = group
+                    .members
+                    .iter()
+                    .zip(members)
+                    .map(|(m, loads)| server::MemberLoads {
+                        variant: &m.variant,
+                        is_baseline: m.is_baseline,
+                        loads,
+                    })
+                    .collect();
+                let at = variants
+                    .iter()
+                    .find(|v| v.is_baseline)
+                    .and_then(|v| v.peak.as_ref())
+                    .map(|p| (p.label.as_str(), p.concurrency));
+                let server = server::server_comparison(&member_loads, at);
                 comparisons.push(ComparisonSummary {
                     suite: study.suite.clone(),
                     comparison: study.name.clone(),
@@ -858,6 +880,7 @@ pub fn summarize_with(loaded: &Loaded, criteria: &Criteria, bootstrap: &Bootstra
                     variants,
                     gains: comparison_gains,
                     excluded,
+                    server,
                 });
             }
             GroupKind::ScalingAt(si, n) => {
