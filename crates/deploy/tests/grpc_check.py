@@ -9,7 +9,6 @@ import os
 import sys
 
 import grpc
-
 import servebench_pb2 as pb
 import servebench_pb2_grpc as pb_grpc
 

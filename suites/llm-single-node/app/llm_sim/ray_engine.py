@@ -14,14 +14,6 @@ class and name. The engine reads its parameters from the LLMConfig:
 import dataclasses
 import logging
 
-from llm_sim.engine import EngineCore
-from llm_sim.openai_api import (
-    RequestError,
-    full_response,
-    parse_request,
-    stream_response,
-)
-from llm_sim.scheduler import EngineParams
 from ray.llm._internal.serve.core.configs.llm_config import LLMConfig
 from ray.llm._internal.serve.core.configs.openai_api_models import (
     ChatCompletionResponse,
@@ -30,6 +22,15 @@ from ray.llm._internal.serve.core.configs.openai_api_models import (
     ErrorResponse,
 )
 from ray.llm._internal.serve.core.engine.protocol import LLMEngine
+
+from llm_sim.engine import EngineCore
+from llm_sim.openai_api import (
+    RequestError,
+    full_response,
+    parse_request,
+    stream_response,
+)
+from llm_sim.scheduler import EngineParams
 
 ENGINE_CLS = "llm_sim.ray_engine.SimLLMEngine"
 VLLM_KEYS = ("max_num_seqs", "max_num_batched_tokens", "max_model_len")

@@ -17,6 +17,11 @@ import dataclasses
 import json
 
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
 from llm_sim import settings
 from llm_sim.engine import EngineCore
 from llm_sim.openai_api import (
@@ -26,10 +31,6 @@ from llm_sim.openai_api import (
     stream_response,
 )
 from llm_sim.scheduler import EngineParams
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 
 def create_app(model: str, params: EngineParams) -> Starlette:
