@@ -461,6 +461,20 @@ fn server_markdown(out: &mut String, comparisons: &[ComparisonSummary], show_sui
                             md_escape(&base.variant)
                         ));
                     }
+                    // The ingress is Serve's proxy, or HAProxy in front of it: say what the
+                    // whole ingress cost when HAProxy is in either variant.
+                    let ingress = |m: &BTreeMap<String, f64>| {
+                        ["proxy", "haproxy"].iter().filter_map(|r| m.get(*r)).sum::<f64>()
+                    };
+                    if v.cpu_ms_per_request.contains_key("haproxy")
+                        || base.cpu_ms_per_request.contains_key("haproxy")
+                    {
+                        line.push_str(&format!(
+                            " {} of ingress CPU (proxy and HAProxy) per request against {};",
+                            fmt_ms(ingress(&v.cpu_ms_per_request)),
+                            fmt_ms(ingress(&base.cpu_ms_per_request))
+                        ));
+                    }
                     line.push_str(&format!(
                         " {} in all against {}.",
                         opt(v.cpu_total_ms_per_request, fmt_ms),

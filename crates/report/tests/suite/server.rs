@@ -211,7 +211,7 @@ fn the_summary_shows_latency_and_cpu_by_role_at_the_baselines_peak() {
     assert!(md.contains("| all_on | 1.46 | 0.31 | 0.50 | 0.20 | 0.40 | 0.05 |"), "{md}");
     assert!(
         md.contains(
-            "- all_on: 0.31 ms of proxy CPU per request against 1.90 ms for the baseline (off); 1.46 ms in all against 2.88 ms."
+            "- all_on: 0.31 ms of proxy CPU per request against 1.90 ms for the baseline (off); 0.71 ms of ingress CPU (proxy and HAProxy) per request against 1.90 ms; 1.46 ms in all against 2.88 ms."
         ),
         "{md}"
     );
