@@ -164,6 +164,13 @@ fn bad_selections_get_one_line_errors_and_exit_2() {
             "99999",
         ),
         (&["--target", "url", "--url", "http://h:8000", "--plan"][..], "one running deployment"),
+        (
+            &["--target", "url", "--url", "http://user:SECRET@h:8000/", "--variant", "all_on", "--plan"][..],
+            "user info",
+        ),
+        (&["--target", "url", "--url", "http://h:8000/?token=SECRET", "--variant", "all_on"][..], "query"),
+        (&["--repeat", "0", "--plan"][..], "--repeat"),
+        (&["--adaptive", "--requests", "10", "--plan"][..], "cannot be used with"),
         (&["--num-cpus", "0", "--plan"][..], "--num-cpus"),
         (&["--client-cpus", "4000", "--plan"][..], "not available to this process"),
         (&["--ray-cpus", "3-1", "--plan"][..], "runs backwards"),
@@ -176,6 +183,7 @@ fn bad_selections_get_one_line_errors_and_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(msg), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
+        assert!(!err.contains("SECRET"), "a credential echoed: {err}");
     }
     let out = Command::cargo_bin("features-suite").unwrap().args(["--plan"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
