@@ -3,9 +3,11 @@
 //! median of their p99s, and whether it may count as a peak. Every figure of the summary is
 //! computed over loads, so a sweep measured once and a sweep measured R times read alike.
 //!
-//! A load counts as a peak only when *every* one of its repeats is usable (valid, not
-//! client-bound, within the error limit, stable): a peak must hold in each repeat, not in their
-//! average.
+//! A load counts as a peak only when the server held it in *every* repeat (each valid and within
+//! the error limit: a peak must hold in each repeat, not in their average). A repeat whose
+//! measurement is in doubt (unstable through its window, or client-bound) is left out of the
+//! load's figures, and the load counts from the others as long as at least half of its repeats
+//! remain; with fewer, or measured once, the load does not count.
 
 use crate::model::{Exclusion, MeasuredLevel, MeasuredSweep, Metric};
 
@@ -39,12 +41,21 @@ pub(crate) struct Load<'a> {
     pub p99_ms: Option<f64>,
     /// Why each excluded repeat does not count: (its repeat number, when labelled, and why).
     pub exclusions: Vec<(Option<u32>, &'a MeasuredLevel, Exclusion)>,
+    /// Whether the load counts although some repeats were excluded: only repeats in doubt
+    /// (unstable, client-bound) were, and they are left out of `used`.
+    pub counts_without_excluded: bool,
+}
+
+/// Whether an exclusion is about the measurement (the repeat is in doubt) rather than about what
+/// the server did at that load.
+fn in_doubt(e: &Exclusion) -> bool {
+    matches!(e, Exclusion::Unstable(_) | Exclusion::ClientBound)
 }
 
 impl<'a> Load<'a> {
     /// Whether some repeat keeps it from counting as a peak.
     pub fn excluded(&self) -> bool {
-        !self.exclusions.is_empty()
+        !self.exclusions.is_empty() && !self.counts_without_excluded
     }
 
     /// Whether it may be a peak under the SLA `sla_ms`: no excluded repeat, a throughput, and a
@@ -112,6 +123,7 @@ pub(crate) fn loads_of<'a>(sweep: &'a MeasuredSweep, metric: &Metric, max_error_
                     throughput: None,
                     p99_ms: None,
                     exclusions: Vec::new(),
+                    counts_without_excluded: false,
                 });
                 loads.last_mut().expect("just pushed")
             }
@@ -133,6 +145,23 @@ pub(crate) fn loads_of<'a>(sweep: &'a MeasuredSweep, metric: &Metric, max_error_
             (0..load.repeats.len()).filter(|&i| load.repeats[i].throughput.is_some()).collect();
         let valid: Vec<usize> = with_value.iter().copied().filter(|&i| load.repeats[i].level.valid).collect();
         load.used = if valid.is_empty() { with_value } else { valid };
+        // Repeats in doubt are left out when the rest are enough and nothing else is wrong.
+        let doubtful: Vec<usize> = load
+            .used
+            .iter()
+            .copied()
+            .filter(|&i| load.repeats[i].level.exclusion(max_error_rate).is_some_and(|e| in_doubt(&e)))
+            .collect();
+        let kept = load.used.len() - doubtful.len();
+        if !doubtful.is_empty()
+            && load.repeats.len() > 1
+            && kept > 0
+            && kept * 2 >= load.repeats.len()
+            && load.exclusions.iter().all(|(_, _, e)| in_doubt(e))
+        {
+            load.used.retain(|i| !doubtful.contains(i));
+            load.counts_without_excluded = true;
+        }
         load.throughput = mean(load.used.iter().filter_map(|&i| load.repeats[i].throughput));
         load.p99_ms =
             median(load.used.iter().filter_map(|&i| metric.latency_of(load.repeats[i].level)).collect());
@@ -173,10 +202,38 @@ mod tests {
         assert_eq!((c8.label.as_str(), c8.repeats.len()), ("c8", 3));
         assert_eq!((c8.throughput, c8.p99_ms), (Some(110.0), Some(20.0)));
         assert!(c8.eligible(Some(25.0)) && !c8.eligible(Some(15.0)) && c8.varies());
-        // One unstable repeat keeps the user count from being a peak.
-        assert_eq!(c16.throughput, Some(230.0));
-        assert!(c16.excluded() && !c16.eligible(None));
-        assert_eq!(c16.exclusions.len(), 1);
+        // One unstable repeat of two is left out: the user count counts from the other.
+        assert_eq!(c16.throughput, Some(200.0));
+        assert!(!c16.excluded() && c16.eligible(None) && c16.counts_without_excluded);
+        assert_eq!((c16.exclusions.len(), c16.used.len()), (1, 1));
+        assert_eq!(median(vec![3.0, 1.0]), Some(2.0));
+    }
+
+    #[test]
+    fn doubtful_repeats_are_left_out_only_while_half_remain_and_nothing_else_is_wrong() {
+        let unstable = |l: MeasuredLevel| MeasuredLevel {
+            stability: Some(Stability { stable: false, ..Stability::default() }),
+            ..l
+        };
+        let invalid = |l: MeasuredLevel| MeasuredLevel { valid: false, ..l };
+        let mut sweep = MeasuredSweep::new("s", "on", "unary", SourceFormat::ServebenchJson, "x");
+        sweep.levels = vec![
+            // Two of three unstable: fewer than half remain.
+            level(8, 1, 100.0, 10.0),
+            unstable(level(8, 2, 110.0, 10.0)),
+            unstable(level(8, 3, 120.0, 10.0)),
+            // One unstable, one invalid: the server failed a repeat.
+            level(16, 1, 100.0, 10.0),
+            unstable(level(16, 2, 100.0, 10.0)),
+            invalid(level(16, 3, 100.0, 10.0)),
+            // Measured once and unstable.
+            MeasuredLevel { label: "c32".into(), repeat: None, ..unstable(level(32, 1, 100.0, 10.0)) },
+        ];
+        let loads = loads_of(&sweep, &Metric::REQUESTS, 0.01);
+        for l in &loads {
+            assert!(l.excluded() && !l.eligible(None) && !l.counts_without_excluded, "{}", l.label);
+        }
+        assert_eq!(loads[0].throughput, Some(110.0), "figures from every valid repeat");
         assert_eq!(median(vec![3.0, 1.0]), Some(2.0));
     }
 }

@@ -112,7 +112,8 @@ impl Summary {
             let _ = writeln!(
                 out,
                 "A level measured several times counts by the mean of its repeats (its p99: their median), and \
-                 only when every repeat counts. Intervals: {} percentile bootstrap ({} resamples, seed {}) over \
+                 only when the server held it in every repeat (valid, within the error limit); a repeat in doubt \
+                 (unstable, client-bound) is left out when at least half of the repeats remain. Intervals: {} percentile bootstrap ({} resamples, seed {}) over \
                  the repeats (paired where the variants were measured paired) and {} s blocks of each level's \
                  per-second throughput; figures without one had nothing to resample \
                  (see docs/statistics.md).\n",
@@ -272,26 +273,32 @@ impl Summary {
                 let excluded = c.excluded.iter().filter(|e| e.variant == v.variant).count();
                 let levels = if excluded > 0 {
                     footnotes.push(format!(
-                            "{} {} {} `{}`: {}",
-                            md_escape(&c.suite),
-                            md_escape(&c.comparison),
-                            md_escape(&c.workload),
-                            md_escape(&v.variant),
-                            c.excluded
-                                .iter()
-                                .filter(|e| e.variant == v.variant)
-                                .map(|e| match e.repeat {
-                                    Some(k) => format!(
-                                        "c={} r{k} ({})",
-                                        e.concurrency,
-                                        md_escape(&e.reason.to_string())
-                                    ),
-                                    None =>
-                                        format!("c={} ({})", e.concurrency, md_escape(&e.reason.to_string())),
-                                })
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ));
+                        "{} {} {} `{}`: {}",
+                        md_escape(&c.suite),
+                        md_escape(&c.comparison),
+                        md_escape(&c.workload),
+                        md_escape(&v.variant),
+                        c.excluded
+                            .iter()
+                            .filter(|e| e.variant == v.variant)
+                            .map(|e| match e.repeat {
+                                Some(k) => format!(
+                                    "c={} r{k} ({}{})",
+                                    e.concurrency,
+                                    md_escape(&e.reason.to_string()),
+                                    if e.left_out {
+                                        "; only this repeat left out: c=".to_owned()
+                                            + &e.concurrency.to_string()
+                                            + " counts from the others"
+                                    } else {
+                                        String::new()
+                                    }
+                                ),
+                                None => format!("c={} ({})", e.concurrency, md_escape(&e.reason.to_string())),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
                     format!("{} ({excluded} excluded[^{}])", levels_text(v), footnotes.len())
                 } else {
                     levels_text(v)

@@ -157,7 +157,8 @@ pub struct Gain {
     pub at_users: Option<AtUsers>,
 }
 
-/// A level that did not count as a peak (with it, its whole user count does not).
+/// A level that did not count as a peak (with it, its whole user count does not, unless
+/// `left_out`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExcludedLevel {
     /// Its variant.
@@ -170,6 +171,9 @@ pub struct ExcludedLevel {
     pub repeat: Option<u32>,
     /// Why it was excluded.
     pub reason: Exclusion,
+    /// Only this repeat was left out: its user count still counts, from its other repeats.
+    #[serde(default)]
+    pub left_out: bool,
 }
 
 /// The summary of one comparison on one workload in one suite.
@@ -733,6 +737,7 @@ pub fn summarize_with(loaded: &Loaded, criteria: &Criteria, bootstrap: &Bootstra
                         concurrency: level.concurrency,
                         repeat: *repeat,
                         reason: reason.clone(),
+                        left_out: load.counts_without_excluded,
                     });
                 }
                 rows.push(LevelRow {

@@ -270,10 +270,20 @@ fn an_unstable_level_is_never_the_peak() {
     }
     let summary = summarize(&load_dir(&run).expect("loads"), &Criteria::default()).expect("summarizes");
     assert_eq!(comparison(&summary, "allon", "unary").peak_of("all_on").map(|p| p.concurrency), Some(64));
-    // ... until one of its repeats is unstable: then no repeat of c64 counts.
-    patch(&run, "all_on", 64, 2, |v| {
-        v["stability"] = json!({"cv": 0.31, "trend": -0.3, "stable": false, "reasons": ["throughput fell 30% over the window"]});
-    });
+    // One unstable repeat of three is left out: c64 counts from the other two, and says so.
+    let unstable = |reason: &str| json!({"cv": 0.31, "trend": -0.3, "stable": false, "reasons": [reason]});
+    patch(&run, "all_on", 64, 2, |v| v["stability"] = unstable("throughput fell 30% over the window"));
+    let summary = summarize(&load_dir(&run).expect("loads"), &Criteria::default()).expect("summarizes");
+    let c = comparison(&summary, "allon", "unary");
+    assert_eq!(c.peak_of("all_on").map(|p| p.concurrency), Some(64));
+    assert!(c.excluded.iter().all(|e| e.left_out && e.label == "c64-r2"), "{:?}", c.excluded);
+    let md = summary.to_markdown();
+    assert!(
+        md.contains("c=64 r2 (unstable: throughput fell 30% over the window; only this repeat left out: c=64 counts from the others)"),
+        "{md}"
+    );
+    // ... until two of the three are: then no repeat of c64 counts.
+    patch(&run, "all_on", 64, 3, |v| v["stability"] = unstable("median latency rose 40% over the window"));
     let loaded = load_dir(&run).expect("loads");
     let summary = summarize(&loaded, &Criteria::default()).expect("summarizes");
     let c = comparison(&summary, "allon", "unary");
@@ -285,8 +295,12 @@ fn an_unstable_level_is_never_the_peak() {
         c.excluded.iter().map(|e| (e.label.as_str(), e.repeat, e.reason.clone())).collect();
     assert_eq!(
         excluded,
-        [("c64-r2", Some(2), Exclusion::Unstable(vec!["throughput fell 30% over the window".into()]))]
+        [
+            ("c64-r2", Some(2), Exclusion::Unstable(vec!["throughput fell 30% over the window".into()])),
+            ("c64-r3", Some(3), Exclusion::Unstable(vec!["median latency rose 40% over the window".into()]))
+        ]
     );
+    assert!(c.excluded.iter().all(|e| !e.left_out));
     // In every resample too: the peak's interval stays below c64's throughput.
     let ci = peak.throughput_ci.expect("interval");
     assert!(ci.hi < c64.throughput.expect("mean"), "{ci:?} {c64:?}");
