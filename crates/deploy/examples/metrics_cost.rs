@@ -7,42 +7,19 @@
 //! cargo run -p deploy --example metrics_cost -- [IDLE_S] [LOAD_S] [USERS]   (default 30 30 4)
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use deploy::{
     AppCatalog, Backend, DeployRequest, LocalOptions, MetricsOptions, Project, ServerView, Variant,
 };
-use loadgen::Workload;
+
+mod common;
+
+/// The requests: a POST echo.
+const SPEC: &str = "protocol = 'http'\nmethod = 'POST'\npath = '/echo'\nbody_size = 1024";
 
 async fn load(target: &deploy::Target, users: usize, duration: Duration) -> u64 {
-    let spec: loadgen::WorkloadSpec =
-        toml::from_str("protocol = 'http'\nmethod = 'POST'\npath = '/echo'\nbody_size = 1024").expect("spec");
-    let workload = Arc::new(spec.build(&target.endpoint()).expect("workload"));
-    let until = Instant::now() + duration;
-    let mut tasks = Vec::new();
-    for _ in 0..users {
-        let w = workload.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut conn = w.connect().await.expect("connect");
-            let mut probe = loadgen::Probe::detached();
-            let mut n = 0u64;
-            while Instant::now() < until {
-                if w.is_closed(&mut conn) {
-                    conn = w.connect().await.expect("reconnect");
-                }
-                if w.call(&mut conn, n, &mut probe).await.is_ok() {
-                    n += 1;
-                }
-            }
-            n
-        }));
-    }
-    let mut total = 0;
-    for t in tasks {
-        total += t.await.expect("user");
-    }
-    total
+    common::closed_loop(target, SPEC, users, duration).await
 }
 
 fn describe(what: &str, view: &ServerView) {

@@ -10,11 +10,15 @@
 //! (default: all_on 8 8 16)
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deploy::{AppCatalog, Backend, DeployRequest, LocalOptions, Project, VariantSet};
-use loadgen::Workload;
+
+mod common;
+
+/// The requests: a POST echo.
+const SPEC: &str =
+    "protocol = 'http'\nmethod = 'POST'\npath = '/echo'\nbody_size = 10240\nexpect = { echo = true }";
 
 /// This process's CPU time (user + system), from /proc/self/stat.
 fn cpu_s() -> f64 {
@@ -27,35 +31,7 @@ fn cpu_s() -> f64 {
 }
 
 async fn load(target: &deploy::Target, users: usize, duration: Duration) -> u64 {
-    let spec: loadgen::WorkloadSpec = toml::from_str(
-        "protocol = 'http'\nmethod = 'POST'\npath = '/echo'\nbody_size = 10240\nexpect = { echo = true }",
-    )
-    .expect("spec");
-    let workload = Arc::new(spec.build(&target.endpoint()).expect("workload"));
-    let until = Instant::now() + duration;
-    let mut tasks = Vec::new();
-    for _ in 0..users {
-        let w = workload.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut conn = w.connect().await.expect("connect");
-            let mut probe = loadgen::Probe::detached();
-            let mut n = 0u64;
-            while Instant::now() < until {
-                if w.is_closed(&mut conn) {
-                    conn = w.connect().await.expect("reconnect");
-                }
-                if w.call(&mut conn, n, &mut probe).await.is_ok() {
-                    n += 1;
-                }
-            }
-            n
-        }));
-    }
-    let mut total = 0;
-    for t in tasks {
-        total += t.await.expect("user");
-    }
-    total
+    common::closed_loop(target, SPEC, users, duration).await
 }
 
 #[tokio::main(flavor = "multi_thread")]
