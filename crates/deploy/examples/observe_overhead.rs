@@ -20,16 +20,6 @@ mod common;
 const SPEC: &str =
     "protocol = 'http'\nmethod = 'POST'\npath = '/echo'\nbody_size = 10240\nexpect = { echo = true }";
 
-/// This process's CPU time (user + system), from /proc/self/stat.
-fn cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = after.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-    // Fields 14 and 15 of the file (utime, stime) are the 12th and 13th after the ')'.
-    let ticks = f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0);
-    ticks / 100.0
-}
-
 async fn load(target: &deploy::Target, users: usize, duration: Duration) -> u64 {
     common::closed_loop(target, SPEC, users, duration).await
 }
@@ -53,11 +43,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     load(&target, users, Duration::from_secs(5)).await;
 
     // What one snapshot costs this process.
-    let (t0, c0) = (Instant::now(), cpu_s());
+    // The view between two snapshots counts this process's CPU (`machine.this_process_s`): ten
+    // snapshots taken between them are what it shows.
+    let first = observer.snapshot().await?;
+    let t0 = Instant::now();
     for _ in 0..10 {
         observer.snapshot().await?;
     }
-    let (wall, cpu) = (t0.elapsed().as_secs_f64() / 10.0, (cpu_s() - c0) / 10.0);
+    let wall = t0.elapsed().as_secs_f64() / 10.0;
+    let last = observer.snapshot().await?;
+    let cpu = first.delta(&last).cpu.map_or(f64::NAN, |c| c.machine.this_process_s / 10.0);
     println!("one snapshot: {:.1} ms wall, {:.1} ms CPU of this process", wall * 1e3, cpu * 1e3);
 
     let mut ratios = Vec::new();

@@ -265,9 +265,12 @@ fn snapshot(observer: &deploy::Observer) -> Taking {
 
 /// The server's view of a level's window from the snapshots taken at its start and end, or
 /// why there is none, as the level's `server` field (docs/results-schema.md, "Server view").
+/// A level's `server` field when there is no view: why.
+fn unavailable(why: impl Into<String>) -> serde_json::Value {
+    serde_json::json!({ "schema": deploy::SERVER_VIEW_SCHEMA, "unavailable": why.into() })
+}
+
 async fn server_view(start: Option<Taking>, end: Option<Taking>, r: &LevelResult) -> serde_json::Value {
-    let unavailable =
-        |why: String| serde_json::json!({ "schema": deploy::SERVER_VIEW_SCHEMA, "unavailable": why });
     let take = |t: Option<Taking>, what: &'static str| async move {
         match t {
             None => Err(format!("no snapshot at the window's {what}")),
@@ -349,9 +352,7 @@ impl Ctx<'_> {
         let mut r = result?;
         r.server = match observer {
             None => None,
-            Some(Err(why)) => {
-                Some(serde_json::json!({ "schema": deploy::SERVER_VIEW_SCHEMA, "unavailable": why }))
-            }
+            Some(Err(why)) => Some(unavailable(why.as_str())),
             Some(Ok(_)) => Some(server_view(start, end, &r).await),
         };
         Ok(r)

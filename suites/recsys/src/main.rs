@@ -12,7 +12,7 @@ use clap::Parser;
     name = "recsys-suite",
     version,
     after_help = "Examples:\n  \
-        recsys-suite                            # optimized vs unoptimized, laptop-sized (~10 min)\n  \
+        recsys-suite                            # optimized vs unoptimized, laptop-sized (~5 min) \n  \
         recsys-suite --profile spec             # the spec's sweep, 60 s per level, 100k-row tables\n  \
         recsys-suite --profile gpu              # the ranker on a GPU (needs torch and a GPU)\n  \
         recsys-suite --sweep users=10,50,200 --duration 20s\n  \

@@ -287,9 +287,10 @@ impl Summary {
                                     e.concurrency,
                                     md_escape(&e.reason.to_string()),
                                     if e.left_out {
-                                        "; only this repeat left out: c=".to_owned()
-                                            + &e.concurrency.to_string()
-                                            + " counts from the others"
+                                        format!(
+                                            "; only this repeat left out: c={} counts from the others",
+                                            e.concurrency
+                                        )
                                     } else {
                                         String::new()
                                     }
