@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproducibility of the default features run (issue 14): the default run twice back to back
-# (paired, interleaved), then once with --sequential, into one folder; then the report of each.
+# (paired, interleaved), then twice with --sequential (RUNS= picks), into one folder; then the report of each.
 # Usage: scripts/repro-2core.sh [OUT_DIR] [extra features-suite arguments...]
 # Figures and what they say: docs/benchmarks.md ("Reproducibility of the default run").
 set -euo pipefail
@@ -14,9 +14,9 @@ cargo build --release -p features-suite --no-default-features
 cargo build -p report
 bin="$CARGO_TARGET_DIR/release"
 mkdir -p "$out"
-for run in paired-1 paired-2 sequential-1; do
+for run in ${RUNS:-paired-1 paired-2 sequential-1 sequential-2}; do
   extra=()
-  [ "$run" = sequential-1 ] && extra=(--sequential)
+  case "$run" in sequential*) extra=(--sequential) ;; esac
   if [ -e "$out/$run/index.json" ]; then resume=(--resume); else resume=(); fi
   echo "== $run ($(date -u +%H:%M:%S))"
   "$bin/features-suite" --run "$run" --results-dir "$out" "${resume[@]}" "${extra[@]}" "$@"

@@ -44,6 +44,8 @@ pub struct MeasuredSweep {
     /// deployed at once, alternated level by level in ABBA order, so that repeat k of a user count
     /// of the baseline ran right next to repeat k of the same user count of the treatment.
     pub paired: bool,
+    /// Whether each repeat was measured on fresh deployments (the index's `redeployed`).
+    pub redeployed: bool,
     /// Why the sweep stopped climbing early (for example past saturation), when it did.
     pub stopped: Option<String>,
 }
@@ -70,6 +72,7 @@ impl MeasuredSweep {
             study: None,
             repeats: None,
             paired: false,
+            redeployed: false,
             stopped: None,
         }
     }

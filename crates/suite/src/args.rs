@@ -99,6 +99,15 @@ pub struct TimingArgs {
     #[arg(long)]
     pub full_sweep: bool,
 
+    /// Measure each repeat on fresh deployments (torn down and started again between repeats),
+    /// so that the intervals also cover what differs between deployments.
+    #[arg(long, conflicts_with = "same_deployment")]
+    pub redeploy: bool,
+
+    /// Measure every repeat on the same deployments, also where the profile redeploys.
+    #[arg(long)]
+    pub same_deployment: bool,
+
     /// Adaptive levels: the warm-up ends once the per-second series stops trending, the window
     /// once throughput and p99 have converged (within the profile's bounds; --warmup and
     /// --duration are then the shortest each may be).

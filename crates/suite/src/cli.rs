@@ -208,24 +208,29 @@ fn estimate(p: &Prepared) -> Duration {
             warmup + window + s.cooldown
         }
     };
-    per_level * p.plan.levels() as u32 + Duration::from_secs(40) * p.plan.groups().count() as u32
+    per_level * p.plan.levels() as u32 + Duration::from_secs(40) * p.plan.deployments() as u32
 }
 
 fn print_plan(p: &Prepared) {
     let s = &p.settings;
     println!(
-        "{} profile {}: {} deployments in {} stages ({}), {} levels{}, about {} in all",
+        "{} profile {}: {} deployments in {} stage{} ({}), {} levels{}, about {} in all",
         s.suite,
         s.profile,
-        p.plan.groups().count(),
+        p.plan.deployments(),
         p.plan.stages.len(),
+        if p.plan.stages.len() == 1 { "" } else { "s" },
         if s.paired {
             "comparisons paired: both variants at once, levels alternated"
         } else {
             "one deployment at a time"
         },
         p.plan.levels(),
-        if s.repeat > 1 { format!(" ({} repeats each)", s.repeat) } else { String::new() },
+        match (s.repeat, p.plan.rounds) {
+            (1, _) => String::new(),
+            (n, 1) => format!(" ({n} repeats each, on the same deployments)"),
+            (n, _) => format!(" ({n} repeats each, every repeat on fresh deployments)"),
+        },
         humantime::format_duration(Duration::from_secs(estimate(p).as_secs()))
     );
     match &s.adaptive {
@@ -275,10 +280,14 @@ impl Printer {
 
     fn event(&self, e: Event<'_>) {
         match e {
-            Event::Deploying { groups, index, of } => {
+            Event::Deploying { groups, index, of, round: (round, rounds) } => {
                 let keys: Vec<&str> = groups.iter().map(|g| g.key.as_str()).collect();
                 let studies = groups.first().map(|g| g.studies.join(", ")).unwrap_or_default();
-                self.line(&format!("== [{index}/{of}] deploying {} (for {studies})", keys.join(" and ")))
+                let round = if rounds > 1 { format!(", repeat {round} of {rounds}") } else { String::new() };
+                self.line(&format!(
+                    "== [{index}/{of}] deploying {} (for {studies}{round})",
+                    keys.join(" and ")
+                ))
             }
             Event::DeployLog(l) => self.line(&format!("   {l}")),
             Event::Skipped(g) => self.line(&format!("== {}: every level is on disk, skipped", g.key)),
@@ -377,7 +386,7 @@ async fn execute(
         "{}: profile {}, {} deployments, {} levels, about {}; results in {}",
         def.binary,
         p.settings.profile,
-        p.plan.groups().count(),
+        p.plan.deployments(),
         p.plan.levels(),
         humantime::format_duration(Duration::from_secs(estimate(&p).as_secs())),
         folder.dir.display()

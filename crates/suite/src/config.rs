@@ -184,6 +184,11 @@ pub struct Profile {
     /// one deployment at a time, each swept in full).
     #[serde(default = "yes")]
     pub paired: bool,
+    /// Measure each repeat on fresh deployments: the stage's deployments are torn down and
+    /// started again between repeats, so that the repeats (and the intervals drawn from them)
+    /// also vary with what differs between two deployments and between minutes of the machine.
+    #[serde(default)]
+    pub redeploy: bool,
     /// Stop climbing a sweep once throughput stopped rising and p99 is past the SLA for every
     /// variant measured together.
     #[serde(default = "yes")]

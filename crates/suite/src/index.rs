@@ -128,6 +128,9 @@ pub struct RunIndex {
     pub run: String,
     /// `paired` (comparisons deployed both at once, levels alternated) or `sequential`.
     pub mode: String,
+    /// Whether each repeat was measured on fresh deployments (`--redeploy`).
+    #[serde(default)]
+    pub redeployed: bool,
     /// The workloads measured.
     pub workloads: Vec<IndexWorkload>,
     /// The studies.
@@ -215,6 +218,7 @@ impl RunIndex {
             suite: settings.suite.clone(),
             run: run.to_owned(),
             mode: if settings.paired { "paired" } else { "sequential" }.to_owned(),
+            redeployed: plan.rounds > 1,
             workloads: settings
                 .workloads
                 .iter()
@@ -237,6 +241,12 @@ impl RunIndex {
             s.status = status;
             s.reason.clone_from(&reason);
         }
+    }
+
+    /// The status of the sweep stored under `stem`, and why (when it says).
+    pub fn status(&self, stem: &str) -> Option<(SweepStatus, Option<&str>)> {
+        let (csv, _) = sweep_files(stem);
+        self.sweeps.iter().find(|s| s.csv == csv).map(|s| (s.status, s.reason.as_deref()))
     }
 
     /// Records why the sweep stored under `stem` stopped before its last level.

@@ -90,6 +90,9 @@ pub struct Plan {
     pub stages: Vec<Stage>,
     /// Times each level is measured.
     pub repeat: u32,
+    /// Times each stage is deployed: `repeat` when each repeat is measured on fresh deployments
+    /// (round `k` measures repeat `k` of every level), else 1.
+    pub rounds: u32,
 }
 
 fn sweep_plan(
@@ -230,12 +233,18 @@ impl Plan {
         if stages.is_empty() {
             return Err(SuiteError::Usage("nothing to run with these selections".into()));
         }
-        Ok(Plan { stages, repeat: settings.repeat })
+        let rounds = if settings.redeploy { settings.repeat } else { 1 };
+        Ok(Plan { stages, repeat: settings.repeat, rounds })
     }
 
     /// Every group, in order.
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
         self.stages.iter().flat_map(|s| &s.groups)
+    }
+
+    /// Number of deployments the plan starts (rounds counted).
+    pub fn deployments(&self) -> usize {
+        self.groups().count() * self.rounds as usize
     }
 
     /// Number of levels the plan runs (repeats counted).

@@ -57,10 +57,13 @@ pub enum Event<'a> {
         index: usize,
         /// Stages in the plan.
         of: usize,
+        /// Which deployment of the stage this is, of how many (`(1, 1)` unless each repeat is
+        /// measured on fresh deployments).
+        round: (u32, u32),
     },
     /// A line from `deploy`.
     DeployLog(&'a str),
-    /// Every level of the stage is on disk already (resume).
+    /// Every level of the stage (or of this round of it) is on disk already (resume).
     Skipped(&'a Group),
     /// About once a second during a level.
     Progress {
@@ -404,11 +407,12 @@ impl Ctx<'_> {
     }
 
     /// Measures every sweep of the stage's groups (deployed in `deployments`, same order): level
-    /// by level, the groups alternating in ABBA order over repeats.
+    /// by level, the groups alternating in ABBA order over repeats, the repeats of `round`.
     async fn measure(
         &self,
         stage: &Stage,
         deployments: &[Deployment],
+        round: &Round,
     ) -> Result<Vec<Option<String>>, SuiteError> {
         let repeats = self.settings.repeat;
         let mut live: Vec<Live<'_>> = stage
@@ -423,8 +427,8 @@ impl Ctx<'_> {
             })
             .collect();
         let sweeps = stage.groups.first().map_or(0, |g| g.sweeps.len());
-        // The ABBA order runs on across levels and workloads.
-        let mut turn = 0usize;
+        // The ABBA order runs on across levels, workloads and rounds.
+        let mut turn = round.turn;
         for i in 0..sweeps {
             let w = self.workload(&stage.groups[0].sweeps[i].workload)?;
             let mut workloads = Vec::new();
@@ -441,11 +445,12 @@ impl Ctx<'_> {
             }
             let mut results: Vec<Vec<LevelResult>> = vec![Vec::new(); live.len()];
             let mut climbs: Vec<Climb> = live.iter().map(|_| Climb::default()).collect();
-            let levels = stage.groups[0].sweeps[i].users.len();
+            let all = stage.groups[0].sweeps[i].users.len();
+            let levels = round.reach.as_ref().map_or(all, |r| r.get(i).copied().unwrap_or(all).min(all));
             let mut stopped = None;
             for j in 0..levels {
                 let mut at_level: Vec<Vec<LevelResult>> = vec![Vec::new(); live.len()];
-                for k in 1..=repeats {
+                for k in round.repeats.clone() {
                     let mut order: Vec<usize> = (0..live.len()).collect();
                     if turn % 2 == 1 {
                         order.reverse();
@@ -481,6 +486,7 @@ impl Ctx<'_> {
                     break;
                 }
                 if self.settings.stop_at_saturation
+                    && round.reach.is_none()
                     && j + 1 < levels
                     && active.iter().all(|g| climbs[*g].last.is_some())
                 {
@@ -501,7 +507,13 @@ impl Ctx<'_> {
                     self.write_index(|x| x.stopped(stem, why.clone()))?;
                 }
                 if l.gone.is_none() {
-                    self.mark(stem, SweepStatus::Complete, None)?;
+                    if round.last() {
+                        self.mark(stem, SweepStatus::Complete, None)?;
+                    } else {
+                        let why =
+                            format!("measured on {} of {} fresh deployments{SO_FAR}", round.k, round.of);
+                        self.mark(stem, SweepStatus::Partial, Some(why))?;
+                    }
                 }
             }
         }
@@ -589,6 +601,156 @@ impl Ctx<'_> {
     }
 }
 
+/// How a sweep's reason ends while it waits for its next fresh deployment.
+const SO_FAR: &str = " so far";
+
+/// What one deployment of a stage measures: every repeat (the stage deployed once), or repeat
+/// `k` of every level (each repeat on fresh deployments: the stage is deployed `of` times).
+#[derive(Debug, Clone)]
+struct Round {
+    /// Which deployment of the stage (from 1).
+    k: u32,
+    /// Deployments of the stage.
+    of: u32,
+    /// The repeats it measures.
+    repeats: std::ops::RangeInclusive<u32>,
+    /// After the first round: per sweep, how many levels the first one measured (it decided
+    /// where the sweep stops climbing, and the others measure the same levels).
+    reach: Option<Vec<usize>>,
+    /// Where the ABBA order starts.
+    turn: usize,
+}
+
+impl Round {
+    fn last(&self) -> bool {
+        self.k == self.of
+    }
+}
+
+/// Per sweep of `stage`: how many of its levels, from the first, have their first repeat on
+/// disk (the most over the stage's groups).
+fn first_round_reach(dir: &Path, stage: &Stage, repeats: u32) -> Vec<usize> {
+    let sweeps = stage.groups.first().map_or(0, |g| g.sweeps.len());
+    (0..sweeps)
+        .map(|i| {
+            stage
+                .groups
+                .iter()
+                .filter_map(|g| g.sweeps.get(i))
+                .map(|s| {
+                    let out = output(dir, s, true);
+                    s.users
+                        .iter()
+                        .take_while(|u| out.level_path(&level_label(**u, 1, repeats)).exists())
+                        .count()
+                })
+                .max()
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// Whether `round` of `stage` is on disk: every level it measures (up to its reach), or, for a
+/// round before the last, any level of the next (a round starts only once the one before ended,
+/// which may have stopped climbing early).
+fn round_done(dir: &Path, stage: &Stage, plan: &Plan, round: &Round) -> bool {
+    let has = |s: &SweepPlan, users: u32, k: u32| {
+        output(dir, s, true).level_path(&level_label(users, k, plan.repeat)).exists()
+    };
+    let sweeps = || stage.groups.iter().flat_map(|g| g.sweeps.iter().enumerate());
+    if !round.last() && sweeps().any(|(_, s)| s.users.iter().any(|u| has(s, *u, round.k + 1))) {
+        return true;
+    }
+    sweeps().all(|(i, s)| {
+        let n = round.reach.as_ref().map_or(s.users.len(), |r| r.get(i).copied().unwrap_or(0));
+        s.users.iter().take(n).all(|u| round.repeats.clone().all(|k| has(s, *u, k)))
+    })
+}
+
+/// Deploys `stage`'s groups, measures `round` of it and tears down; records a group that failed
+/// in `outcome`. Whether the stage may go on (no group failed).
+async fn deploy_and_measure(
+    ctx: &Ctx<'_>,
+    stage: &Stage,
+    (index, of): (usize, usize),
+    round: &Round,
+    outcome: &mut Outcome,
+) -> Result<bool, SuiteError> {
+    let on_event = ctx.on_event;
+    on_event(Event::Deploying { groups: &stage.groups, index, of, round: (round.k, round.of) });
+    let log = |line: &str| on_event(Event::DeployLog(line));
+    let n = stage.groups.len();
+    let deploying = stage
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(slot, g)| ctx.deploying(g, slot, n, &log))
+        .collect::<Result<Vec<_>, _>>()?;
+    let result = deploy::run_with_deployments(deploying, ctx.cancel, async |d: &[Deployment]| {
+        ctx.measure(stage, d, round).await
+    })
+    .await;
+    on_event(Event::TornDown(&stage.groups));
+    let mut failed = |group: &Group, reason: String| {
+        on_event(Event::Failed { group, reason: &reason });
+        outcome.failed.push((group.key.clone(), reason));
+    };
+    match result {
+        Ok(gone) => {
+            let mut going_on = true;
+            for (group, reason) in stage.groups.iter().zip(gone) {
+                if let Some(reason) = reason {
+                    failed(group, reason);
+                    going_on = false;
+                }
+            }
+            Ok(going_on)
+        }
+        Err(RunError::Deploy { index: bad, source }) => {
+            let repeat =
+                if round.of > 1 { format!("repeat {} of {}: ", round.k, round.of) } else { String::new() };
+            for (slot, group) in stage.groups.iter().enumerate() {
+                let reason = if slot == bad {
+                    format!("{repeat}deploying failed: {source}")
+                } else {
+                    format!("{repeat}not measured: its pair {} failed to deploy", stage.groups[bad].key)
+                };
+                // Levels of earlier rounds stay: the sweep is partial, not failed.
+                let status = if round.k > 1 { SweepStatus::Partial } else { SweepStatus::Failed };
+                for s in &group.sweeps {
+                    ctx.mark(&s.stem, status, Some(reason.clone()))?;
+                }
+                failed(group, reason);
+            }
+            Ok(false)
+        }
+        Err(RunError::Body { error, teardown }) => {
+            for t in teardown {
+                on_event(Event::Failed {
+                    group: &stage.groups[0],
+                    reason: &format!("tearing down failed too: {t}"),
+                });
+            }
+            Err(error)
+        }
+        Err(RunError::Teardown(errors)) => {
+            let source =
+                errors.into_iter().next().unwrap_or_else(|| deploy::DeployError::Teardown("unknown".into()));
+            let key = stage.groups.iter().map(|g| g.key.as_str()).collect::<Vec<_>>().join(", ");
+            Err(SuiteError::Teardown { deployment: key, source })
+        }
+        Err(RunError::Cancelled { teardown }) => {
+            for t in teardown {
+                on_event(Event::Failed {
+                    group: &stage.groups[0],
+                    reason: &format!("tearing down failed: {t}"),
+                });
+            }
+            Err(SuiteError::Interrupted)
+        }
+    }
+}
+
 /// Runs `plan`: deploys each stage, sweeps its groups' workloads into `opts.dir/sweeps`, tears
 /// down, and keeps `opts.dir/index.json` current. Returns at the first hard error (a file that
 /// cannot be written, a teardown that failed, cancellation); everything finished stays on disk,
@@ -618,101 +780,65 @@ pub async fn run(
     let ctx = Ctx { settings, opts, index: &index, cancel, on_event };
     let mut outcome = Outcome::default();
     for (n, stage) in plan.stages.iter().enumerate() {
-        if cancel.is_cancelled() {
-            return Err(SuiteError::Interrupted);
-        }
-        let all_done = stage
-            .groups
-            .iter()
-            .flat_map(|g| &g.sweeps)
-            .all(|s| sweep_done(settings, &opts.dir, s, plan.repeat));
-        if opts.resume && all_done {
-            for group in &stage.groups {
-                on_event(Event::Skipped(group));
-                for s in &group.sweeps {
-                    let out = output(&opts.dir, s, true);
-                    for l in levels(settings, s, plan.repeat) {
-                        if let Ok(r) = loadgen::read_level(&out.level_path(&l.label)) {
-                            on_event(Event::Level {
-                                group,
-                                workload: &s.workload,
-                                result: &r,
-                                resumed: true,
-                            });
+        for k in 1..=plan.rounds {
+            if cancel.is_cancelled() {
+                return Err(SuiteError::Interrupted);
+            }
+            let round = Round {
+                k,
+                of: plan.rounds,
+                repeats: if plan.rounds > 1 { k..=k } else { 1..=plan.repeat },
+                reach: (k > 1).then(|| first_round_reach(&opts.dir, stage, plan.repeat)),
+                turn: (k - 1) as usize,
+            };
+            if opts.resume && round_done(&opts.dir, stage, plan, &round) {
+                for group in &stage.groups {
+                    on_event(Event::Skipped(group));
+                    for s in &group.sweeps {
+                        let out = output(&opts.dir, s, true);
+                        for u in &s.users {
+                            for r in round.repeats.clone() {
+                                let path = out.level_path(&level_label(*u, r, plan.repeat));
+                                if let Ok(r) = loadgen::read_level(&path) {
+                                    on_event(Event::Level {
+                                        group,
+                                        workload: &s.workload,
+                                        result: &r,
+                                        resumed: true,
+                                    });
+                                }
+                            }
                         }
                     }
                 }
+                continue;
             }
-            continue;
-        }
-        on_event(Event::Deploying { groups: &stage.groups, index: n + 1, of: plan.stages.len() });
-        let log = |line: &str| on_event(Event::DeployLog(line));
-        let of = stage.groups.len();
-        let deploying = stage
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(slot, g)| ctx.deploying(g, slot, of, &log))
-            .collect::<Result<Vec<_>, _>>()?;
-        let result = deploy::run_with_deployments(deploying, cancel, async |d: &[Deployment]| {
-            ctx.measure(stage, d).await
-        })
-        .await;
-        on_event(Event::TornDown(&stage.groups));
-        let mut failed = |group: &Group, reason: String| {
-            on_event(Event::Failed { group, reason: &reason });
-            outcome.failed.push((group.key.clone(), reason));
-        };
-        match result {
-            Ok(gone) => {
-                for (group, reason) in stage.groups.iter().zip(gone) {
-                    if let Some(reason) = reason {
-                        failed(group, reason);
+            let going_on =
+                deploy_and_measure(&ctx, stage, (n + 1, plan.stages.len()), &round, &mut outcome).await?;
+            // Give the machine a moment between clusters.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if !going_on {
+                if !round.last() {
+                    let why = format!(
+                        "measured on {} of {} fresh deployments: the next were not started, as a deployment of this stage failed",
+                        round.k, round.of
+                    );
+                    for s in stage.groups.iter().flat_map(|g| &g.sweeps) {
+                        // Sweeps whose deployments did not fail: they say so.
+                        let between = ctx
+                            .index
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .status(&s.stem)
+                            .is_some_and(|(_, why)| why.is_some_and(|w| w.ends_with(SO_FAR)));
+                        if between {
+                            ctx.mark(&s.stem, SweepStatus::Partial, Some(why.clone()))?;
+                        }
                     }
                 }
-            }
-            Err(RunError::Deploy { index: bad, source }) => {
-                for (slot, group) in stage.groups.iter().enumerate() {
-                    let reason = if slot == bad {
-                        format!("deploying failed: {source}")
-                    } else {
-                        format!("not measured: its pair {} failed to deploy", stage.groups[bad].key)
-                    };
-                    for s in &group.sweeps {
-                        ctx.mark(&s.stem, SweepStatus::Failed, Some(reason.clone()))?;
-                    }
-                    failed(group, reason);
-                }
-            }
-            Err(RunError::Body { error, teardown }) => {
-                for t in teardown {
-                    on_event(Event::Failed {
-                        group: &stage.groups[0],
-                        reason: &format!("tearing down failed too: {t}"),
-                    });
-                }
-                return Err(error);
-            }
-            Err(RunError::Teardown(errors)) => {
-                let source = errors
-                    .into_iter()
-                    .next()
-                    .unwrap_or_else(|| deploy::DeployError::Teardown("unknown".into()));
-                let key = stage.groups.iter().map(|g| g.key.as_str()).collect::<Vec<_>>().join(", ");
-                return Err(SuiteError::Teardown { deployment: key, source });
-            }
-            Err(RunError::Cancelled { teardown }) => {
-                for t in teardown {
-                    on_event(Event::Failed {
-                        group: &stage.groups[0],
-                        reason: &format!("tearing down failed: {t}"),
-                    });
-                }
-                return Err(SuiteError::Interrupted);
+                break;
             }
         }
-        // Give the machine a moment between clusters.
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     Ok(outcome)
 }

@@ -54,6 +54,8 @@ pub struct Settings {
     pub paired: bool,
     /// Sweeps stop climbing past saturation.
     pub stop_at_saturation: bool,
+    /// Each repeat is measured on fresh deployments (only with more than one repeat).
+    pub redeploy: bool,
     /// Levels end when their answer is known (`None`: fixed length).
     pub adaptive: Option<Adaptive>,
     /// Each level carries the server's view of its window (Ray Serve's metrics, process CPU).
@@ -193,6 +195,7 @@ impl Settings {
             repeat: args.timing.repeat.unwrap_or(p.repeat),
             paired: p.paired && !args.timing.sequential,
             stop_at_saturation: p.stop_at_saturation && !args.timing.full_sweep,
+            redeploy: (p.redeploy || args.timing.redeploy) && !args.timing.same_deployment,
             adaptive,
             server_view: !args.timing.no_server_view,
         };

@@ -32,6 +32,9 @@ pub struct RunIndex {
     /// older runs (sequential). A sweep's own `paired` wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
+    /// Whether each repeat was measured on fresh deployments (`--redeploy`); absent: no.
+    #[serde(default)]
+    pub redeployed: bool,
     /// The workloads the run knows.
     #[serde(default)]
     pub workloads: Vec<IndexWorkload>,
@@ -168,6 +171,8 @@ struct RawIndex {
     #[serde(default)]
     mode: Option<String>,
     #[serde(default)]
+    redeployed: bool,
+    #[serde(default)]
     workloads: Vec<serde_json::Value>,
     #[serde(default)]
     studies: Vec<serde_json::Value>,
@@ -238,6 +243,7 @@ pub(crate) fn read_run(dir: &Path, suite: Option<&str>) -> Result<Loaded, String
         };
         if let Some(mut sweep) = read_sweep(dir, &suite, &entry, &mut loaded.warnings) {
             sweep.paired = entry.paired.unwrap_or(run_paired);
+            sweep.redeployed = raw.redeployed && entry.repeats.is_some_and(|r| r > 1);
             keys.push((entry.variant, entry.layout, entry.workload, entry.study));
             loaded.sweeps.push(sweep);
         }

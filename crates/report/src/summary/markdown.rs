@@ -114,7 +114,8 @@ impl Summary {
                 "A level measured several times counts by the mean of its repeats (its p99: their median), and \
                  only when the server held it in every repeat (valid, within the error limit); a repeat in doubt \
                  (unstable, client-bound) is left out when at least half of the repeats remain. Intervals: {} percentile bootstrap ({} resamples, seed {}) over \
-                 the repeats (paired where the variants were measured paired) and {} s blocks of each level's \
+                 the repeats (paired where the variants were measured paired; between deployments too where each repeat \
+                 had its own) and {} s blocks of each level's \
                  per-second throughput; figures without one had nothing to resample \
                  (see docs/statistics.md).\n",
                 fmt_confidence(b.confidence),
@@ -510,7 +511,12 @@ fn blank_line(out: &mut String) {
 /// measured more than once.
 fn levels_text(v: &super::VariantPeak) -> String {
     let most = v.loads.iter().map(|l| l.repeats).max().unwrap_or(1);
-    if most > 1 { format!("{} ({} x {most} repeats)", v.levels, v.loads.len()) } else { v.levels.to_string() }
+    let fresh = if v.redeployed { ", each on fresh deployments" } else { "" };
+    if most > 1 {
+        format!("{} ({} x {most} repeats{fresh})", v.levels, v.loads.len())
+    } else {
+        v.levels.to_string()
+    }
 }
 
 /// The gains at the user count a study names (`at_users`), when any does.

@@ -107,6 +107,10 @@ pub struct VariantPeak {
     pub loads: Vec<LoadSummary>,
     /// Why the sweep stopped climbing early, when the run says.
     pub stopped: Option<String>,
+    /// Whether each repeat was measured on fresh deployments (so its intervals also cover what
+    /// differs between deployments).
+    #[serde(default)]
+    pub redeployed: bool,
 }
 
 /// Both variants of a gain at one user count (a study's `at_users`).
@@ -837,6 +841,7 @@ pub fn summarize_with(loaded: &Loaded, criteria: &Criteria, bootstrap: &Bootstra
                             loads: summaries_of(mi, p.peak.as_ref()),
                             peak: p.peak,
                             stopped: loaded.sweeps[m.sweep].stopped.clone(),
+                            redeployed: loaded.sweeps[m.sweep].redeployed,
                         }
                     })
                     .collect();

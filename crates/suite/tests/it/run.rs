@@ -200,3 +200,64 @@ fn alternating_the_variants_recovers_a_known_ratio_on_a_drifting_machine() {
         "sequential should be biased by the drift: {sequential:.2}"
     );
 }
+
+#[test]
+fn each_repeat_on_fresh_deployments_deploys_the_stage_again_and_resumes_by_round() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = server::start();
+    let config = SuiteConfig::load(&mini()).unwrap();
+    let list = ["--profile", "quick", "--workload", "echo", "--repeat", "2", "--redeploy", "--full-sweep"];
+    let settings = Settings::new(&config, &args(&list)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r3");
+    let mut opts = options(&dir, &server.url(), &config);
+    let plan = Plan::new(&settings, &opts.variants, &opts.catalog).unwrap();
+    assert_eq!((plan.rounds, plan.deployments(), plan.levels()), (2, 4, 8));
+    let run = |opts: &RunOptions| {
+        let seen = Mutex::new(Vec::new());
+        let outcome = runtime()
+            .block_on(suite::run(&settings, &plan, "r3", opts, &loadgen::CancellationToken::new(), &|e| {
+                match e {
+                    Event::Deploying { round, .. } => seen.lock().unwrap().push(format!("deploy {round:?}")),
+                    Event::Level { group, result, resumed: false, .. } => {
+                        seen.lock().unwrap().push(format!("{} {}", group.key, result.label))
+                    }
+                    Event::Skipped(g) => seen.lock().unwrap().push(format!("skip {}", g.key)),
+                    _ => {}
+                }
+            }))
+            .unwrap();
+        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+        seen.into_inner().unwrap()
+    };
+    // Round 1 measures repeat 1 of every level, round 2 (on new deployments) repeat 2; the ABBA
+    // order runs on across the rounds.
+    assert_eq!(
+        run(&opts),
+        [
+            "deploy (1, 2)",
+            "fast-slow-one c1-r1",
+            "fast-fast-one c1-r1",
+            "fast-fast-one c2-r1",
+            "fast-slow-one c2-r1",
+            "deploy (2, 2)",
+            "fast-fast-one c1-r2",
+            "fast-slow-one c1-r2",
+            "fast-slow-one c2-r2",
+            "fast-fast-one c2-r2",
+        ]
+    );
+    let index = read_index(&dir);
+    assert!(index.redeployed);
+    for s in &index.sweeps {
+        assert_eq!((s.status, s.repeats, s.reason.as_deref()), (SweepStatus::Complete, 2, None), "{s:?}");
+    }
+    // Resuming after the second round lost a level: the first round is not deployed again.
+    std::fs::remove_file(dir.join("sweeps/fast-fast-one-echo/level_c2-r2.json")).unwrap();
+    opts.resume = true;
+    assert_eq!(
+        run(&opts),
+        ["skip fast-slow-one", "skip fast-fast-one", "deploy (2, 2)", "fast-fast-one c2-r2"]
+    );
+    assert!(read_index(&dir).sweeps.iter().all(|s| s.status == SweepStatus::Complete));
+}
