@@ -24,6 +24,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::crossing::Crossing;
 use super::loads::Load;
 
 /// How intervals are computed.
@@ -148,6 +149,8 @@ pub(crate) struct GroupInput<'g, 'a> {
     pub baseline: Option<usize>,
     /// A user count at which the gains are also reported.
     pub at_users: Option<u64>,
+    /// Per member: where its p99 crosses the SLA (for the goodput at the SLA).
+    pub crossings: Vec<Option<Crossing>>,
 }
 
 /// The intervals of one group (`None` where the data carry no variation to resample).
@@ -161,6 +164,10 @@ pub(crate) struct GroupIntervals {
     pub gains: Vec<Option<Interval>>,
     /// Per member: the gain at `at_users`' interval.
     pub at_users_gains: Vec<Option<Interval>>,
+    /// Per member: the goodput at the SLA's interval.
+    pub at_sla: Vec<Option<Interval>>,
+    /// Per member: the interval of the gain at the SLA over the baseline.
+    pub at_sla_gains: Vec<Option<Interval>>,
 }
 
 /// The position of the closed-loop load at `users` in `loads`.
@@ -212,6 +219,8 @@ pub(crate) fn intervals(input: &GroupInput<'_, '_>, cfg: &Bootstrap) -> GroupInt
         peaks: vec![None; n_members],
         gains: vec![None; n_members],
         at_users_gains: vec![None; n_members],
+        at_sla: vec![None; n_members],
+        at_sla_gains: vec![None; n_members],
     };
     let b_count = cfg.resamples as usize;
     let any_variation = members.iter().any(|m| m.iter().any(Load::varies));
@@ -241,6 +250,7 @@ pub(crate) fn intervals(input: &GroupInput<'_, '_>, cfg: &Bootstrap) -> GroupInt
     let mut load_samples: Vec<Vec<Vec<f64>>> =
         members.iter().map(|m| vec![Vec::with_capacity(b_count); m.len()]).collect();
     let mut peak_samples: Vec<Vec<f64>> = vec![Vec::with_capacity(b_count); n_members];
+    let mut at_sla_samples: Vec<Vec<f64>> = vec![Vec::with_capacity(b_count); n_members];
     let mut chosen: Vec<usize> = Vec::new();
     let mut values: Vec<Vec<Option<f64>>> = members.iter().map(|m| vec![None; m.len()]).collect();
     for _ in 0..b_count {
@@ -290,6 +300,16 @@ pub(crate) fn intervals(input: &GroupInput<'_, '_>, cfg: &Bootstrap) -> GroupInt
                 }
             }
             peak_samples[m].push(peak.unwrap_or(f64::NAN));
+            // The goodput at the SLA: the same line through the resampled loads (its weight, from
+            // the p99s, stays fixed), never below the resampled peak.
+            let crossed = input.crossings.get(m).copied().flatten().and_then(|c| {
+                Some(c.throughput(values[m].get(c.below).copied()??, values[m].get(c.above).copied()??))
+            });
+            let at_sla = match (crossed, peak) {
+                (Some(c), Some(p)) => c.max(p),
+                (c, p) => c.or(p).unwrap_or(f64::NAN),
+            };
+            at_sla_samples[m].push(at_sla);
         }
     }
 
@@ -305,6 +325,7 @@ pub(crate) fn intervals(input: &GroupInput<'_, '_>, cfg: &Bootstrap) -> GroupInt
         let varies = members[m].iter().zip(&input.eligible[m]).any(|(l, e)| *e && l.varies());
         if varies {
             out.peaks[m] = percentile_interval(&mut peak_samples[m], cfg.confidence);
+            out.at_sla[m] = percentile_interval(&mut at_sla_samples[m], cfg.confidence);
         }
     }
     if let Some(b) = input.baseline {
@@ -312,6 +333,10 @@ pub(crate) fn intervals(input: &GroupInput<'_, '_>, cfg: &Bootstrap) -> GroupInt
             if out.peaks[m].is_some() && out.peaks[b].is_some() {
                 out.gains[m] = percentile_interval(
                     &mut ratio_samples(&peak_samples[m], &peak_samples[b]),
+                    cfg.confidence,
+                );
+                out.at_sla_gains[m] = percentile_interval(
+                    &mut ratio_samples(&at_sla_samples[m], &at_sla_samples[b]),
                     cfg.confidence,
                 );
             }

@@ -261,6 +261,7 @@ impl Summary {
             }
         }
 
+        at_sla_markdown(out, &self.comparisons, show_suite);
         at_users_markdown(out, &self.comparisons, show_suite);
         let _ = writeln!(out, "\n## Peaks per variant\n");
         let _ = writeln!(
@@ -520,6 +521,66 @@ fn levels_text(v: &super::VariantPeak) -> String {
 }
 
 /// The gains at the user count a study names (`at_users`), when any does.
+/// Goodput at the SLA, interpolated between the levels around it, where a comparison has one.
+fn at_sla_markdown(out: &mut String, comparisons: &[ComparisonSummary], show_suite: bool) {
+    let rows: Vec<(&ComparisonSummary, &super::Gain)> = comparisons
+        .iter()
+        .flat_map(|c| c.gains.iter().filter(|g| g.at_sla_gain.is_some()).map(move |g| (c, g)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let suite_h = if show_suite { "| suite " } else { "" };
+    let suite_s = if show_suite { "|---" } else { "" };
+    let _ = writeln!(out, "\n### Goodput at the SLA, interpolated\n");
+    let _ = writeln!(
+        out,
+        "The peak above is the best measured level, so it moves a whole level when a p99 lands a few ms either \
+         side of the SLA. Here, the throughput at which the p99 reaches the SLA on the line between the last level \
+         within it and the first past it (never below the peak; the peak where no level past it was measured). \
+         It errs low where latency curves upward, and moves less between runs (docs/statistics.md).\n"
+    );
+    let _ = writeln!(
+        out,
+        "{suite_h}| comparison | workload | SLA (p99) | baseline | treatment | gain at the SLA |"
+    );
+    let _ = writeln!(out, "{suite_s}|---|---|---|---|---|---:|");
+    for (c, g) in rows {
+        let unit = c.metric.throughput_unit();
+        let suite_cell = if show_suite { format!("| {} ", md_escape(&c.suite)) } else { String::new() };
+        let sla = c.sla_ms.map(|s| format!("≤ {}", fmt_ms(s))).unwrap_or_else(|| "none".into());
+        let side = |variant: &str| {
+            let v = c.variants.iter().find(|v| v.variant == variant).and_then(|v| v.at_sla.as_ref());
+            match v {
+                Some(a) => {
+                    let at = match a.between {
+                        Some((lo, hi)) => format!("between c={lo} and c={hi}"),
+                        None => "the peak: no crossing measured".into(),
+                    };
+                    format!(
+                        "{}: {} ({at})",
+                        md_escape(variant),
+                        with_ci(format!("{} {unit}", fmt_throughput(a.throughput)), fmt_ci(a.throughput_ci))
+                    )
+                }
+                None => format!("{}: n/a", md_escape(variant)),
+            }
+        };
+        let gain = g
+            .at_sla_gain
+            .map(|v| with_ci(format!("**{}**", fmt_ratio(v)), fmt_ratio_ci(g.at_sla_gain_ci)))
+            .unwrap_or_else(|| "n/a".into());
+        let _ = writeln!(
+            out,
+            "{suite_cell}| {} | {} | {sla} | {} | {} | {gain} |",
+            md_escape(&c.comparison),
+            md_escape(&workload_display_name(&c.workload)),
+            side(&g.baseline),
+            side(&g.treatment),
+        );
+    }
+}
+
 fn at_users_markdown(out: &mut String, comparisons: &[ComparisonSummary], show_suite: bool) {
     let rows: Vec<(&ComparisonSummary, &super::Gain, &super::AtUsers)> = comparisons
         .iter()

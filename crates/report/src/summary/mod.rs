@@ -18,6 +18,7 @@
 
 mod bootstrap;
 mod criteria;
+mod crossing;
 mod json;
 mod loads;
 mod markdown;
@@ -90,6 +91,20 @@ pub struct LoadSummary {
     pub peak: bool,
 }
 
+/// Goodput at the SLA, interpolated: the throughput at which the p99 reaches the SLA, on the line
+/// between the last user count within it and the first past it (never below the peak; the peak
+/// itself where the sweep has no such pair). It moves smoothly where the peak jumps a level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AtSla {
+    /// The throughput (in the comparison's unit).
+    pub throughput: f64,
+    /// Its interval, when the data carry variation.
+    pub throughput_ci: Option<Interval>,
+    /// The user counts it lies between; `None`: no crossing was measured (every level within
+    /// the SLA, none, or the levels around it excluded), so it is the peak.
+    pub between: Option<(u64, u64)>,
+}
+
 /// The peak of one variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VariantPeak {
@@ -103,6 +118,9 @@ pub struct VariantPeak {
     pub levels: usize,
     /// Its peak, `None` when no valid level met the SLA.
     pub peak: Option<PeakPoint>,
+    /// Its goodput at the SLA, interpolated; `None` without an SLA or a peak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_sla: Option<AtSla>,
     /// Every user count, its repeats combined, in the sweep's order.
     pub loads: Vec<LoadSummary>,
     /// Why the sweep stopped climbing early, when the run says.
@@ -159,6 +177,12 @@ pub struct Gain {
     pub p99_ratio: Option<f64>,
     /// Both at the study's user count, when it names one.
     pub at_users: Option<AtUsers>,
+    /// Treatment / baseline goodput at the SLA, interpolated ([`AtSla`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_sla_gain: Option<f64>,
+    /// Its interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_sla_gain_ci: Option<Interval>,
 }
 
 /// A level that did not count as a peak (with it, its whole user count does not, unless
@@ -631,6 +655,8 @@ fn compute(groups: &[Group], rows: Vec<LevelRow>) -> PolarsResult<Peaks> {
                 treatment_p99_ms: treat_p99[i],
                 p99_ratio: ratio[i].filter(|r| r.is_finite()),
                 at_users: None,
+                at_sla_gain: None,
+                at_sla_gain_ci: None,
             },
         );
     }
@@ -761,11 +787,19 @@ pub fn summarize_with(loaded: &Loaded, criteria: &Criteria, bootstrap: &Bootstra
         excluded.push(group_excluded);
     }
     let (peaks, gains) = compute(&groups, rows)?;
+    // Per group and member: where the p99 crosses the SLA.
+    let crossings: Vec<Vec<Option<crossing::Crossing>>> = groups
+        .iter()
+        .zip(&group_loads)
+        .map(|(g, members)| members.iter().map(|m| g.sla_ms.and_then(|s| crossing::crossing(m, s))).collect())
+        .collect();
     let intervals: Vec<GroupIntervals> = groups
         .iter()
         .zip(&group_loads)
-        .map(|(g, members)| {
+        .zip(&crossings)
+        .map(|((g, members), crossings)| {
             let input = GroupInput {
+                crossings: crossings.clone(),
                 name: g.name.clone(),
                 members: members.iter().map(Vec::as_slice).collect(),
                 eligible: members.iter().map(|m| m.iter().map(|l| l.eligible(g.sla_ms)).collect()).collect(),
@@ -816,9 +850,27 @@ pub fn summarize_with(loaded: &Loaded, criteria: &Criteria, bootstrap: &Bootstra
             }
             p
         };
+        // Goodput at the SLA of member `mi`, when the group has an SLA and the member a peak.
+        let at_sla_of = |mi: usize| -> Option<AtSla> {
+            group.sla_ms?;
+            let peak = peaks.get(&(g, mi as u32)).and_then(|p| p.peak.as_ref()).map(|p| p.throughput)?;
+            let c = crossings[gi][mi];
+            let loads = &members[mi];
+            Some(AtSla {
+                throughput: crossing::at_sla(loads, c, Some(peak))?,
+                throughput_ci: ci.at_sla[mi],
+                between: c.map(|c| (loads[c.below].concurrency, loads[c.above].concurrency)),
+            })
+        };
+        let baseline_of_group = group.members.iter().position(|m| m.is_baseline);
         let gain_of = |mi: usize| -> Option<Gain> {
             let mut gain = gains.get(&(g, mi as u32)).cloned()?;
             gain.throughput_gain_ci = ci.gains[mi].filter(|_| gain.throughput_gain.is_some());
+            if let Some(b) = baseline_of_group {
+                gain.at_sla_gain =
+                    ratio(at_sla_of(mi).map(|a| a.throughput), at_sla_of(b).map(|a| a.throughput));
+                gain.at_sla_gain_ci = ci.at_sla_gains[mi].filter(|_| gain.at_sla_gain.is_some());
+            }
             Some(gain)
         };
         let summaries_of = |mi: usize, peak: Option<&PeakPoint>| {
@@ -840,6 +892,7 @@ pub fn summarize_with(loaded: &Loaded, criteria: &Criteria, bootstrap: &Bootstra
                             levels: p.levels,
                             loads: summaries_of(mi, p.peak.as_ref()),
                             peak: p.peak,
+                            at_sla: at_sla_of(mi),
                             stopped: loaded.sweeps[m.sweep].stopped.clone(),
                             redeployed: loaded.sweeps[m.sweep].redeployed,
                         }
