@@ -81,15 +81,15 @@ mod tests {
         // The baseline of a 2-core run: c=4 within 200 ms, c=8 past it.
         let s = sweep(&[(1, 50.5, 39.2), (4, 56.2, 131.6), (8, 66.5, 235.4), (16, 87.5, 336.4)]);
         let loads = loads_of(&s, &Metric::REQUESTS, 0.01);
-        let c = crossing(&loads, 200.0).unwrap();
+        let c = crossing(&loads, 200.0).expect("a crossing");
         assert_eq!((c.below, c.above), (1, 2));
-        let v = at_sla(&loads, Some(c), Some(56.2)).unwrap();
+        let v = at_sla(&loads, Some(c), Some(56.2)).expect("a value");
         assert!((v - (56.2 + (200.0 - 131.6) / (235.4 - 131.6) * (66.5 - 56.2))).abs() < 1e-9, "{v}");
         // p99 at c=8 a little under the SLA: the peak is c=8 and the crossing lies past it, so
         // the two readings of one machine differ by a slope, not by a whole level.
         let s2 = sweep(&[(1, 50.5, 39.2), (4, 56.2, 131.6), (8, 66.5, 195.0), (16, 87.5, 336.4)]);
         let loads2 = loads_of(&s2, &Metric::REQUESTS, 0.01);
-        let v2 = at_sla(&loads2, crossing(&loads2, 200.0), Some(66.5)).unwrap();
+        let v2 = at_sla(&loads2, crossing(&loads2, 200.0), Some(66.5)).expect("a value");
         assert!(v2 > 66.5 && v2 < 67.5, "{v2}");
         assert!((v2 - v).abs() / v < 0.08, "{v} vs {v2}");
     }
