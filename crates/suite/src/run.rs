@@ -157,6 +157,17 @@ fn sweep_done(settings: &Settings, dir: &Path, s: &SweepPlan, repeats: u32) -> b
     levels(settings, s, repeats).iter().all(|l| out.level_path(&l.label).exists())
 }
 
+/// Every level of `sweep` on disk, by user count and then repeat: what its CSV holds.
+fn on_disk(dir: &Path, sweep: &SweepPlan, repeats: u32) -> Vec<LevelResult> {
+    let out = output(dir, sweep, true);
+    sweep
+        .users
+        .iter()
+        .flat_map(|u| (1..=repeats).map(move |k| level_label(*u, k, repeats)))
+        .filter_map(|label| loadgen::read_level(&out.level_path(&label)).ok())
+        .collect()
+}
+
 /// Whether the deployment still serves, asked up to three times over a few seconds (a busy server
 /// may miss one check right after a heavy level).
 async fn still_serving(deployment: &Deployment, cancel: &CancellationToken) -> Result<(), String> {
@@ -475,7 +486,13 @@ impl Ctx<'_> {
                             workload: w.name.clone(),
                             source,
                         };
-                        loadgen::write_csv(&csv, &results[g]).map_err(fail)?;
+                        if round.of > 1 {
+                            // The CSV holds the earlier rounds' levels too.
+                            let all = on_disk(&self.opts.dir, &live[g].group.sweeps[i], repeats);
+                            loadgen::write_csv(&csv, &all).map_err(fail)?;
+                        } else {
+                            loadgen::write_csv(&csv, &results[g]).map_err(fail)?;
+                        }
                     }
                     if !saturated {
                         climbs[g].last = None;

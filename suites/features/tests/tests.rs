@@ -194,3 +194,152 @@ fn bad_selections_get_one_line_errors_and_exit_2() {
         "{text}"
     );
 }
+
+/// Every process: (pid, parent pid, command line with spaces).
+fn processes() -> Vec<(u32, u32, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let (Ok(stat), Ok(cmd)) =
+            (std::fs::read_to_string(e.path().join("stat")), std::fs::read(e.path().join("cmdline")))
+        else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: comm may hold spaces, so split after its last ')'.
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok());
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        out.push((pid, ppid.unwrap_or(0), cmd));
+    }
+    out
+}
+
+/// Whether `cmd` names the temp folder of cluster `slot` started by process `suite` (`sb-<pid>-<n>`).
+fn of_cluster(cmd: &str, suite: u32, slot: u32) -> bool {
+    let tag = format!("sb-{suite}-{slot}");
+    cmd.match_indices(&tag).any(|(i, _)| !cmd[i + tag.len()..].starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// The processes of cluster `slot` of the suite process `suite` whose command line contains
+/// `what`: its raylet (`what` = "raylet") or the raylet's descendants (replicas, the proxy,
+/// HAProxy).
+fn cluster_processes(suite: u32, slot: u32, what: &str) -> Vec<(u32, String)> {
+    let all = processes();
+    let raylets: Vec<u32> = all
+        .iter()
+        .filter(|(_, _, c)| c.contains("raylet") && !c.contains("python") && of_cluster(c, suite, slot))
+        .map(|p| p.0)
+        .collect();
+    let mut tree = raylets.clone();
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(all.iter().filter(|p| p.1 == parent).map(|p| p.0));
+        i += 1;
+    }
+    all.into_iter()
+        .filter(|(pid, _, c)| tree.contains(pid) && c.contains(what))
+        .map(|(pid, _, c)| (pid, c))
+        .collect()
+}
+
+/// A fault: once the level file `after` (relative to the run folder) exists, wait `delay` (into
+/// the next level's window) and kill -9 the processes of cluster `slot` whose command line
+/// contains `what`.
+struct Fault {
+    after: &'static str,
+    delay: std::time::Duration,
+    slot: u32,
+    what: &'static str,
+}
+
+#[test]
+#[ignore = "needs Ray and the project's .venv: scripts/test.sh runs it (cargo test -- --include-ignored)"]
+fn processes_killed_mid_level_on_real_ray_never_give_a_clean_number() {
+    use std::time::{Duration, Instant};
+    let results = tempfile::tempdir().unwrap();
+    let run = results.path().join("faults");
+    // Paired, A B / B A: c1 baseline then all_on, c4 all_on then baseline, c8 baseline then
+    // all_on. Levels of 1 s warm-up and 6 s window.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_features-suite"))
+        .args(["--profile", "smoke", "--sweep", "unary=1,4,8", "--warmup", "1s", "--duration", "6s"])
+        .args(["--full-sweep", "--run", "faults", "--results-dir"])
+        .arg(results.path())
+        .stdout(std::fs::File::create(results.path().join("stdout")).unwrap())
+        .stderr(std::fs::File::create(results.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let sweep = |variant: &str| format!("sweeps/allon-{variant}-1replica-unary");
+    let faults = [
+        // The treatment's replica, while the treatment's c1 runs (right after the baseline's).
+        Fault {
+            after: "sweeps/allon-baseline-1replica-unary/level_c1.json",
+            delay: Duration::from_secs(3),
+            slot: 1,
+            what: "ServeReplica:unary:Echo",
+        },
+        // The baseline's Serve proxy, while the baseline's c4 runs (right after the treatment's).
+        Fault {
+            after: "sweeps/allon-all_on-1replica-unary/level_c4.json",
+            delay: Duration::from_secs(3),
+            slot: 0,
+            what: "ray::ProxyActor",
+        },
+        // The treatment's HAProxy, while the treatment's c8 runs.
+        Fault {
+            after: "sweeps/allon-baseline-1replica-unary/level_c8.json",
+            delay: Duration::from_secs(3),
+            slot: 1,
+            what: "haproxy",
+        },
+    ];
+    let started = Instant::now();
+    let mut killed: Vec<(String, usize)> = Vec::new();
+    let mut next = 0;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(900), "features-suite hung");
+        if let Some(f) = faults.get(next)
+            && run.join(f.after).exists()
+        {
+            std::thread::sleep(f.delay);
+            let victims = cluster_processes(pid, f.slot, f.what);
+            for (p, _) in &victims {
+                let _ = std::process::Command::new("kill").args(["-9", &p.to_string()]).status();
+            }
+            killed.push((f.what.to_owned(), victims.len()));
+            next += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = std::fs::read_to_string(results.path().join("stderr")).unwrap();
+    eprintln!("{stderr}");
+    assert_eq!(next, faults.len(), "not every fault was injected: {killed:?}\n{stderr}");
+    for (what, n) in &killed {
+        assert!(*n > 0, "no process of {what:?} found to kill: {killed:?}");
+    }
+    let level = |variant: &str, label: &str| -> serde_json::Value {
+        let f = run.join(sweep(variant)).join(format!("level_{label}.json"));
+        serde_json::from_slice(&std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()))).unwrap()
+    };
+    // Each level a process died in shows it: failed requests, never a clean level.
+    for (variant, label) in [("all_on", "c1"), ("baseline", "c4"), ("all_on", "c8")] {
+        let v = level(variant, label);
+        let errors = v["counts"]["errors"].as_u64().unwrap_or(0);
+        assert!(errors > 0, "{variant} {label}: a process died in its window, yet no error: {v}");
+    }
+    // Nothing is left running.
+    std::thread::sleep(Duration::from_secs(2));
+    let left: Vec<String> = processes()
+        .into_iter()
+        .filter(|(_, _, c)| (0..4).any(|slot| of_cluster(c, pid, slot)))
+        .map(|p| p.2)
+        .collect();
+    assert!(left.is_empty(), "processes of the run left: {left:?}");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("index.json")).unwrap()).unwrap();
+    eprintln!("exit {status}; index: {index}");
+    let _ = status;
+}

@@ -251,6 +251,10 @@ fn each_repeat_on_fresh_deployments_deploys_the_stage_again_and_resumes_by_round
     assert!(index.redeployed);
     for s in &index.sweeps {
         assert_eq!((s.status, s.repeats, s.reason.as_deref()), (SweepStatus::Complete, 2, None), "{s:?}");
+        // The CSV holds both rounds, by user count and then repeat.
+        let csv = std::fs::read_to_string(dir.join(&s.csv)).unwrap();
+        let labels: Vec<&str> = csv.lines().skip(1).filter_map(|l| l.split(',').nth(1)).collect();
+        assert_eq!(labels, ["c1-r1", "c1-r2", "c2-r1", "c2-r2"], "{}", s.csv);
     }
     // Resuming after the second round lost a level: the first round is not deployed again.
     std::fs::remove_file(dir.join("sweeps/fast-fast-one-echo/level_c2-r2.json")).unwrap();
