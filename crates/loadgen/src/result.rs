@@ -311,6 +311,11 @@ pub struct LevelResult {
     /// reads it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<serde_json::Value>,
+    /// Earlier attempts at this level that the caller measured again, one line each (where the
+    /// attempt is kept and why it was not used: servebench's suites measure an unstable level
+    /// again); loadgen leaves it empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retried: Vec<String>,
 }
 
 /// One request of the measured window (kept only when asked for: see

@@ -996,6 +996,7 @@ pub async fn run_level<W: Workload>(
         }),
         stability: Some(stability),
         server: None,
+        retried: Vec::new(),
     })
 }
 

@@ -108,6 +108,11 @@ pub struct TimingArgs {
     #[arg(long)]
     pub same_deployment: bool,
 
+    /// Measure a level whose window was unstable again, up to N times (0: never), and use the
+    /// last attempt; the attempts not used are kept beside it (attempt_<level>-<n>.json).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=5))]
+    pub retry_unstable: Option<u32>,
+
     /// Adaptive levels: the warm-up ends once the per-second series stops trending, the window
     /// once throughput and p99 have converged (within the profile's bounds; --warmup and
     /// --duration are then the shortest each may be).

@@ -299,6 +299,8 @@ impl Printer {
                 self.line(&format!("   {workload}: stopped climbing: {reason}"))
             }
             Event::Failed { group, reason } => self.line(&format!("!! {}: {reason}", group.key)),
+            Event::Retrying { group, workload, label, why } => self
+                .line(&format!("   {} {workload} {label}: unstable ({why}); measuring it again", group.key)),
             Event::Level { group, workload, result: r, resumed } => {
                 *self.done_levels.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
                 let thr = match r.events_per_s {

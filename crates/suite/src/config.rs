@@ -189,6 +189,10 @@ pub struct Profile {
     /// also vary with what differs between two deployments and between minutes of the machine.
     #[serde(default)]
     pub redeploy: bool,
+    /// Measure a level whose window was unstable (drifting, or varying too much to be one
+    /// steady state) again, up to this many times, and use the last attempt.
+    #[serde(default)]
+    pub retry_unstable: u32,
     /// Stop climbing a sweep once throughput stopped rising and p99 is past the SLA for every
     /// variant measured together.
     #[serde(default = "yes")]
@@ -423,6 +427,9 @@ impl SuiteConfig {
             }
             if p.repeat == 0 || p.repeat > 50 {
                 return Err(ctx(format!("repeat = {}: must be from 1 to 50", p.repeat)));
+            }
+            if p.retry_unstable > 5 {
+                return Err(ctx(format!("retry_unstable = {}: must be from 0 to 5", p.retry_unstable)));
             }
             if let Some(a) = &p.adaptive {
                 for (what, v) in

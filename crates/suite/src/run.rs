@@ -85,6 +85,17 @@ pub enum Event<'a> {
         /// Taken from disk by resume.
         resumed: bool,
     },
+    /// A level was unstable and is measured again.
+    Retrying {
+        /// The group.
+        group: &'a Group,
+        /// The workload.
+        workload: &'a str,
+        /// The level's label.
+        label: &'a str,
+        /// Why it was unstable.
+        why: &'a str,
+    },
     /// A sweep stopped climbing before its last level.
     Stopped {
         /// The workload.
@@ -396,14 +407,34 @@ impl Ctx<'_> {
         if live.gone.is_some() {
             return Ok(None);
         }
-        let r = match self.run_level(group, &w.name, workload, level, live.observer.as_ref()).await {
-            Ok(r) => r,
-            Err(loadgen::Error::Stopped { .. }) => {
-                self.mark(&sweep.stem, SweepStatus::Partial, Some("interrupted".into()))?;
-                return Err(SuiteError::Interrupted);
+        let once =
+            async || match self.run_level(group, &w.name, workload, level, live.observer.as_ref()).await {
+                Ok(r) => Ok(r),
+                Err(loadgen::Error::Stopped { .. }) => {
+                    self.mark(&sweep.stem, SweepStatus::Partial, Some("interrupted".into()))?;
+                    Err(SuiteError::Interrupted)
+                }
+                Err(e) => Err(fail(e)),
+            };
+        let mut r = once().await?;
+        // An unstable level (its window drifted: the machine was not in one steady state) is
+        // measured again, up to `retry_unstable` times; each attempt not used is kept beside it.
+        for attempt in 1..=self.settings.retry_unstable {
+            let Some(why) = r.stability.as_ref().filter(|s| !s.stable).map(|s| s.reasons.join("; ")) else {
+                break;
+            };
+            if !r.valid {
+                break;
             }
-            Err(e) => return Err(fail(e)),
-        };
+            let kept = path.with_file_name(format!("attempt_{}-{attempt}.json", level.label));
+            loadgen::write_level(&kept, &r).map_err(fail)?;
+            (self.on_event)(Event::Retrying { group, workload: &w.name, label: &level.label, why: &why });
+            let mut again = once().await?;
+            again.retried = std::mem::take(&mut r.retried);
+            let name = kept.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            again.retried.push(format!("attempt {attempt} ({name}) was unstable: {why}"));
+            r = again;
+        }
         loadgen::write_level(&path, &r).map_err(fail)?;
         (self.on_event)(Event::Level { group, workload: &w.name, result: &r, resumed: false });
         if let Err(reason) = still_serving(live.deployment, self.cancel).await {

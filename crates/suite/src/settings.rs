@@ -56,6 +56,8 @@ pub struct Settings {
     pub stop_at_saturation: bool,
     /// Each repeat is measured on fresh deployments (only with more than one repeat).
     pub redeploy: bool,
+    /// Times an unstable level is measured again.
+    pub retry_unstable: u32,
     /// Levels end when their answer is known (`None`: fixed length).
     pub adaptive: Option<Adaptive>,
     /// Each level carries the server's view of its window (Ray Serve's metrics, process CPU).
@@ -196,6 +198,7 @@ impl Settings {
             paired: p.paired && !args.timing.sequential,
             stop_at_saturation: p.stop_at_saturation && !args.timing.full_sweep,
             redeploy: (p.redeploy || args.timing.redeploy) && !args.timing.same_deployment,
+            retry_unstable: args.timing.retry_unstable.unwrap_or(p.retry_unstable),
             adaptive,
             server_view: !args.timing.no_server_view,
         };

@@ -265,3 +265,60 @@ fn each_repeat_on_fresh_deployments_deploys_the_stage_again_and_resumes_by_round
     );
     assert!(read_index(&dir).sweeps.iter().all(|s| s.status == SweepStatus::Complete));
 }
+
+#[test]
+fn an_unstable_level_is_measured_again_and_its_first_attempt_kept() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // A machine slowing down by 30% a second: no window on it is one steady state.
+    let since = Instant::now();
+    let server = server::start_with(Some(server::Speed {
+        base: Duration::from_millis(4),
+        factor: 1.0,
+        drift: 0.3,
+        since,
+    }));
+    let config = SuiteConfig::load(&mini()).unwrap();
+    let list = [
+        "--profile",
+        "quick",
+        "--workload",
+        "echo",
+        "--variant",
+        "slow",
+        "--sweep",
+        "small=1",
+        "--warmup",
+        "0s",
+        "--duration",
+        "5s",
+        "--retry-unstable",
+        "1",
+    ];
+    let settings = Settings::new(&config, &args(&list)).unwrap();
+    assert_eq!(settings.retry_unstable, 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r4");
+    let opts = options(&dir, &server.url(), &config);
+    let plan = Plan::new(&settings, &opts.variants, &opts.catalog).unwrap();
+    let retried = Mutex::new(Vec::new());
+    runtime()
+        .block_on(suite::run(&settings, &plan, "r4", &opts, &loadgen::CancellationToken::new(), &|e| {
+            if let Event::Retrying { label, why, .. } = e {
+                retried.lock().unwrap().push(format!("{label}: {why}"));
+            }
+        }))
+        .unwrap();
+    let retried = retried.into_inner().unwrap();
+    assert_eq!(retried.len(), 1, "{retried:?}");
+    let index = read_index(&dir);
+    let folder = dir.join(&index.sweeps[0].levels);
+    let first = loadgen::read_level(&folder.join("attempt_c1-1.json")).unwrap();
+    assert!(first.stability.as_ref().is_some_and(|s| !s.stable), "{:?}", first.stability);
+    let used = loadgen::read_level(&folder.join("level_c1.json")).unwrap();
+    assert_eq!(used.retried.len(), 1, "{:?}", used.retried);
+    assert!(used.retried[0].contains("attempt_c1-1.json") && used.retried[0].contains("unstable"));
+    // The report reads the level, not the attempt kept beside it.
+    let files = report::write_report(&[&dir], dir.join("report"), &report::Options::default()).unwrap();
+    let json = std::fs::read_to_string(&files.json).unwrap();
+    assert!(json.contains("\"c1\""), "{json}");
+}
