@@ -193,6 +193,10 @@ pub struct Profile {
     /// steady state) again, up to this many times, and use the last attempt.
     #[serde(default)]
     pub retry_unstable: u32,
+    /// How long a deployment that stops answering its health check between levels is given to
+    /// recover (Ray Serve restarts a dead replica or proxy) before the run goes on without it, s.
+    #[serde(default = "recovery_default")]
+    pub recovery_s: f64,
     /// Stop climbing a sweep once throughput stopped rising and p99 is past the SLA for every
     /// variant measured together.
     #[serde(default = "yes")]
@@ -285,6 +289,10 @@ struct SuiteFile {
 
 fn one() -> u32 {
     1
+}
+
+fn recovery_default() -> f64 {
+    60.0
 }
 
 fn yes() -> bool {

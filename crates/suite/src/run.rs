@@ -179,23 +179,33 @@ fn on_disk(dir: &Path, sweep: &SweepPlan, repeats: u32) -> Vec<LevelResult> {
         .collect()
 }
 
-/// Whether the deployment still serves, asked up to three times over a few seconds (a busy server
-/// may miss one check right after a heavy level).
-async fn still_serving(deployment: &Deployment, cancel: &CancellationToken) -> Result<(), String> {
-    let mut last = String::new();
-    for attempt in 0..3 {
-        if attempt > 0 {
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(2)) => {}
-                () = cancel.cancelled() => return Ok(()),
-            }
-        }
-        match deployment.check(Duration::from_secs(10)).await {
+/// Whether the deployment still serves. A failed check is asked again every 2 s for up to
+/// `recovery` (a busy server may miss one check right after a heavy level; Serve restarts a dead
+/// replica or proxy), saying once through `waiting` that it waits; the last failure otherwise.
+async fn still_serving(
+    deployment: &Deployment,
+    cancel: &CancellationToken,
+    recovery: Duration,
+    waiting: impl FnOnce(&str),
+) -> Result<(), String> {
+    let started = tokio::time::Instant::now();
+    let mut waiting = Some(waiting);
+    loop {
+        let last = match deployment.check(Duration::from_secs(10)).await {
             Ok(()) => return Ok(()),
-            Err(e) => last = e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        if started.elapsed() >= recovery {
+            return Err(last);
+        }
+        if let Some(say) = waiting.take() {
+            say(&last);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            () = cancel.cancelled() => return Ok(()),
         }
     }
-    Err(last)
 }
 
 /// The throughput a workload is judged by (its metric), and its p99 (time to first token for
@@ -437,7 +447,15 @@ impl Ctx<'_> {
         }
         loadgen::write_level(&path, &r).map_err(fail)?;
         (self.on_event)(Event::Level { group, workload: &w.name, result: &r, resumed: false });
-        if let Err(reason) = still_serving(live.deployment, self.cancel).await {
+        let waiting = |why: &str| {
+            (self.on_event)(Event::DeployLog(&format!(
+                "[{}] not serving after level {} ({why}); waiting up to {} for it to recover",
+                group.key,
+                level.label,
+                humantime::format_duration(self.settings.recovery)
+            )))
+        };
+        if let Err(reason) = still_serving(live.deployment, self.cancel, self.settings.recovery, waiting).await {
             let reason = format!("stopped serving after level {}: {reason}", level.label);
             self.mark(&sweep.stem, SweepStatus::Partial, Some(reason.clone()))?;
             for rest in &group.sweeps[i + 1..] {

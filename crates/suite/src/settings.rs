@@ -58,6 +58,9 @@ pub struct Settings {
     pub redeploy: bool,
     /// Times an unstable level is measured again.
     pub retry_unstable: u32,
+    /// How long a deployment that stops answering its check is given to recover.
+    #[serde(serialize_with = "secs")]
+    pub recovery: Duration,
     /// Levels end when their answer is known (`None`: fixed length).
     pub adaptive: Option<Adaptive>,
     /// Each level carries the server's view of its window (Ray Serve's metrics, process CPU).
@@ -199,6 +202,7 @@ impl Settings {
             stop_at_saturation: p.stop_at_saturation && !args.timing.full_sweep,
             redeploy: (p.redeploy || args.timing.redeploy) && !args.timing.same_deployment,
             retry_unstable: args.timing.retry_unstable.unwrap_or(p.retry_unstable),
+            recovery: duration("recovery_s", p.recovery_s)?,
             adaptive,
             server_view: !args.timing.no_server_view,
         };

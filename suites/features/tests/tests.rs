@@ -226,7 +226,9 @@ fn cluster_processes(suite: u32, slot: u32, what: &str) -> Vec<(u32, String)> {
     let all = processes();
     let raylets: Vec<u32> = all
         .iter()
-        .filter(|(_, _, c)| c.contains("raylet") && !c.contains("python") && of_cluster(c, suite, slot))
+        .filter(|(_, _, c)| {
+            c.split_whitespace().next().is_some_and(|a| a.ends_with("/raylet")) && of_cluster(c, suite, slot)
+        })
         .map(|p| p.0)
         .collect();
     let mut tree = raylets.clone();
