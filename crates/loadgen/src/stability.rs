@@ -16,6 +16,13 @@ use crate::result::Stability;
 /// (`judged: false`), not unstable.
 pub const MIN_POINTS: usize = 5;
 
+/// A stretch of whole seconds in which nothing completed is a stall when the window's mean rate
+/// would have completed at least this many requests in it (by chance, at that rate, the
+/// probability of none is below e^-20): the server stopped, whatever the rest of the window did.
+/// Slow streams (an LLM answering in 10 s at one user) have empty seconds by nature and are far
+/// below it.
+pub const STALL_EXPECTED: f64 = 20.0;
+
 /// Completions a point should hold on average. Counting whole requests in a second gives a
 /// point a noise of about `1/sqrt(n)` of its value (45% at 5 requests a second, 14% at 50): at
 /// lower throughput, consecutive seconds are grouped into bins of that many completions, so that
@@ -171,6 +178,25 @@ pub(crate) fn judge(seconds: &[SecondBucket]) -> Stability {
         stable: true,
         reasons: Vec::new(),
     };
+    // A stall is judged first: a window too short or too slow for the other measures may still
+    // hold seconds in which the server did nothing at all.
+    let per_second = if n > 0 { total as f64 / n as f64 } else { 0.0 };
+    let mut longest = 0usize;
+    let mut run = 0usize;
+    for s in seconds {
+        run = if s.ok == 0 { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    if total > 0 && longest as f64 * per_second >= STALL_EXPECTED {
+        st.judged = true;
+        st.stable = false;
+        st.reasons.push(format!(
+            "nothing completed for {longest} s of the window, where its mean rate ({per_second:.1}/s) would have \
+             completed about {:.0}: the server stalled",
+            longest as f64 * per_second
+        ));
+        return st;
+    }
     if n < MIN_POINTS {
         st.reasons
             .push(format!("too short to judge: {n} whole seconds in the window, {MIN_POINTS} are needed"));
@@ -180,7 +206,6 @@ pub(crate) fn judge(seconds: &[SecondBucket]) -> Stability {
         st.reasons.push("too short to judge: nothing completed in the window's whole seconds".to_owned());
         return st;
     }
-    let per_second = total as f64 / n as f64;
     let bin = ((MIN_PER_POINT / per_second).ceil() as usize).max(1);
     let k = n / bin;
     st.seconds_per_point = bin as u64;
@@ -333,6 +358,22 @@ mod tests {
         assert!((t975(60) - 2.000).abs() < 2e-3);
         assert!((t975(1000) - 1.962).abs() < 2e-3);
         assert!((2..200).all(|d| t975(d) < t975(d - 1)));
+    }
+
+    #[test]
+    fn a_stall_is_unstable_even_where_the_window_is_too_slow_to_judge_otherwise() {
+        // A replica killed mid-window: 80 requests a second, then three seconds of nothing
+        // (2-second points of 50 completions would need 10 s: too short for the other measures).
+        let s = judge(&seconds(&[80, 88, 2, 0, 0, 0], |_| 9.0));
+        assert!(s.judged && !s.stable, "{s:?}");
+        assert!(s.reasons[0].contains("nothing completed for 3 s"), "{s:?}");
+        // One user on 10-second streams: most seconds are empty by nature.
+        let slow = judge(&seconds(&[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0], |_| 10_000.0));
+        assert!(slow.stable, "{slow:?}");
+        // A fast, steady window with one empty second (a GC pause) is not a stall either... at
+        // 5 requests a second; at 1,000 a second it is.
+        assert!(judge(&seconds(&[5, 6, 0, 5, 6, 5], |_| 5.0)).stable);
+        assert!(!judge(&seconds(&[1000, 1000, 0, 1000, 1000, 1000], |_| 5.0)).stable);
     }
 
     #[test]

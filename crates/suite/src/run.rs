@@ -181,18 +181,19 @@ fn on_disk(dir: &Path, sweep: &SweepPlan, repeats: u32) -> Vec<LevelResult> {
 
 /// Whether the deployment still serves. A failed check is asked again every 2 s for up to
 /// `recovery` (a busy server may miss one check right after a heavy level; Serve restarts a dead
-/// replica or proxy), saying once through `waiting` that it waits; the last failure otherwise.
+/// replica or proxy), saying once through `waiting` that it waits; how long it took to come
+/// back when it did not answer at once, the last failure when it never did.
 async fn still_serving(
     deployment: &Deployment,
     cancel: &CancellationToken,
     recovery: Duration,
     waiting: impl FnOnce(&str),
-) -> Result<(), String> {
+) -> Result<Option<Duration>, String> {
     let started = tokio::time::Instant::now();
     let mut waiting = Some(waiting);
     loop {
         let last = match deployment.check(Duration::from_secs(10)).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(waiting.is_none().then(|| started.elapsed())),
             Err(e) => e.to_string(),
         };
         if started.elapsed() >= recovery {
@@ -203,7 +204,7 @@ async fn still_serving(
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
-            () = cancel.cancelled() => return Ok(()),
+            () = cancel.cancelled() => return Ok(None),
         }
     }
 }
@@ -455,7 +456,15 @@ impl Ctx<'_> {
                 humantime::format_duration(self.settings.recovery)
             )))
         };
-        if let Err(reason) = still_serving(live.deployment, self.cancel, self.settings.recovery, waiting).await {
+        let serving = still_serving(live.deployment, self.cancel, self.settings.recovery, waiting).await;
+        if let Ok(Some(after)) = serving {
+            (self.on_event)(Event::DeployLog(&format!(
+                "[{}] serving again after {:.0} s",
+                group.key,
+                after.as_secs_f64()
+            )));
+        }
+        if let Err(reason) = serving {
             let reason = format!("stopped serving after level {}: {reason}", level.label);
             self.mark(&sweep.stem, SweepStatus::Partial, Some(reason.clone()))?;
             for rest in &group.sweeps[i + 1..] {

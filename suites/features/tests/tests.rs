@@ -261,9 +261,9 @@ fn processes_killed_mid_level_on_real_ray_never_give_a_clean_number() {
     let results = tempfile::tempdir().unwrap();
     let run = results.path().join("faults");
     // Paired, A B / B A: c1 baseline then all_on, c4 all_on then baseline, c8 baseline then
-    // all_on. Levels of 1 s warm-up and 6 s window.
+    // all_on, c16 all_on then baseline. Levels of 1 s warm-up and 6 s window.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_features-suite"))
-        .args(["--profile", "smoke", "--sweep", "unary=1,4,8", "--warmup", "1s", "--duration", "6s"])
+        .args(["--profile", "smoke", "--sweep", "unary=1,4,8,16", "--warmup", "1s", "--duration", "6s"])
         .args(["--full-sweep", "--run", "faults", "--results-dir"])
         .arg(results.path())
         .stdout(std::fs::File::create(results.path().join("stdout")).unwrap())
@@ -293,6 +293,14 @@ fn processes_killed_mid_level_on_real_ray_never_give_a_clean_number() {
             delay: Duration::from_secs(3),
             slot: 1,
             what: "haproxy",
+        },
+        // The baseline's raylet (and with it every worker of its node), while the baseline's
+        // c16 runs: that deployment is gone for good.
+        Fault {
+            after: "sweeps/allon-all_on-1replica-unary/level_c16.json",
+            delay: Duration::from_secs(3),
+            slot: 0,
+            what: "/raylet",
         },
     ];
     let started = Instant::now();
@@ -326,11 +334,58 @@ fn processes_killed_mid_level_on_real_ray_never_give_a_clean_number() {
         let f = run.join(sweep(variant)).join(format!("level_{label}.json"));
         serde_json::from_slice(&std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()))).unwrap()
     };
-    // Each level a process died in shows it: failed requests, never a clean level.
-    for (variant, label) in [("all_on", "c1"), ("baseline", "c4"), ("all_on", "c8")] {
+    // Serve restarts a replica, the proxy and HAProxy, and the suite waits for that between
+    // levels; a node without its raylet does not come back: that deployment is left after its
+    // recovery time, the other measured to the end, exit 4.
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    for what in ["allon-baseline-1replica] serving again", "allon-all_on-1replica] serving again"] {
+        assert!(stderr.contains(what), "{what:?} not said:\n{stderr}");
+    }
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("index.json")).unwrap()).unwrap();
+    let sweeps = index["sweeps"].as_array().unwrap();
+    let status_of = |variant: &str| sweeps.iter().find(|s| s["variant"] == variant).unwrap().clone();
+    assert_eq!(status_of("all_on")["status"], "complete", "{index}");
+    let base = status_of("baseline");
+    assert_eq!(base["status"], "partial", "{base}");
+    assert!(base["reason"].as_str().is_some_and(|r| r.contains("stopped serving after level c16")), "{base}");
+    // Each level a process died in shows it, never as a clean level: failed requests, or (a
+    // replica: Serve holds its requests until the new one is up) seconds with nothing done,
+    // which makes the window unstable. The proxy's and HAProxy's levels lost their ingress for
+    // most of the window.
+    let summary: serde_json::Value = if cfg!(feature = "report") {
+        serde_json::from_slice(&std::fs::read(run.join("report/summary.json")).unwrap()).unwrap()
+    } else {
+        serde_json::Value::Null
+    };
+    let faulted = [
+        ("all_on", "c1", false),
+        ("baseline", "c4", true),
+        ("all_on", "c8", true),
+        ("baseline", "c16", true),
+    ];
+    for (variant, label, ingress) in faulted {
         let v = level(variant, label);
         let errors = v["counts"]["errors"].as_u64().unwrap_or(0);
-        assert!(errors > 0, "{variant} {label}: a process died in its window, yet no error: {v}");
+        let issued = v["counts"]["issued"].as_u64().unwrap_or(0);
+        let rate = errors as f64 / issued.max(1) as f64;
+        let unstable = v["stability"]["stable"] == false;
+        assert!(
+            errors > 0 || unstable,
+            "{variant} {label}: a process died in its window, yet all is well: {v}"
+        );
+        assert!(!ingress || rate > 0.2, "{variant} {label}: error rate {rate} with its ingress dead");
+        // Over the error limit (1%) or unstable, it is never a peak, and the report says why.
+        if (rate > 0.01 || unstable) && cfg!(feature = "report") {
+            let excluded = summary["comparisons"][0]["excluded"].as_array().unwrap();
+            assert!(
+                excluded.iter().any(|e| e["variant"] == variant && e["label"] == label),
+                "{variant} {label} ({rate}) not excluded: {excluded:?}"
+            );
+            let peaks = summary["comparisons"][0]["variants"].as_array().unwrap();
+            let peak = peaks.iter().find(|p| p["variant"] == variant).unwrap();
+            assert_ne!(peak["peak"]["label"], label, "{peak}");
+        }
     }
     // Nothing is left running.
     std::thread::sleep(Duration::from_secs(2));
@@ -340,8 +395,4 @@ fn processes_killed_mid_level_on_real_ray_never_give_a_clean_number() {
         .map(|p| p.2)
         .collect();
     assert!(left.is_empty(), "processes of the run left: {left:?}");
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("index.json")).unwrap()).unwrap();
-    eprintln!("exit {status}; index: {index}");
-    let _ = status;
 }
