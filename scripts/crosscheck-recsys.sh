@@ -39,7 +39,8 @@ for variant in unoptimized optimized; do
     kill -0 "$holder" 2>/dev/null || { cat "$out/$variant-deploy.log" >&2; exit 1; }
     sleep 1
   done
-  base=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['target']['http_base'])" "$out/$variant-deployment.json")
+  # deploy_one prints the deployment's manifest (JSON), then a line with Ray's temp dir.
+  base=$(python3 -c "import json,sys; print(json.JSONDecoder().raw_decode(open(sys.argv[1]).read())[0]['target']['http_base'])" "$out/$variant-deployment.json")
   echo "== $variant at $base"
   for r in $(seq "$rounds"); do
     for u in $users; do
