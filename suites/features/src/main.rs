@@ -12,7 +12,7 @@ use clap::Parser;
     name = "features-suite",
     version,
     after_help = "Examples:\n  \
-        features-suite                          # all on/off, 1 replica, unary + streaming (~12 min)\n  \
+        features-suite                          # all on/off, 1 replica, unary + streaming (~16 min)\n  \
         features-suite --profile spec           # every comparison, 60 s per level (hours)\n  \
         features-suite --study allon8 --workload unary --sweep unary=1,8,64\n  \
         features-suite --run my-run --resume    # continue an interrupted run\n  \
