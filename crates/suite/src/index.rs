@@ -243,12 +243,6 @@ impl RunIndex {
         }
     }
 
-    /// The status of the sweep stored under `stem`, and why (when it says).
-    pub fn status(&self, stem: &str) -> Option<(SweepStatus, Option<&str>)> {
-        let (csv, _) = sweep_files(stem);
-        self.sweeps.iter().find(|s| s.csv == csv).map(|s| (s.status, s.reason.as_deref()))
-    }
-
     /// Records why the sweep stored under `stem` stopped before its last level.
     pub fn stopped(&mut self, stem: &str, why: String) {
         let (csv, _) = sweep_files(stem);

@@ -168,13 +168,19 @@ fn sweep_done(settings: &Settings, dir: &Path, s: &SweepPlan, repeats: u32) -> b
     levels(settings, s, repeats).iter().all(|l| out.level_path(&l.label).exists())
 }
 
-/// Every level of `sweep` on disk, by user count and then repeat: what its CSV holds.
-fn on_disk(dir: &Path, sweep: &SweepPlan, repeats: u32) -> Vec<LevelResult> {
+/// The levels of `sweep` on disk among repeats `ks` (of `repeats`), by user count and then
+/// repeat: with every repeat, what its CSV holds.
+fn on_disk(
+    dir: &Path,
+    sweep: &SweepPlan,
+    ks: std::ops::RangeInclusive<u32>,
+    repeats: u32,
+) -> Vec<LevelResult> {
     let out = output(dir, sweep, true);
     sweep
         .users
         .iter()
-        .flat_map(|u| (1..=repeats).map(move |k| level_label(*u, k, repeats)))
+        .flat_map(|u| ks.clone().map(move |k| level_label(*u, k, repeats)))
         .filter_map(|label| loadgen::read_level(&out.level_path(&label)).ok())
         .collect()
 }
@@ -431,12 +437,8 @@ impl Ctx<'_> {
         // An unstable level (its window drifted: the machine was not in one steady state) is
         // measured again, up to `retry_unstable` times; each attempt not used is kept beside it.
         for attempt in 1..=self.settings.retry_unstable {
-            let Some(why) = r.stability.as_ref().filter(|s| !s.stable).map(|s| s.reasons.join("; ")) else {
-                break;
-            };
-            if !r.valid {
-                break;
-            }
+            let unstable = r.stability.as_ref().filter(|s| r.valid && !s.stable);
+            let Some(why) = unstable.map(|s| s.reasons.join("; ")) else { break };
             let kept = path.with_file_name(format!("attempt_{}-{attempt}.json", level.label));
             loadgen::write_level(&kept, &r).map_err(fail)?;
             (self.on_event)(Event::Retrying { group, workload: &w.name, label: &level.label, why: &why });
@@ -497,7 +499,7 @@ impl Ctx<'_> {
             .collect();
         let sweeps = stage.groups.first().map_or(0, |g| g.sweeps.len());
         // The ABBA order runs on across levels, workloads and rounds.
-        let mut turn = round.turn;
+        let mut turn = (round.k - 1) as usize;
         for i in 0..sweeps {
             let w = self.workload(&stage.groups[0].sweeps[i].workload)?;
             let mut workloads = Vec::new();
@@ -512,7 +514,6 @@ impl Ctx<'_> {
                 let folder = self.opts.dir.join("sweeps").join(&sweep.stem);
                 std::fs::create_dir_all(&folder).map_err(SuiteError::io("creating", &folder))?;
             }
-            let mut results: Vec<Vec<LevelResult>> = vec![Vec::new(); live.len()];
             let mut climbs: Vec<Climb> = live.iter().map(|_| Climb::default()).collect();
             let all = stage.groups[0].sweeps[i].users.len();
             let levels = round.reach.as_ref().map_or(all, |r| r.get(i).copied().unwrap_or(all).min(all));
@@ -537,20 +538,15 @@ impl Ctx<'_> {
                     let users = live[g].group.sweeps[i].users[j];
                     let csv = output(&self.opts.dir, &live[g].group.sweeps[i], true).csv_path();
                     let saturated = climbs[g].take(w, users, &rs);
-                    results[g].extend(rs);
-                    if !results[g].is_empty() {
+                    // The CSV mirrors the sweep's level files (earlier rounds' too).
+                    let all = on_disk(&self.opts.dir, &live[g].group.sweeps[i], 1..=repeats, repeats);
+                    if !all.is_empty() {
                         let fail = |source| SuiteError::Sweep {
                             deployment: live[g].group.key.clone(),
                             workload: w.name.clone(),
                             source,
                         };
-                        if round.of > 1 {
-                            // The CSV holds the earlier rounds' levels too.
-                            let all = on_disk(&self.opts.dir, &live[g].group.sweeps[i], repeats);
-                            loadgen::write_csv(&csv, &all).map_err(fail)?;
-                        } else {
-                            loadgen::write_csv(&csv, &results[g]).map_err(fail)?;
-                        }
+                        loadgen::write_csv(&csv, &all).map_err(fail)?;
                     }
                     if !saturated {
                         climbs[g].last = None;
@@ -585,8 +581,7 @@ impl Ctx<'_> {
                     if round.last() {
                         self.mark(stem, SweepStatus::Complete, None)?;
                     } else {
-                        let why =
-                            format!("measured on {} of {} fresh deployments{SO_FAR}", round.k, round.of);
+                        let why = format!("measured on {} of {} fresh deployments so far", round.k, round.of);
                         self.mark(stem, SweepStatus::Partial, Some(why))?;
                     }
                 }
@@ -676,9 +671,6 @@ impl Ctx<'_> {
     }
 }
 
-/// How a sweep's reason ends while it waits for its next fresh deployment.
-const SO_FAR: &str = " so far";
-
 /// What one deployment of a stage measures: every repeat (the stage deployed once), or repeat
 /// `k` of every level (each repeat on fresh deployments: the stage is deployed `of` times).
 #[derive(Debug, Clone)]
@@ -692,8 +684,6 @@ struct Round {
     /// After the first round: per sweep, how many levels the first one measured (it decided
     /// where the sweep stops climbing, and the others measure the same levels).
     reach: Option<Vec<usize>>,
-    /// Where the ABBA order starts.
-    turn: usize,
 }
 
 impl Round {
@@ -743,14 +733,15 @@ fn round_done(dir: &Path, stage: &Stage, plan: &Plan, round: &Round) -> bool {
 }
 
 /// Deploys `stage`'s groups, measures `round` of it and tears down; records a group that failed
-/// in `outcome`. Whether the stage may go on (no group failed).
+/// in `outcome`. Which groups failed (their slots; a pair not measured because the other failed
+/// to deploy counts).
 async fn deploy_and_measure(
     ctx: &Ctx<'_>,
     stage: &Stage,
     (index, of): (usize, usize),
     round: &Round,
     outcome: &mut Outcome,
-) -> Result<bool, SuiteError> {
+) -> Result<Vec<usize>, SuiteError> {
     let on_event = ctx.on_event;
     on_event(Event::Deploying { groups: &stage.groups, index, of, round: (round.k, round.of) });
     let log = |line: &str| on_event(Event::DeployLog(line));
@@ -772,14 +763,14 @@ async fn deploy_and_measure(
     };
     match result {
         Ok(gone) => {
-            let mut going_on = true;
-            for (group, reason) in stage.groups.iter().zip(gone) {
+            let mut slots = Vec::new();
+            for (slot, (group, reason)) in stage.groups.iter().zip(gone).enumerate() {
                 if let Some(reason) = reason {
                     failed(group, reason);
-                    going_on = false;
+                    slots.push(slot);
                 }
             }
-            Ok(going_on)
+            Ok(slots)
         }
         Err(RunError::Deploy { index: bad, source }) => {
             let repeat =
@@ -797,7 +788,7 @@ async fn deploy_and_measure(
                 }
                 failed(group, reason);
             }
-            Ok(false)
+            Ok((0..stage.groups.len()).collect())
         }
         Err(RunError::Body { error, teardown }) => {
             for t in teardown {
@@ -864,51 +855,37 @@ pub async fn run(
                 of: plan.rounds,
                 repeats: if plan.rounds > 1 { k..=k } else { 1..=plan.repeat },
                 reach: (k > 1).then(|| first_round_reach(&opts.dir, stage, plan.repeat)),
-                turn: (k - 1) as usize,
             };
             if opts.resume && round_done(&opts.dir, stage, plan, &round) {
                 for group in &stage.groups {
                     on_event(Event::Skipped(group));
                     for s in &group.sweeps {
-                        let out = output(&opts.dir, s, true);
-                        for u in &s.users {
-                            for r in round.repeats.clone() {
-                                let path = out.level_path(&level_label(*u, r, plan.repeat));
-                                if let Ok(r) = loadgen::read_level(&path) {
-                                    on_event(Event::Level {
-                                        group,
-                                        workload: &s.workload,
-                                        result: &r,
-                                        resumed: true,
-                                    });
-                                }
-                            }
+                        for r in on_disk(&opts.dir, s, round.repeats.clone(), plan.repeat) {
+                            on_event(Event::Level {
+                                group,
+                                workload: &s.workload,
+                                result: &r,
+                                resumed: true,
+                            });
                         }
                     }
                 }
                 continue;
             }
-            let going_on =
+            let failed =
                 deploy_and_measure(&ctx, stage, (n + 1, plan.stages.len()), &round, &mut outcome).await?;
             // Give the machine a moment between clusters.
             tokio::time::sleep(Duration::from_millis(500)).await;
-            if !going_on {
+            if !failed.is_empty() {
                 if !round.last() {
                     let why = format!(
                         "measured on {} of {} fresh deployments: the next were not started, as a deployment of this stage failed",
                         round.k, round.of
                     );
-                    for s in stage.groups.iter().flat_map(|g| &g.sweeps) {
-                        // Sweeps whose deployments did not fail: they say so.
-                        let between = ctx
-                            .index
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .status(&s.stem)
-                            .is_some_and(|(_, why)| why.is_some_and(|w| w.ends_with(SO_FAR)));
-                        if between {
-                            ctx.mark(&s.stem, SweepStatus::Partial, Some(why.clone()))?;
-                        }
+                    // The groups that did not fail say why they stop here.
+                    let kept = stage.groups.iter().enumerate().filter(|(slot, _)| !failed.contains(slot));
+                    for s in kept.flat_map(|(_, g)| &g.sweeps) {
+                        ctx.mark(&s.stem, SweepStatus::Partial, Some(why.clone()))?;
                     }
                 }
                 break;

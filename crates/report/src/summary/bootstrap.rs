@@ -24,7 +24,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::crossing::Crossing;
+use super::crossing::{Crossing, at_sla_from};
 use super::loads::Load;
 
 /// How intervals are computed.
@@ -302,14 +302,9 @@ pub(crate) fn intervals(input: &GroupInput<'_, '_>, cfg: &Bootstrap) -> GroupInt
             peak_samples[m].push(peak.unwrap_or(f64::NAN));
             // The goodput at the SLA: the same line through the resampled loads (its weight, from
             // the p99s, stays fixed), never below the resampled peak.
-            let crossed = input.crossings.get(m).copied().flatten().and_then(|c| {
-                Some(c.throughput(values[m].get(c.below).copied()??, values[m].get(c.above).copied()??))
-            });
-            let at_sla = match (crossed, peak) {
-                (Some(c), Some(p)) => c.max(p),
-                (c, p) => c.or(p).unwrap_or(f64::NAN),
-            };
-            at_sla_samples[m].push(at_sla);
+            let crossing = input.crossings.get(m).copied().flatten();
+            let at_sla = at_sla_from(crossing, |i| values[m].get(i).copied().flatten(), peak);
+            at_sla_samples[m].push(at_sla.unwrap_or(f64::NAN));
         }
     }
 

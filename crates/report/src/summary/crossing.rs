@@ -50,8 +50,17 @@ pub(crate) fn crossing(loads: &[Load<'_>], sla_ms: f64) -> Option<Crossing> {
 /// Goodput at the SLA: the interpolated throughput where there is a crossing, never below the
 /// measured peak `peak`.
 pub(crate) fn at_sla(loads: &[Load<'_>], crossing: Option<Crossing>, peak: Option<f64>) -> Option<f64> {
-    let interpolated =
-        crossing.and_then(|c| Some(c.throughput(loads[c.below].throughput?, loads[c.above].throughput?)));
+    at_sla_from(crossing, |i| loads[i].throughput, peak)
+}
+
+/// [`at_sla`] from the loads' throughputs as `throughput(index)` gives them (the bootstrap passes
+/// its resampled ones).
+pub(crate) fn at_sla_from(
+    crossing: Option<Crossing>,
+    throughput: impl Fn(usize) -> Option<f64>,
+    peak: Option<f64>,
+) -> Option<f64> {
+    let interpolated = crossing.and_then(|c| Some(c.throughput(throughput(c.below)?, throughput(c.above)?)));
     match (interpolated, peak) {
         (Some(i), Some(p)) => Some(i.max(p)),
         (i, p) => i.or(p),
