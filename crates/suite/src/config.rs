@@ -219,12 +219,24 @@ pub struct AdaptiveConfig {
     /// `--fixed-length`).
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// The shortest warm-up when levels are adaptive, s (the profile's `warmup_s` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_warmup_s: Option<f64>,
     /// The longest warm-up, s.
     #[serde(default = "default_max_warmup")]
     pub max_warmup_s: f64,
+    /// The shortest measured window when levels are adaptive, s (the profile's `duration_s`
+    /// when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_duration_s: Option<f64>,
     /// The longest measured window, s.
     #[serde(default = "default_max_duration")]
     pub max_duration_s: f64,
+    /// The cool-down after each level when levels are adaptive, s (the profile's `cooldown_s`
+    /// when unset). A level's requests have all finished before its cool-down starts (the
+    /// runner drains them), so the cool-down is only idle time for the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_s: Option<f64>,
     /// Target half-width of the 95% interval of mean throughput, relative to the mean.
     #[serde(default = "default_target")]
     pub target: f64,
@@ -234,8 +246,11 @@ impl Default for AdaptiveConfig {
     fn default() -> Self {
         AdaptiveConfig {
             enabled: true,
+            min_warmup_s: None,
             max_warmup_s: default_max_warmup(),
+            min_duration_s: None,
             max_duration_s: default_max_duration(),
+            cooldown_s: None,
             target: default_target(),
         }
     }

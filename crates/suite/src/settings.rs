@@ -171,16 +171,22 @@ impl Settings {
         if let Some(n) = args.timing.requests {
             (dur, requests) = (None, Some(n));
         }
-        let adaptive = {
-            let a = p.adaptive.unwrap_or(AdaptiveConfig { enabled: false, ..AdaptiveConfig::default() });
-            let on = (a.enabled || args.timing.adaptive) && !args.timing.fixed_length && requests.is_none();
-            if on {
-                let max_warmup = duration("adaptive.max_warmup_s", a.max_warmup_s)?;
-                let max_duration = duration("adaptive.max_duration_s", a.max_duration_s)?;
-                Some(Adaptive { max_warmup, max_duration, target: a.target })
-            } else {
-                None
+        let a = p.adaptive.unwrap_or(AdaptiveConfig { enabled: false, ..AdaptiveConfig::default() });
+        let on = (a.enabled || args.timing.adaptive) && !args.timing.fixed_length && requests.is_none();
+        // Adaptive levels have their own shortest warm-up and window and their own cool-down
+        // where the profile gives them; the command line's still win.
+        let (mut warmup_s, mut cooldown_s) = (p.warmup_s, p.cooldown_s);
+        let adaptive = if on {
+            warmup_s = a.min_warmup_s.unwrap_or(warmup_s);
+            cooldown_s = a.cooldown_s.unwrap_or(cooldown_s);
+            if let (None, Some(d)) = (args.timing.duration, a.min_duration_s) {
+                dur = Some(duration("adaptive.min_duration_s", d)?);
             }
+            let max_warmup = duration("adaptive.max_warmup_s", a.max_warmup_s)?;
+            let max_duration = duration("adaptive.max_duration_s", a.max_duration_s)?;
+            Some(Adaptive { max_warmup, max_duration, target: a.target })
+        } else {
+            None
         };
         let s = Settings {
             suite: config.suite.clone(),
@@ -189,10 +195,10 @@ impl Settings {
             workloads,
             variants: args.select.variant.clone(),
             layouts,
-            warmup: args.timing.warmup.map_or(duration("warm-up", p.warmup_s), |d| Ok(d.0))?,
+            warmup: args.timing.warmup.map_or(duration("warm-up", warmup_s), |d| Ok(d.0))?,
             duration: dur,
             requests,
-            cooldown: args.timing.cooldown.map_or(duration("cool-down", p.cooldown_s), |d| Ok(d.0))?,
+            cooldown: args.timing.cooldown.map_or(duration("cool-down", cooldown_s), |d| Ok(d.0))?,
             timeout: args.timing.timeout.map_or(duration("timeout", p.timeout_s), |d| Ok(d.0))?,
             sweeps,
             app_args: p.app_args.clone(),

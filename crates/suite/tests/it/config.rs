@@ -135,3 +135,29 @@ fn bad_configurations_name_their_reason() {
         assert!(e.contains(want), "{from} -> {to}: {e}");
     }
 }
+
+#[test]
+fn the_spec_profile_made_adaptive_takes_its_own_bounds_and_cool_down() {
+    let c = SuiteConfig::load(&root().join("suites/features/configs/suite.toml")).unwrap();
+    let secs = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64());
+    // Fixed, as the spec runs it: 5 s warm-up, 60 s window, 15 s cool-down.
+    let s = Settings::new(&c, &args(&["--profile", "spec"])).unwrap();
+    assert!(s.adaptive.is_none());
+    assert_eq!((s.warmup.as_secs_f64(), secs(s.duration), s.cooldown.as_secs_f64()), (5.0, Some(60.0), 15.0));
+    // Adaptive: 2-30 s of warm-up, 10-60 s of window, 2 s of cool-down.
+    let s = Settings::new(&c, &args(&["--profile", "spec", "--adaptive"])).unwrap();
+    let a = s.adaptive.as_ref().unwrap();
+    assert_eq!((a.max_warmup.as_secs_f64(), a.max_duration.as_secs_f64()), (30.0, 60.0));
+    assert_eq!((s.warmup.as_secs_f64(), secs(s.duration), s.cooldown.as_secs_f64()), (2.0, Some(10.0), 2.0));
+    // The command line still wins.
+    let s = Settings::new(
+        &c,
+        &args(&["--profile", "spec", "--adaptive", "--duration", "20s", "--warmup", "3s", "--cooldown", "5s"]),
+    )
+    .unwrap();
+    assert_eq!((s.warmup.as_secs_f64(), secs(s.duration), s.cooldown.as_secs_f64()), (3.0, Some(20.0), 5.0));
+    // --fixed-length on an adaptive profile keeps the profile's fixed figures.
+    let s = Settings::new(&c, &args(&["--fixed-length"])).unwrap();
+    assert!(s.adaptive.is_none());
+    assert_eq!((s.warmup.as_secs_f64(), secs(s.duration)), (2.0, Some(4.0)));
+}
