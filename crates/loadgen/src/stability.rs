@@ -19,8 +19,11 @@ pub const MIN_POINTS: usize = 5;
 /// A stretch of whole seconds in which nothing completed is a stall when the window's mean rate
 /// would have completed at least this many requests in it (by chance, at that rate, the
 /// probability of none is below e^-20): the server stopped, whatever the rest of the window did.
-/// Slow streams (an LLM answering in 10 s at one user) have empty seconds by nature and are far
-/// below it.
+/// The stretch counts only where it is longer than the window's median latency: requests slower
+/// than a second that were sent together (an LLM's users at the start of a window without
+/// warm-up) finish together, and leave that long between them by nature, while a stalled server's
+/// other requests keep the median short. Slow streams (an LLM answering in 10 s at one user) are
+/// far below it either way.
 pub const STALL_EXPECTED: f64 = 20.0;
 
 /// Completions a point should hold on average. Counting whole requests in a second gives a
@@ -187,13 +190,16 @@ pub(crate) fn judge(seconds: &[SecondBucket]) -> Stability {
         run = if s.ok == 0 { run + 1 } else { 0 };
         longest = longest.max(run);
     }
-    if total > 0 && longest as f64 * per_second >= STALL_EXPECTED {
+    // Whole seconds that requests of the window's median latency leave silent by nature.
+    let median_s = merged(seconds).value_at_quantile(0.5) as f64 / 1e6;
+    let excess = longest.saturating_sub(median_s.floor() as usize) as f64;
+    if total > 0 && excess * per_second >= STALL_EXPECTED {
         st.judged = true;
         st.stable = false;
         st.reasons.push(format!(
-            "nothing completed for {longest} s of the window, where its mean rate ({per_second:.1}/s) would have \
-             completed about {:.0}: the server stalled",
-            longest as f64 * per_second
+            "nothing completed for {longest} s of the window (its median latency is {median_s:.1} s), where its mean \
+             rate ({per_second:.1}/s) would have completed about {:.0}: the server stalled",
+            excess * per_second
         ));
         return st;
     }
@@ -374,6 +380,32 @@ mod tests {
         // 5 requests a second; at 1,000 a second it is.
         assert!(judge(&seconds(&[5, 6, 0, 5, 6, 5], |_| 5.0)).stable);
         assert!(!judge(&seconds(&[1000, 1000, 0, 1000, 1000, 1000], |_| 5.0)).stable);
+    }
+
+    #[test]
+    fn slow_requests_sent_together_are_not_a_stall() {
+        // 32 LLM users sent together at the start of a window without warm-up: 11 s before the
+        // first of them finishes, then they finish together, every 11-12 s (2.1 a second on
+        // average, so 11 silent seconds would be about 23 missing completions).
+        let mut ok = vec![0u64; 45];
+        for i in [11, 23, 34] {
+            ok[i] = 32;
+        }
+        let s = judge(&seconds(&ok, |_| 11_200.0));
+        assert!(s.stable, "{s:?}");
+        // The same window with fast requests is a stall.
+        let s = judge(&seconds(&ok, |_| 200.0));
+        assert!(!s.stable, "{s:?}");
+        assert!(
+            s.reasons[0].contains("nothing completed for 11 s of the window (its median latency is 0.2 s)"),
+            "{s:?}"
+        );
+        // A few requests hung through a 3 s hole do not excuse it: the median stays short.
+        let mut hole = seconds(&[80, 88, 2, 0, 0, 0, 85], |_| 9.0);
+        if let Some(h) = hole[6].hist.as_mut() {
+            h.record_n(3_500_000, 4).unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert!(!judge(&hole).stable);
     }
 
     #[test]

@@ -152,7 +152,17 @@ fn the_spec_profile_made_adaptive_takes_its_own_bounds_and_cool_down() {
     // The command line still wins.
     let s = Settings::new(
         &c,
-        &args(&["--profile", "spec", "--adaptive", "--duration", "20s", "--warmup", "3s", "--cooldown", "5s"]),
+        &args(&[
+            "--profile",
+            "spec",
+            "--adaptive",
+            "--duration",
+            "20s",
+            "--warmup",
+            "3s",
+            "--cooldown",
+            "5s",
+        ]),
     )
     .unwrap();
     assert_eq!((s.warmup.as_secs_f64(), secs(s.duration), s.cooldown.as_secs_f64()), (3.0, Some(20.0), 5.0));
