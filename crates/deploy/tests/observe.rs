@@ -705,10 +705,12 @@ async fn observe_variant(backend: &deploy::Backend, variant: deploy::Variant, ha
     assert!((p50 - truth).abs() <= 1.0, "[{name}] {p50} ms read back, {truth} ms logged");
     // The replica sleeps 20 ms, so Serve cannot see less; how much more depends on the machine
     // as much as on the observer (with the cores busy, the replica's event-loop and thread
-    // hand-offs wait for a core: 24 ms was seen on a shared 2-core machine). The exact check
-    // is the access log's above; this one catches a unit or bucket error.
+    // hand-offs wait for a core: 24 ms was seen on a shared 2-core machine, and 33 ms behind
+    // HAProxy in a CI run whose hypervisor took a fifth of the CPU). The exact check is the
+    // access log's above; this one catches a unit error (a factor of 1,000) or a bucket read
+    // off by orders of magnitude, so its upper end leaves the machine room.
     assert!(
-        (19.0..30.0).contains(&p50),
+        (19.0..80.0).contains(&p50),
         "[{name}] the replica sleeps 20 ms; Serve says {p50} ms (logged {truth} ms)"
     );
     assert_eq!(m.deployments["sleepy/Front"].requests, sent);
