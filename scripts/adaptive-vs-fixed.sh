@@ -4,6 +4,8 @@
 # (5 s warm-up, 60 s window, 15 s cool-down, every level) and with `--adaptive` (levels that end
 # once throughput and p99 have converged, a 2 s cool-down, sweeps that stop past saturation);
 # by default adaptive, fixed, adaptive, so that the two adaptive runs bracket the fixed one.
+# Since the spec profile scouts its adaptive levels first, a run named noscout* adds --no-scout
+# (adaptive levels everywhere, as before scouting): RUNS="scouted-1 fixed scouted-2 noscout".
 # Prints each run's wall time and the peaks. Usage: scripts/adaptive-vs-fixed.sh [OUT_DIR]
 # Figures and what they say: docs/benchmarks.md ("Adaptive levels against the spec's fixed ones").
 set -euo pipefail
@@ -18,6 +20,7 @@ common=(--profile spec --study allon --workload unary --sequential)
 for run in ${RUNS:-adaptive-1 fixed adaptive-2}; do
   case "$run" in
     fixed*) extra=(--full-sweep) ;;
+    noscout*) extra=(--adaptive --no-scout) ;;
     *) extra=(--adaptive) ;;
   esac
   [ -e "$out/$run/index.json" ] && { echo "== $run: already there"; continue; }

@@ -316,6 +316,11 @@ pub struct LevelResult {
     /// again); loadgen leaves it empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retried: Vec<String>,
+    /// Whether the caller measured this level only for a quick look (servebench's scouting pass:
+    /// short bounds, to find where the peak can lie before the long windows are spent there).
+    /// Such a level is shown but never a peak; loadgen leaves it `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scout: bool,
 }
 
 /// One request of the measured window (kept only when asked for: see

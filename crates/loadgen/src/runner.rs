@@ -997,6 +997,7 @@ pub async fn run_level<W: Workload>(
         stability: Some(stability),
         server: None,
         retried: Vec::new(),
+        scout: false,
     })
 }
 

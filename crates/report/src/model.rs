@@ -186,6 +186,9 @@ pub struct MeasuredLevel {
     /// has one (`server`); an unavailable view keeps the writer's reason. `None` for files
     /// written before it existed and for every other format.
     pub server: Option<crate::server::ServerView>,
+    /// Whether the level is a scouting pass's quick look (the level JSON's `scout`): shown, never
+    /// a peak. The suite measured every level that could be the peak again in full.
+    pub scout: bool,
 }
 
 /// Whether a level's throughput held steady through its window (the level JSON's `stability`).
@@ -251,6 +254,7 @@ impl MeasuredLevel {
             stability: None,
             series: Vec::new(),
             server: None,
+            scout: false,
         }
     }
 
@@ -268,6 +272,9 @@ impl MeasuredLevel {
             return Some(Exclusion::Invalid(
                 self.invalid_reason.clone().unwrap_or_else(|| "measured nothing".into()),
             ));
+        }
+        if self.scout {
+            return Some(Exclusion::Scout);
         }
         if self.client_bound {
             return Some(Exclusion::ClientBound);
@@ -319,6 +326,8 @@ pub enum Exclusion {
     /// The throughput was not stable through the window (`stability.stable: false`; the
     /// writer's reasons).
     Unstable(Vec<String>),
+    /// Measured only by a scouting pass (short bounds), since it could not be the peak.
+    Scout,
 }
 
 impl Exclusion {
@@ -329,6 +338,7 @@ impl Exclusion {
             Self::ClientBound => "client-bound",
             Self::Errors(_) => "errors",
             Self::Unstable(_) => "unstable",
+            Self::Scout => "scout",
         }
     }
 }
@@ -341,6 +351,7 @@ impl fmt::Display for Exclusion {
             Self::Errors(rate) => write!(f, "{:.1}% errors", rate * 100.0),
             Self::Unstable(reasons) if reasons.is_empty() => f.write_str("unstable"),
             Self::Unstable(reasons) => write!(f, "unstable: {}", reasons.join(", ")),
+            Self::Scout => f.write_str("scouting window only (it could not be the peak)"),
         }
     }
 }

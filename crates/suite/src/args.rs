@@ -119,6 +119,11 @@ pub struct TimingArgs {
     #[arg(long, conflicts_with_all = ["fixed_length", "requests"])]
     pub adaptive: bool,
 
+    /// With adaptive levels, no scouting pass: every level is measured with the long bounds,
+    /// also where the profile scouts the levels first.
+    #[arg(long)]
+    pub no_scout: bool,
+
     /// Fixed-length levels (--warmup, --duration), also where the profile makes them adaptive.
     #[arg(long)]
     pub fixed_length: bool,

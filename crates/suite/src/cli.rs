@@ -208,7 +208,19 @@ fn estimate(p: &Prepared) -> Duration {
             warmup + window + s.cooldown
         }
     };
-    per_level * p.plan.levels() as u32 + Duration::from_secs(40) * p.plan.deployments() as u32
+    let deploying = Duration::from_secs(40) * p.plan.deployments() as u32;
+    match s.adaptive.and_then(|a| a.scout).filter(|_| p.plan.rounds == 1) {
+        // Every level scouted once; about two levels per sweep measured in full.
+        Some(sc) => {
+            let scout = (sc.min_warmup.max(Duration::from_secs(2)) + sc.max_warmup) / 2
+                + (sc.min_duration + sc.max_duration) / 2
+                + s.cooldown;
+            let sweeps = p.plan.groups().map(|g| g.sweeps.len()).sum::<usize>() as u32;
+            let scouted = (p.plan.levels() / s.repeat.max(1) as usize) as u32;
+            scout * scouted + per_level * (2 * sweeps * s.repeat).min(p.plan.levels() as u32) + deploying
+        }
+        None => per_level * p.plan.levels() as u32 + deploying,
+    }
 }
 
 fn print_plan(p: &Prepared) {
@@ -250,6 +262,20 @@ fn print_plan(p: &Prepared) {
                 .map_or_else(|| format!("{} requests", s.requests.unwrap_or(0)), |d| Span(d).to_string()),
             Span(s.cooldown)
         ),
+    }
+    if let Some(sc) = s.adaptive.and_then(|a| a.scout) {
+        if p.plan.rounds > 1 {
+            println!("  no scouting pass: every repeat is measured on fresh deployments");
+        } else {
+            println!(
+                "  scouted first: each level once (warm-up {}..{}, window {}..{} until within {:.0}%), then in full only the levels that can be the peak (--no-scout: every level in full)",
+                Span(sc.min_warmup),
+                Span(sc.max_warmup),
+                Span(sc.min_duration),
+                Span(sc.max_duration),
+                sc.target * 100.0
+            );
+        }
     }
     for stage in &p.plan.stages {
         for (i, g) in stage.groups.iter().enumerate() {
@@ -316,9 +342,10 @@ impl Printer {
                     flags.push_str(&format!("  [{:.2}% errors]", r.error_rate() * 100.0));
                 }
                 self.line(&format!(
-                    "   {} {workload} {}{}: {thr}, p99 {p99}{flags}",
+                    "   {} {workload} {}{}{}: {thr}, p99 {p99}{flags}",
                     group.key,
                     r.label,
+                    if r.scout { " (scouting)" } else { "" },
                     if resumed { " (kept)" } else { "" }
                 ));
             }

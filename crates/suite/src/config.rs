@@ -240,6 +240,61 @@ pub struct AdaptiveConfig {
     /// Target half-width of the 95% interval of mean throughput, relative to the mean.
     #[serde(default = "default_target")]
     pub target: f64,
+    /// A scouting pass first: every level measured briefly to find where the peak can lie,
+    /// then the long windows spent only on the levels that can be the peak (`--no-scout`: every
+    /// level measured with the long bounds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scout: Option<ScoutConfig>,
+}
+
+/// The bounds of a scouting level ([`AdaptiveConfig::scout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoutConfig {
+    /// Whether levels are scouted first (when levels are adaptive).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The shortest and longest warm-up of a scouting level, s.
+    #[serde(default = "scout_warmup")]
+    pub warmup_s: [f64; 2],
+    /// The shortest and longest window of a scouting level, s.
+    #[serde(default = "scout_duration")]
+    pub duration_s: [f64; 2],
+    /// Target half-width of a scouting window's throughput interval, relative to the mean.
+    #[serde(default = "scout_target")]
+    pub target: f64,
+    /// A level whose scouting p99 is over the SLA by at most this fraction may still be the
+    /// peak, and is measured in full.
+    #[serde(default = "scout_p99_margin")]
+    pub p99_margin: f64,
+}
+
+impl Default for ScoutConfig {
+    fn default() -> Self {
+        ScoutConfig {
+            enabled: true,
+            warmup_s: scout_warmup(),
+            duration_s: scout_duration(),
+            target: scout_target(),
+            p99_margin: scout_p99_margin(),
+        }
+    }
+}
+
+fn scout_warmup() -> [f64; 2] {
+    [1.0, 6.0]
+}
+
+fn scout_duration() -> [f64; 2] {
+    [3.0, 10.0]
+}
+
+fn scout_target() -> f64 {
+    0.10
+}
+
+fn scout_p99_margin() -> f64 {
+    0.25
 }
 
 impl Default for AdaptiveConfig {
@@ -252,6 +307,7 @@ impl Default for AdaptiveConfig {
             max_duration_s: default_max_duration(),
             cooldown_s: None,
             target: default_target(),
+            scout: None,
         }
     }
 }
@@ -479,6 +535,33 @@ impl SuiteConfig {
                         "adaptive.target = {} is not a fraction above 0 and at most 1",
                         a.target
                     )));
+                }
+                if let Some(sc) = &a.scout {
+                    for (what, [lo, hi]) in [
+                        ("adaptive.scout.warmup_s", sc.warmup_s),
+                        ("adaptive.scout.duration_s", sc.duration_s),
+                    ] {
+                        let ok = |v: f64| {
+                            v.is_finite() && v >= 0.0 && v <= loadgen::units::MAX_DURATION.as_secs_f64()
+                        };
+                        if !(ok(lo) && ok(hi) && lo <= hi && hi > 0.0) {
+                            return Err(ctx(format!(
+                                "{what} = [{lo}, {hi}] is not [shortest, longest] in seconds"
+                            )));
+                        }
+                    }
+                    if !(sc.target.is_finite() && sc.target > 0.0 && sc.target <= 1.0) {
+                        return Err(ctx(format!(
+                            "adaptive.scout.target = {} is not a fraction above 0 and at most 1",
+                            sc.target
+                        )));
+                    }
+                    if !(sc.p99_margin.is_finite() && sc.p99_margin >= 0.0) {
+                        return Err(ctx(format!(
+                            "adaptive.scout.p99_margin = {} is not a fraction of at least 0",
+                            sc.p99_margin
+                        )));
+                    }
                 }
             }
             if p.duration_s.is_none() == p.requests.is_none() {

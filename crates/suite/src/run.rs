@@ -23,7 +23,7 @@ use crate::config::{Metric, WorkloadDef};
 use crate::error::SuiteError;
 use crate::index::{RunIndex, SweepStatus, deployment_file};
 use crate::plan::{Group, Plan, Stage, Subject, SweepPlan, level_label};
-use crate::settings::Settings;
+use crate::settings::{Scout, Settings};
 
 /// Where and how a run goes.
 #[derive(Debug)]
@@ -161,6 +161,118 @@ pub fn levels(settings: &Settings, sweep: &SweepPlan, repeats: u32) -> Vec<Level
 
 fn output(dir: &Path, sweep: &SweepPlan, resume: bool) -> SweepOutput {
     SweepOutput { dir: dir.join("sweeps"), stem: sweep.stem.clone(), resume }
+}
+
+/// Where a scouting level of a sweep is kept.
+fn scout_path(out: &SweepOutput, label: &str) -> PathBuf {
+    out.level_path(label).with_file_name(format!("scout_{label}.json"))
+}
+
+/// A scouting level: level `users` of a sweep (labelled as its first repeat) with the scout's
+/// short bounds.
+fn scout_level(settings: &Settings, sweep: &SweepPlan, users: u32, repeats: u32, sc: &Scout) -> Level {
+    let mut l = level(settings, sweep, users, 1, repeats);
+    l.phases.warmup = Warmup::Auto { min: sc.min_warmup, max: sc.max_warmup };
+    l.phases.window = match sweep.requests {
+        Some(n) => Window::Requests(n),
+        None => Window::Adaptive {
+            min: sc.min_duration,
+            max: sc.max_duration,
+            rel_half_width: sc.target,
+            p99_tolerance: Window::DEFAULT_P99_TOLERANCE,
+        },
+    };
+    l
+}
+
+/// Whether a level's p99 is within `sla` over by at most `margin` (any p99 without an SLA).
+fn within(sla: Option<f64>, p99: Option<f64>, margin: f64) -> bool {
+    match (sla, p99) {
+        (Some(s), Some(p)) => p <= s * (1.0 + margin),
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
+}
+
+/// Whether a level's measurement is in doubt (client-bound, or unstable through its window).
+fn in_doubt(r: &LevelResult) -> bool {
+    r.client.bound || r.stability.as_ref().is_some_and(|s| !s.stable)
+}
+
+/// The levels of a scouted sweep that can be the peak, to be measured in full: those whose
+/// scouting p99 is within the SLA or over it by at most the scout's margin, and whose
+/// throughput interval reaches the lower end of the best interval within the SLA (each interval
+/// at least the scout's target wide). With none in reach of the SLA, the first level, so that
+/// the sweep has one full measurement.
+fn candidates(w: &WorkloadDef, scouted: &[(u32, LevelResult)], sc: &Scout, max_error_rate: f64) -> Vec<u32> {
+    let rows: Vec<(u32, f64, f64, Option<f64>)> = scouted
+        .iter()
+        .filter(|(_, r)| r.valid && r.error_rate() <= max_error_rate)
+        .map(|(u, r)| {
+            let (thr, p99) = figures(w, r);
+            let hw = r.stability.as_ref().and_then(|s| s.throughput_half_width).unwrap_or(sc.target);
+            (*u, thr, hw.max(sc.target), p99)
+        })
+        .collect();
+    let best_low = rows
+        .iter()
+        .filter(|(_, _, _, p99)| within(w.sla_p99_ms, *p99, 0.0))
+        .map(|(_, thr, hw, _)| thr * (1.0 - hw))
+        .fold(0.0, f64::max);
+    let mut c: Vec<u32> = rows
+        .iter()
+        .filter(|(_, thr, hw, p99)| within(w.sla_p99_ms, *p99, sc.p99_margin) && thr * (1.0 + hw) >= best_low)
+        .map(|(u, ..)| *u)
+        .collect();
+    if c.is_empty() {
+        c.extend(scouted.first().map(|(u, _)| *u));
+    }
+    c
+}
+
+/// The level that is the peak now, when only its scouting level says so: each level measured
+/// in full counts by its repeats (as the report counts them: every repeat valid, those in
+/// doubt left out while half remain, p99 the median), the others by their scouting level.
+fn scouted_peak(
+    w: &WorkloadDef,
+    scouted: &[(u32, LevelResult)],
+    full: &BTreeMap<u32, Vec<LevelResult>>,
+    max_error_rate: f64,
+) -> Option<u32> {
+    let ok = |r: &LevelResult| r.valid && r.error_rate() <= max_error_rate;
+    let mut best: Option<(f64, u32, bool)> = None;
+    for (u, r) in scouted {
+        let (thr, p99, only_scouted) = match full.get(u) {
+            Some(rs) => {
+                if rs.is_empty() || !rs.iter().all(ok) {
+                    continue;
+                }
+                let steady: Vec<&LevelResult> = rs.iter().filter(|r| !in_doubt(r)).collect();
+                if steady.is_empty() || steady.len() * 2 < rs.len() {
+                    continue;
+                }
+                let figs: Vec<(f64, Option<f64>)> = steady.iter().map(|r| figures(w, r)).collect();
+                let thr = figs.iter().map(|f| f.0).sum::<f64>() / figs.len() as f64;
+                let mut p99s: Vec<f64> = figs.iter().filter_map(|f| f.1).collect();
+                p99s.sort_by(f64::total_cmp);
+                let p99 = match p99s.len() {
+                    0 => None,
+                    n if n % 2 == 1 => Some(p99s[n / 2]),
+                    n => Some((p99s[n / 2 - 1] + p99s[n / 2]) / 2.0),
+                };
+                (thr, p99, false)
+            }
+            None if ok(r) => {
+                let (thr, p99) = figures(w, r);
+                (thr, p99, true)
+            }
+            None => continue,
+        };
+        if within(w.sla_p99_ms, p99, 0.0) && best.is_none_or(|(b, ..)| thr > b) {
+            best = Some((thr, *u, only_scouted));
+        }
+    }
+    best.filter(|(_, _, only_scouted)| *only_scouted).map(|(_, u, _)| u)
 }
 
 fn sweep_done(settings: &Settings, dir: &Path, s: &SweepPlan, repeats: u32) -> bool {
@@ -402,12 +514,17 @@ impl Ctx<'_> {
 
     /// Measures (or, resuming, reads) one level of sweep `i` of `live`; `None` when the deployment
     /// is gone (now or before).
+    ///
+    /// A scouting level (`scout`) is saved as `scout_<label>.json` (not a level file: the sweep
+    /// decides afterwards whether it stands for its level), is never measured again when
+    /// unstable, and comes back marked [`LevelResult::scout`].
     async fn trial(
         &self,
         live: &mut Live<'_>,
         i: usize,
         workload: &Arc<loadgen::AnyWorkload>,
         level: &Level,
+        scout: bool,
     ) -> Result<Option<LevelResult>, SuiteError> {
         let group = live.group;
         let sweep = &group.sweeps[i];
@@ -415,11 +532,17 @@ impl Ctx<'_> {
         let fail =
             |source| SuiteError::Sweep { deployment: group.key.clone(), workload: w.name.clone(), source };
         let out = output(&self.opts.dir, sweep, self.opts.resume);
-        let path = out.level_path(&level.label);
+        let path = match scout {
+            true => scout_path(&out, &level.label),
+            false => out.level_path(&level.label),
+        };
         if self.opts.resume && path.exists() {
             let r = loadgen::read_level(&path).map_err(fail)?;
-            (self.on_event)(Event::Level { group, workload: &w.name, result: &r, resumed: true });
-            return Ok(Some(r));
+            // A level file that only copies a scouting level is measured in full when asked to.
+            if r.scout == scout {
+                (self.on_event)(Event::Level { group, workload: &w.name, result: &r, resumed: true });
+                return Ok(Some(r));
+            }
         }
         if live.gone.is_some() {
             return Ok(None);
@@ -434,9 +557,11 @@ impl Ctx<'_> {
                 Err(e) => Err(fail(e)),
             };
         let mut r = once().await?;
+        r.scout = scout;
         // An unstable level (its window drifted: the machine was not in one steady state) is
         // measured again, up to `retry_unstable` times; each attempt not used is kept beside it.
-        for attempt in 1..=self.settings.retry_unstable {
+        let retries = if scout { 0 } else { self.settings.retry_unstable };
+        for attempt in 1..=retries {
             let unstable = r.stability.as_ref().filter(|s| r.valid && !s.stable);
             let Some(why) = unstable.map(|s| s.reasons.join("; ")) else { break };
             let kept = path.with_file_name(format!("attempt_{}-{attempt}.json", level.label));
@@ -485,7 +610,6 @@ impl Ctx<'_> {
         deployments: &[Deployment],
         round: &Round,
     ) -> Result<Vec<Option<String>>, SuiteError> {
-        let repeats = self.settings.repeat;
         let mut live: Vec<Live<'_>> = stage
             .groups
             .iter()
@@ -514,63 +638,11 @@ impl Ctx<'_> {
                 let folder = self.opts.dir.join("sweeps").join(&sweep.stem);
                 std::fs::create_dir_all(&folder).map_err(SuiteError::io("creating", &folder))?;
             }
-            let mut climbs: Vec<Climb> = live.iter().map(|_| Climb::default()).collect();
-            let all = stage.groups[0].sweeps[i].users.len();
-            let levels = round.reach.as_ref().map_or(all, |r| r.get(i).copied().unwrap_or(all).min(all));
-            let mut stopped = None;
-            for j in 0..levels {
-                let mut at_level: Vec<Vec<LevelResult>> = vec![Vec::new(); live.len()];
-                for k in round.repeats.clone() {
-                    let mut order: Vec<usize> = (0..live.len()).collect();
-                    if turn % 2 == 1 {
-                        order.reverse();
-                    }
-                    turn += 1;
-                    for g in order {
-                        let sweep = &live[g].group.sweeps[i];
-                        let lv = level(self.settings, sweep, sweep.users[j], k, repeats);
-                        if let Some(r) = self.trial(&mut live[g], i, &workloads[g], &lv).await? {
-                            at_level[g].push(r);
-                        }
-                    }
-                }
-                for (g, rs) in at_level.into_iter().enumerate() {
-                    let users = live[g].group.sweeps[i].users[j];
-                    let csv = output(&self.opts.dir, &live[g].group.sweeps[i], true).csv_path();
-                    let saturated = climbs[g].take(w, users, &rs);
-                    // The CSV mirrors the sweep's level files (earlier rounds' too).
-                    let all = on_disk(&self.opts.dir, &live[g].group.sweeps[i], 1..=repeats, repeats);
-                    if !all.is_empty() {
-                        let fail = |source| SuiteError::Sweep {
-                            deployment: live[g].group.key.clone(),
-                            workload: w.name.clone(),
-                            source,
-                        };
-                        loadgen::write_csv(&csv, &all).map_err(fail)?;
-                    }
-                    if !saturated {
-                        climbs[g].last = None;
-                    }
-                }
-                let active: Vec<usize> = (0..live.len()).filter(|g| live[*g].gone.is_none()).collect();
-                if active.is_empty() {
-                    break;
-                }
-                if self.settings.stop_at_saturation
-                    && round.reach.is_none()
-                    && j + 1 < levels
-                    && active.iter().all(|g| climbs[*g].last.is_some())
-                {
-                    let why: Vec<String> = active
-                        .iter()
-                        .map(|g| {
-                            format!("{}: {}", live[*g].group.key, climbs[*g].last.clone().unwrap_or_default())
-                        })
-                        .collect();
-                    stopped = Some(why.join("; "));
-                    break;
-                }
-            }
+            let scout = self.settings.adaptive.and_then(|a| a.scout).filter(|_| round.of == 1);
+            let stopped = match scout {
+                Some(sc) => self.scout_and_measure(&mut live, i, w, &workloads, &sc, &mut turn).await?,
+                None => self.climb(&mut live, i, w, &workloads, round, &mut turn).await?,
+            };
             for l in &live {
                 let stem = &l.group.sweeps[i].stem;
                 if let Some(why) = &stopped {
@@ -588,6 +660,206 @@ impl Ctx<'_> {
             }
         }
         Ok(live.into_iter().map(|l| l.gone).collect())
+    }
+
+    /// Writes the CSV of sweep `i` of `live` from its level files (earlier rounds' too).
+    fn write_csv(&self, live: &Live<'_>, i: usize, w: &WorkloadDef) -> Result<(), SuiteError> {
+        let sweep = &live.group.sweeps[i];
+        let csv = output(&self.opts.dir, sweep, true).csv_path();
+        let all = on_disk(&self.opts.dir, sweep, 1..=self.settings.repeat, self.settings.repeat);
+        if !all.is_empty() {
+            let fail = |source| SuiteError::Sweep {
+                deployment: live.group.key.clone(),
+                workload: w.name.clone(),
+                source,
+            };
+            loadgen::write_csv(&csv, &all).map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// Sweep `i` of every group, scouted first: every level measured once with the scout's short
+    /// bounds, climbing until past saturation; then, per group, the levels that can be the peak
+    /// ([`candidates`]) measured in full, every repeat, and again any level that the full
+    /// measurements leave as the peak on its scouting level alone ([`scouted_peak`]), until the
+    /// peak is a level measured in full. A scouting level that was not measured in full stands
+    /// for its level (its file, marked `scout`: shown, never a peak). Why the climb stopped,
+    /// when it stopped early.
+    async fn scout_and_measure(
+        &self,
+        live: &mut [Live<'_>],
+        i: usize,
+        w: &WorkloadDef,
+        workloads: &[Arc<loadgen::AnyWorkload>],
+        sc: &Scout,
+        turn: &mut usize,
+    ) -> Result<Option<String>, SuiteError> {
+        let repeats = self.settings.repeat;
+        let mut climbs: Vec<Climb> = live.iter().map(|_| Climb::default()).collect();
+        let mut scouted: Vec<Vec<(u32, LevelResult)>> = vec![Vec::new(); live.len()];
+        let all = live.first().map_or(0, |l| l.group.sweeps[i].users.len());
+        let mut stopped = None;
+        for j in 0..all {
+            let mut order: Vec<usize> = (0..live.len()).collect();
+            if *turn % 2 == 1 {
+                order.reverse();
+            }
+            *turn += 1;
+            for g in order {
+                let sweep = &live[g].group.sweeps[i];
+                let users = sweep.users[j];
+                let lv = scout_level(self.settings, sweep, users, repeats, sc);
+                if let Some(r) = self.trial(&mut live[g], i, &workloads[g], &lv, true).await? {
+                    scouted[g].push((users, r));
+                }
+            }
+            for (g, climb) in climbs.iter_mut().enumerate() {
+                let users = live[g].group.sweeps[i].users[j];
+                let rs: Vec<LevelResult> = scouted[g]
+                    .last()
+                    .filter(|(u, _)| *u == users)
+                    .map(|(_, r)| r.clone())
+                    .into_iter()
+                    .collect();
+                if !climb.take(w, users, &rs) {
+                    climb.last = None;
+                }
+            }
+            let active: Vec<usize> = (0..live.len()).filter(|g| live[*g].gone.is_none()).collect();
+            if active.is_empty() {
+                break;
+            }
+            if self.settings.stop_at_saturation
+                && j + 1 < all
+                && active.iter().all(|g| climbs[*g].last.is_some())
+            {
+                let why: Vec<String> = active
+                    .iter()
+                    .map(|g| {
+                        format!("{}: {}", live[*g].group.key, climbs[*g].last.clone().unwrap_or_default())
+                    })
+                    .collect();
+                stopped = Some(format!("scouting {}", why.join("; ")));
+                break;
+            }
+        }
+        // The levels that can be the peak, in full; then any that is the peak on its scouting
+        // level alone, until none is.
+        let mut full: Vec<BTreeMap<u32, Vec<LevelResult>>> = vec![BTreeMap::new(); live.len()];
+        let mut next: Vec<Vec<u32>> = (0..live.len())
+            .map(|g| match live[g].gone {
+                Some(_) => Vec::new(),
+                None => candidates(w, &scouted[g], sc, self.settings.max_error_rate),
+            })
+            .collect();
+        while next.iter().any(|n| !n.is_empty()) {
+            let steps = next.iter().map(Vec::len).max().unwrap_or(0);
+            for step in 0..steps {
+                for k in 1..=repeats {
+                    let mut order: Vec<usize> = (0..live.len()).collect();
+                    if *turn % 2 == 1 {
+                        order.reverse();
+                    }
+                    *turn += 1;
+                    for g in order {
+                        let Some(&users) = next[g].get(step) else { continue };
+                        let sweep = &live[g].group.sweeps[i];
+                        let lv = level(self.settings, sweep, users, k, repeats);
+                        let measured = self.trial(&mut live[g], i, &workloads[g], &lv, false).await?;
+                        let entry = full[g].entry(users).or_default();
+                        entry.extend(measured);
+                    }
+                }
+            }
+            for (g, n) in next.iter_mut().enumerate() {
+                *n = match live[g].gone {
+                    Some(_) => Vec::new(),
+                    None => scouted_peak(w, &scouted[g], &full[g], self.settings.max_error_rate)
+                        .filter(|u| !full[g].contains_key(u))
+                        .into_iter()
+                        .collect(),
+                };
+            }
+        }
+        for (g, l) in live.iter().enumerate() {
+            let sweep = &l.group.sweeps[i];
+            let out = output(&self.opts.dir, sweep, true);
+            for (users, r) in scouted[g].iter().filter(|(u, _)| !full[g].contains_key(u)) {
+                let path = out.level_path(&level_label(*users, 1, repeats));
+                let fail = |source| SuiteError::Sweep {
+                    deployment: l.group.key.clone(),
+                    workload: w.name.clone(),
+                    source,
+                };
+                loadgen::write_level(&path, r).map_err(fail)?;
+            }
+            self.write_csv(l, i, w)?;
+        }
+        Ok(stopped)
+    }
+
+    /// Sweep `i` of every group, level by level up the user list (as far as the first round
+    /// reached, in later rounds), the groups alternating in ABBA order over the repeats of
+    /// `round`; why the climb stopped, when it stopped past saturation.
+    async fn climb(
+        &self,
+        live: &mut [Live<'_>],
+        i: usize,
+        w: &WorkloadDef,
+        workloads: &[Arc<loadgen::AnyWorkload>],
+        round: &Round,
+        turn: &mut usize,
+    ) -> Result<Option<String>, SuiteError> {
+        let repeats = self.settings.repeat;
+        let mut climbs: Vec<Climb> = live.iter().map(|_| Climb::default()).collect();
+        let all = live.first().map_or(0, |l| l.group.sweeps[i].users.len());
+        let levels = round.reach.as_ref().map_or(all, |r| r.get(i).copied().unwrap_or(all).min(all));
+        let mut stopped = None;
+        for j in 0..levels {
+            let mut at_level: Vec<Vec<LevelResult>> = vec![Vec::new(); live.len()];
+            for k in round.repeats.clone() {
+                let mut order: Vec<usize> = (0..live.len()).collect();
+                if *turn % 2 == 1 {
+                    order.reverse();
+                }
+                *turn += 1;
+                for g in order {
+                    let sweep = &live[g].group.sweeps[i];
+                    let lv = level(self.settings, sweep, sweep.users[j], k, repeats);
+                    if let Some(r) = self.trial(&mut live[g], i, &workloads[g], &lv, false).await? {
+                        at_level[g].push(r);
+                    }
+                }
+            }
+            for (g, rs) in at_level.into_iter().enumerate() {
+                let users = live[g].group.sweeps[i].users[j];
+                let saturated = climbs[g].take(w, users, &rs);
+                // The CSV mirrors the sweep's level files (earlier rounds' too).
+                self.write_csv(&live[g], i, w)?;
+                if !saturated {
+                    climbs[g].last = None;
+                }
+            }
+            let active: Vec<usize> = (0..live.len()).filter(|g| live[*g].gone.is_none()).collect();
+            if active.is_empty() {
+                break;
+            }
+            if self.settings.stop_at_saturation
+                && round.reach.is_none()
+                && j + 1 < levels
+                && active.iter().all(|g| climbs[*g].last.is_some())
+            {
+                let why: Vec<String> = active
+                    .iter()
+                    .map(|g| {
+                        format!("{}: {}", live[*g].group.key, climbs[*g].last.clone().unwrap_or_default())
+                    })
+                    .collect();
+                stopped = Some(why.join("; "));
+                break;
+            }
+        }
+        Ok(stopped)
     }
 
     /// The backend a group of `variant` is deployed with; local clusters of a paired stage each

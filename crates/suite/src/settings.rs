@@ -78,6 +78,30 @@ pub struct Adaptive {
     pub max_duration: Duration,
     /// Target half-width of the 95% interval of mean throughput, relative to the mean.
     pub target: f64,
+    /// Levels scouted first, then measured in full only where they can be the peak.
+    pub scout: Option<Scout>,
+}
+
+/// A scouting pass ([`Adaptive::scout`]): every level measured with these short bounds, then
+/// the levels that can be the peak measured again with the long ones.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Scout {
+    /// The shortest warm-up.
+    #[serde(serialize_with = "secs")]
+    pub min_warmup: Duration,
+    /// The longest warm-up.
+    #[serde(serialize_with = "secs")]
+    pub max_warmup: Duration,
+    /// The shortest window.
+    #[serde(serialize_with = "secs")]
+    pub min_duration: Duration,
+    /// The longest window.
+    #[serde(serialize_with = "secs")]
+    pub max_duration: Duration,
+    /// Target half-width of the throughput interval, relative to the mean.
+    pub target: f64,
+    /// How far over the SLA a scouted p99 may be for the level still to be measured in full.
+    pub p99_margin: f64,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -184,7 +208,18 @@ impl Settings {
             }
             let max_warmup = duration("adaptive.max_warmup_s", a.max_warmup_s)?;
             let max_duration = duration("adaptive.max_duration_s", a.max_duration_s)?;
-            Some(Adaptive { max_warmup, max_duration, target: a.target })
+            let scout = match a.scout.filter(|sc| sc.enabled && !args.timing.no_scout) {
+                Some(sc) => Some(Scout {
+                    min_warmup: duration("adaptive.scout.warmup_s", sc.warmup_s[0])?,
+                    max_warmup: duration("adaptive.scout.warmup_s", sc.warmup_s[1])?,
+                    min_duration: duration("adaptive.scout.duration_s", sc.duration_s[0])?,
+                    max_duration: duration("adaptive.scout.duration_s", sc.duration_s[1])?,
+                    target: sc.target,
+                    p99_margin: sc.p99_margin,
+                }),
+                None => None,
+            };
+            Some(Adaptive { max_warmup, max_duration, target: a.target, scout })
         } else {
             None
         };

@@ -222,6 +222,8 @@ struct LevelJson {
     /// the report cannot read never fails its level.
     #[serde(default)]
     server: Option<serde_json::Value>,
+    #[serde(default)]
+    scout: bool,
 }
 
 fn yes() -> bool {
@@ -280,6 +282,7 @@ pub(crate) fn level_from_json(text: &str) -> Result<MeasuredLevel, String> {
         stability,
         series,
         server: v.server.as_ref().map(ServerView::from_value),
+        scout: v.scout,
         ..MeasuredLevel::closed(concurrency, v.throughput_rps)
     };
     level.check()?;

@@ -206,6 +206,9 @@ fn build(cmp: &ComparisonSummary, loaded: &Loaded, criteria: &Criteria) -> Compa
     if has(|r| matches!(r, Exclusion::Invalid(_))) {
         kinds.push("invalid".into());
     }
+    if has(|r| matches!(r, Exclusion::Scout)) {
+        kinds.push("scouted only".into());
+    }
     let excluded_note = (!kinds.is_empty()).then(|| {
         let any_repeats = cmp.variants.iter().any(|v| v.loads.iter().any(|l| l.repeats > 1));
         let which = if any_repeats { " (in some repeat)" } else { "" };

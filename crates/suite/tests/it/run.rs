@@ -322,3 +322,67 @@ fn an_unstable_level_is_measured_again_and_its_first_attempt_kept() {
     let json = std::fs::read_to_string(&files.json).unwrap();
     assert!(json.contains("\"c1\""), "{json}");
 }
+
+#[test]
+fn a_scouted_sweep_measures_in_full_only_the_levels_that_can_be_the_peak() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Two requests at a time, 10 ms each: 100 req/s at one user, 200 from two on, and the p99
+    // (users / 2 x 10 ms) past the 60 ms SLA at 16 users.
+    let server = server::start_capped(2, Duration::from_millis(10));
+    let config = SuiteConfig::load(&mini()).unwrap();
+    let list = ["--profile", "scouted", "--variant", "slow"];
+    let settings = Settings::new(&config, &args(&list)).unwrap();
+    assert!(settings.adaptive.and_then(|a| a.scout).is_some(), "{:?}", settings.adaptive);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r5");
+    let opts = options(&dir, &server.url(), &config);
+    let plan = Plan::new(&settings, &opts.variants, &opts.catalog).unwrap();
+    let seen = Mutex::new(Vec::new());
+    let outcome = runtime()
+        .block_on(suite::run(&settings, &plan, "r5", &opts, &loadgen::CancellationToken::new(), &|e| {
+            if let Event::Level { result, .. } = e {
+                let kind = if result.scout { "scout" } else { "full" };
+                seen.lock().unwrap().push(format!("{kind} {}", result.label));
+            }
+        }))
+        .unwrap();
+    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    let seen = seen.into_inner().unwrap();
+    eprintln!("levels in order: {seen:?}");
+    let index = read_index(&dir);
+    let sweep = &index.sweeps[0];
+    let folder = dir.join(&sweep.levels);
+    // Every level up to saturation scouted once, in order; the climb stopped there.
+    let scouted: Vec<&String> = seen.iter().take_while(|s| s.starts_with("scout")).collect();
+    assert!(scouted.len() >= 4, "{seen:?}");
+    assert_eq!(scouted[..4], ["scout c1", "scout c2", "scout c4", "scout c8"], "{seen:?}");
+    if scouted.len() < 6 {
+        assert!(sweep.stopped.as_deref().is_some_and(|w| w.contains("scouting")), "{sweep:?}");
+    }
+    for s in &scouted {
+        let label = s.trim_start_matches("scout ");
+        assert!(folder.join(format!("scout_{label}.json")).is_file(), "{label}");
+        // Each scouted level has its level file: the full measurement, or the scouting level.
+        assert!(folder.join(format!("level_{label}.json")).is_file(), "{label}");
+    }
+    // Then in full: c2 (200 req/s, within the SLA) can be the peak; c1 (100) cannot.
+    let full: Vec<&str> = seen.iter().filter_map(|s| s.strip_prefix("full ")).collect();
+    assert!(full.contains(&"c2"), "{seen:?}");
+    assert!(!full.contains(&"c1"), "{seen:?}");
+    assert!(full.len() < scouted.len(), "{seen:?}");
+    let read = |label: &str| loadgen::read_level(&folder.join(format!("level_{label}.json"))).unwrap();
+    assert!(read("c1").scout);
+    assert!(!read("c2").scout);
+    let c2 = read("c2");
+    assert!(c2.phases.window_s >= 1.5, "a full window is at least the profile's 1.5 s: {}", c2.phases.window_s);
+    // The report's peak is a level measured in full; the scouting levels are shown, not peaks.
+    let files = report::write_report(&[&dir], dir.join("report"), &report::Options::default()).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&files.json).unwrap()).unwrap();
+    let variant = &json["comparisons"][0]["variants"][0];
+    let peak = variant["peak"]["label"].as_str().expect("a peak");
+    assert!(full.contains(&peak), "peak {peak}, measured in full {full:?}");
+    let loads = variant["loads"].as_array().unwrap();
+    assert_eq!(loads.len(), scouted.len(), "{loads:?}");
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    assert!(md.contains("scouting window only"), "{md}");
+}

@@ -2,7 +2,8 @@
 //! suite's own runtime can be started and stopped around it): `POST /echo` echoes the body, `GET
 //! /health` answers 200, `GET /stream?chunks=N` sends N SSE events and `[DONE]`. After `die()` it
 //! answers everything with 500, as a deployment whose replicas are gone. A scripted [`Speed`]
-//! makes it take a known, drifting time per request.
+//! makes it take a known, drifting time per request; a [`start_capped`] one serves `/echo` a few
+//! at a time, so that its throughput saturates and its latency climbs past it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -54,9 +55,14 @@ async fn answer(
     req: Request<hyper::body::Incoming>,
     dead: bool,
     speed: Option<Speed>,
+    cap: Option<(Arc<tokio::sync::Semaphore>, Duration)>,
 ) -> Response<Full<Bytes>> {
     if let Some(s) = speed {
         tokio::time::sleep(s.delay()).await;
+    }
+    if let Some((slots, each)) = cap.filter(|_| req.uri().path() == "/echo") {
+        let _slot = slots.acquire().await;
+        tokio::time::sleep(each).await;
     }
     if dead {
         let mut r = Response::new(Full::new(Bytes::from_static(b"replica gone")));
@@ -93,6 +99,16 @@ pub fn start() -> Server {
 
 /// Starts a server that takes `speed`'s time per request.
 pub fn start_with(speed: Option<Speed>) -> Server {
+    serve(speed, None)
+}
+
+/// Starts a server that answers `/echo` `capacity` at a time, each taking `each`: its throughput
+/// stops rising at `capacity / each` and its latency then grows with the users.
+pub fn start_capped(capacity: usize, each: Duration) -> Server {
+    serve(None, Some((Arc::new(tokio::sync::Semaphore::new(capacity)), each)))
+}
+
+fn serve(speed: Option<Speed>, cap: Option<(Arc<tokio::sync::Semaphore>, Duration)>) -> Server {
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
@@ -104,10 +120,12 @@ pub fn start_with(speed: Option<Speed>) -> Server {
             let Ok((tcp, _)) = listener.accept().await else { return };
             let _ = tcp.set_nodelay(true);
             let is_dead = is_dead.clone();
+            let cap = cap.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req| {
                     let dead = is_dead.load(Ordering::SeqCst);
-                    async move { Ok::<_, Infallible>(answer(req, dead, speed).await) }
+                    let cap = cap.clone();
+                    async move { Ok::<_, Infallible>(answer(req, dead, speed, cap).await) }
                 });
                 let _ =
                     hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
