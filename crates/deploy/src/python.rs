@@ -178,7 +178,8 @@ impl PythonEnv {
         let up_to_date =
             python.is_file() && std::fs::read(&stamp_path).is_ok_and(|stamp| stamp == requirements);
         if !up_to_date {
-            if !python.is_file() {
+            let fresh = !python.is_file();
+            if fresh {
                 progress(&format!("creating the virtual environment {}", venv.display()));
                 let output =
                     Command::new(&options.base_python).args(["-m", "venv"]).arg(venv).output().map_err(
@@ -207,11 +208,12 @@ impl PythonEnv {
                     manual,
                 });
             }
-            let note = options.install_note.as_deref().unwrap_or("first use; about a minute");
+            let note = options.install_note.as_deref().unwrap_or("about a minute");
             progress(&format!(
-                "installing {} into {} ({note})",
+                "installing {} into {} ({}; {note})",
                 options.requirements.display(),
-                venv.display()
+                venv.display(),
+                if fresh { "a new environment" } else { "its requirements changed since the last install" }
             ));
             let output = Command::new(&python)
                 .args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r"])

@@ -92,12 +92,21 @@ fn two_first_uses_at_once_install_once() {
     }
     assert_eq!(installs(dir.path()), 1);
 
-    PythonEnv::ensure(&opts, &|_m: &str| {}).expect("again");
+    let said = std::sync::Mutex::new(Vec::<String>::new());
+    let hear = |m: &str| said.lock().expect("said").push(m.to_owned());
+    PythonEnv::ensure(&opts, &hear).expect("again");
     assert_eq!(installs(dir.path()), 1, "up to date: no reinstall");
+    assert!(said.lock().expect("said").is_empty(), "an environment up to date says nothing: {said:?}");
 
     std::fs::write(&opts.requirements, "ray[serve]==2.60.0\nextra==1\n").expect("edit");
-    PythonEnv::ensure(&opts, &|_m: &str| {}).expect("after edit");
+    PythonEnv::ensure(&opts, &hear).expect("after edit");
     assert_eq!(installs(dir.path()), 2, "changed requirements reinstall");
+    let said = said.into_inner().expect("said");
+    assert!(
+        said.iter().any(|m| m.contains("requirements changed"))
+            && !said.iter().any(|m| m.contains("new environment")),
+        "{said:?}"
+    );
 }
 
 #[test]

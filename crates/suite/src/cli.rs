@@ -359,7 +359,7 @@ impl Printer {
                 }
                 let done = *self.done_levels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let mut s = format!(
-                    "   [{done}/{} levels, {}s] {} {workload} {} {}",
+                    "   [{done}/{} levels at most, {}s] {} {workload} {} {}",
                     self.total_levels,
                     self.started.elapsed().as_secs(),
                     group.key,
@@ -434,7 +434,11 @@ async fn execute(
         tty: std::io::stderr().is_terminal(),
         last: Mutex::new(None),
         started: Instant::now(),
-        total_levels: p.plan.levels(),
+        // Scouting measures each level once more, at most.
+        total_levels: match p.settings.adaptive.and_then(|a| a.scout).filter(|_| p.plan.rounds == 1) {
+            Some(_) => p.plan.levels() + p.plan.levels() / p.settings.repeat.max(1) as usize,
+            None => p.plan.levels(),
+        },
         done_levels: Mutex::new(0),
     };
     let opts = RunOptions {

@@ -282,11 +282,11 @@ impl Default for ScoutConfig {
 }
 
 fn scout_warmup() -> [f64; 2] {
-    [1.0, 6.0]
+    [1.0, 4.0]
 }
 
 fn scout_duration() -> [f64; 2] {
-    [3.0, 10.0]
+    [3.0, 8.0]
 }
 
 fn scout_target() -> f64 {

@@ -168,6 +168,10 @@ fn scout_path(out: &SweepOutput, label: &str) -> PathBuf {
     out.level_path(label).with_file_name(format!("scout_{label}.json"))
 }
 
+/// How far the p99s of a scouting window's two halves may differ for it to end early: a scout
+/// needs the level's throughput, and its p99 only to tell whether it is near the SLA.
+const SCOUT_P99_TOLERANCE: f64 = 0.3;
+
 /// A scouting level: level `users` of a sweep (labelled as its first repeat) with the scout's
 /// short bounds.
 fn scout_level(settings: &Settings, sweep: &SweepPlan, users: u32, repeats: u32, sc: &Scout) -> Level {
@@ -179,7 +183,7 @@ fn scout_level(settings: &Settings, sweep: &SweepPlan, users: u32, repeats: u32,
             min: sc.min_duration,
             max: sc.max_duration,
             rel_half_width: sc.target,
-            p99_tolerance: Window::DEFAULT_P99_TOLERANCE,
+            p99_tolerance: SCOUT_P99_TOLERANCE,
         },
     };
     l
@@ -201,9 +205,9 @@ fn in_doubt(r: &LevelResult) -> bool {
 
 /// The levels of a scouted sweep that can be the peak, to be measured in full: those whose
 /// scouting p99 is within the SLA or over it by at most the scout's margin, and whose
-/// throughput interval reaches the lower end of the best interval within the SLA (each interval
-/// at least the scout's target wide). With none in reach of the SLA, the first level, so that
-/// the sweep has one full measurement.
+/// throughput interval reaches the best throughput within the SLA (each interval's half-width
+/// at least the scout's target). With none in reach of the SLA, the first level, so that the
+/// sweep has one full measurement.
 fn candidates(w: &WorkloadDef, scouted: &[(u32, LevelResult)], sc: &Scout, max_error_rate: f64) -> Vec<u32> {
     let rows: Vec<(u32, f64, f64, Option<f64>)> = scouted
         .iter()
@@ -214,14 +218,14 @@ fn candidates(w: &WorkloadDef, scouted: &[(u32, LevelResult)], sc: &Scout, max_e
             (*u, thr, hw.max(sc.target), p99)
         })
         .collect();
-    let best_low = rows
+    let best = rows
         .iter()
         .filter(|(_, _, _, p99)| within(w.sla_p99_ms, *p99, 0.0))
-        .map(|(_, thr, hw, _)| thr * (1.0 - hw))
+        .map(|(_, thr, _, _)| *thr)
         .fold(0.0, f64::max);
     let mut c: Vec<u32> = rows
         .iter()
-        .filter(|(_, thr, hw, p99)| within(w.sla_p99_ms, *p99, sc.p99_margin) && thr * (1.0 + hw) >= best_low)
+        .filter(|(_, thr, hw, p99)| within(w.sla_p99_ms, *p99, sc.p99_margin) && thr * (1.0 + hw) >= best)
         .map(|(u, ..)| *u)
         .collect();
     if c.is_empty() {

@@ -359,7 +359,7 @@ pub(crate) async fn python_env(
         say(&format!("using the Python environment {} as it is", key.display()));
     } else {
         say(&format!(
-            "preparing the Python environment {} (the first use installs {})",
+            "checking the Python environment {} (installed from {} where missing or out of date)",
             key.display(),
             options.requirements.display()
         ));

@@ -374,7 +374,11 @@ fn a_scouted_sweep_measures_in_full_only_the_levels_that_can_be_the_peak() {
     assert!(read("c1").scout);
     assert!(!read("c2").scout);
     let c2 = read("c2");
-    assert!(c2.phases.window_s >= 1.5, "a full window is at least the profile's 1.5 s: {}", c2.phases.window_s);
+    assert!(
+        c2.phases.window_s >= 1.5,
+        "a full window is at least the profile's 1.5 s: {}",
+        c2.phases.window_s
+    );
     // The report's peak is a level measured in full; the scouting levels are shown, not peaks.
     let files = report::write_report(&[&dir], dir.join("report"), &report::Options::default()).unwrap();
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&files.json).unwrap()).unwrap();
