@@ -351,7 +351,7 @@ impl fmt::Display for Exclusion {
             Self::Errors(rate) => write!(f, "{:.1}% errors", rate * 100.0),
             Self::Unstable(reasons) if reasons.is_empty() => f.write_str("unstable"),
             Self::Unstable(reasons) => write!(f, "unstable: {}", reasons.join(", ")),
-            Self::Scout => f.write_str("scouting window only (it could not be the peak)"),
+            Self::Scout => f.write_str("scouted only: it could not be the peak"),
         }
     }
 }

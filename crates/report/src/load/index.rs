@@ -195,6 +195,7 @@ pub(crate) fn read_run(dir: &Path, suite: Option<&str>) -> Result<Loaded, String
     }
     let suite = suite.unwrap_or(&raw.suite).to_string();
     let mut loaded = Loaded::default();
+    loaded.notes.extend(time_factor_note(dir, &suite));
     let warn = |loaded: &mut Loaded, message: String| loaded.warnings.push(Warning::new(&path, message));
 
     for v in raw.workloads {
@@ -390,4 +391,36 @@ fn read_sweep(
         levels,
         ..MeasuredSweep::new(suite, &entry.variant, &entry.workload, format, path)
     })
+}
+
+/// What the run's manifest says of a simulated engine run slower than calibrated: the apps
+/// whose arguments (`settings.app_args`, at any depth) set a `time_factor` other than 1.
+fn time_factor_note(dir: &Path, suite: &str) -> Option<String> {
+    fn find(v: &serde_json::Value, depth: usize) -> Option<f64> {
+        let map = v.as_object()?;
+        if let Some(f) = map.get("time_factor").and_then(serde_json::Value::as_f64) {
+            return Some(f);
+        }
+        if depth == 0 {
+            return None;
+        }
+        map.values().find_map(|v| find(v, depth - 1))
+    }
+    let text = fs::read_to_string(dir.join("manifest.json")).ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let apps = manifest.pointer("/settings/app_args")?.as_object()?;
+    let slowed: Vec<(&String, f64)> = apps
+        .iter()
+        .filter_map(|(app, args)| find(args, 3).map(|f| (app, f)))
+        .filter(|(_, f)| (*f - 1.0).abs() > 1e-9)
+        .collect();
+    let (_, factor) = *slowed.first()?;
+    let names: Vec<String> = slowed.iter().map(|(app, f)| format!("`{app}` x{f}")).collect();
+    Some(format!(
+        "{suite}: the simulated engine ran at time factor {factor} ({}): each of its durations was \
+         multiplied by that factor (so that this machine's cores keep up with many streams), while \
+         Ray Serve's own costs were not. Its latencies and throughput are not the calibrated \
+         engine's: divide the engine's times by the factor.",
+        names.join(", ")
+    ))
 }

@@ -72,6 +72,8 @@ pub struct Loaded {
     pub workloads: Vec<WorkloadInfo>,
     /// Every file that was skipped, with the reason.
     pub warnings: Vec<Warning>,
+    /// What the runs' manifests say that changes how the figures read, one sentence each.
+    pub notes: Vec<String>,
 }
 
 impl Loaded {
@@ -96,6 +98,11 @@ impl Loaded {
         }));
         self.workloads.extend(other.workloads);
         self.warnings.extend(other.warnings);
+        for note in other.notes {
+            if !self.notes.contains(&note) {
+                self.notes.push(note);
+            }
+        }
     }
 
     /// Renames every suite (of sweeps, studies and workloads) by `rename`.

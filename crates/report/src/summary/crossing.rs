@@ -33,13 +33,15 @@ impl Crossing {
 /// closed-loop load whose p99 is past the SLA, right after a load that may be a peak. `None` when
 /// there is none: every level is within the SLA (the sweep never reached it), none is, or the
 /// load past it or the one before is not to be trusted (excluded: invalid, over the error limit,
-/// in doubt), in which case only the measured peak stands.
+/// in doubt), in which case only the measured peak stands. The load past the SLA may be one that
+/// only a scouting pass measured (it was past the SLA by more than the scout's margin, so it
+/// could not be the peak): its short window still places the line's far end.
 pub(crate) fn crossing(loads: &[Load<'_>], sla_ms: f64) -> Option<Crossing> {
     let closed: Vec<usize> = (0..loads.len()).filter(|&i| loads[i].rate_rps.is_none()).collect();
     let first_past = closed.iter().position(|&i| loads[i].p99_ms.is_some_and(|p| p > sla_ms))?;
     let (below, above) = (*closed.get(first_past.checked_sub(1)?)?, closed[first_past]);
     let (lo, hi) = (&loads[below], &loads[above]);
-    if !lo.eligible(Some(sla_ms)) || hi.excluded() || hi.throughput.is_none() {
+    if !lo.eligible(Some(sla_ms)) || (hi.excluded() && !hi.scouted_only()) || hi.throughput.is_none() {
         return None;
     }
     let (p_lo, p_hi) = (lo.p99_ms?, hi.p99_ms?);
@@ -117,6 +119,13 @@ mod tests {
         let mut bad = sweep(&[(1, 10.0, 50.0), (4, 30.0, 900.0)]);
         bad.levels[1].valid = false;
         assert_eq!(crossing(&loads_of(&bad, &Metric::REQUESTS, 0.01), 200.0), None);
+        // The level past the SLA only scouted: its short window still places the line's far
+        // end; the level within the SLA only scouted: no line from it.
+        let mut scouted = sweep(&[(1, 10.0, 50.0), (4, 30.0, 400.0)]);
+        scouted.levels[1].scout = true;
+        assert_eq!(crossing(&loads_of(&scouted, &Metric::REQUESTS, 0.01), 200.0).map(|c| c.above), Some(1));
+        scouted.levels[0].scout = true;
+        assert_eq!(crossing(&loads_of(&scouted, &Metric::REQUESTS, 0.01), 200.0), None);
         // Throughput falling past the SLA: the interpolation is below the peak, the peak stands.
         let falling = sweep(&[(1, 40.0, 50.0), (4, 30.0, 900.0)]);
         let loads = loads_of(&falling, &Metric::REQUESTS, 0.01);

@@ -58,6 +58,11 @@ impl<'a> Load<'a> {
         !self.exclusions.is_empty() && !self.counts_without_excluded
     }
 
+    /// Whether only a scouting pass measured it (and nothing else keeps it from counting).
+    pub fn scouted_only(&self) -> bool {
+        !self.exclusions.is_empty() && self.exclusions.iter().all(|(_, _, e)| matches!(e, Exclusion::Scout))
+    }
+
     /// Whether it may be a peak under the SLA `sla_ms`: no excluded repeat, a throughput, and a
     /// p99 within the SLA (any p99 when there is none). The polars pass applies the same rule.
     pub fn eligible(&self, sla_ms: Option<f64>) -> bool {

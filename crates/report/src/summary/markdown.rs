@@ -104,7 +104,7 @@ impl Summary {
         let _ = writeln!(
             out,
             "Peak goodput = the highest throughput among the levels whose p99 latency meets the SLA. \
-             Levels that were client-bound, unstable, invalid or had more than {}% errors never count as a peak.\n",
+             Levels that were client-bound, unstable, invalid, measured only by a scouting pass or had more than {}% errors never count as a peak.\n",
             fmt_pct(self.criteria.max_error_rate)
         );
         if self.has_intervals() {
@@ -123,6 +123,9 @@ impl Summary {
                 b.seed,
                 b.block_s,
             );
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "**Note.** {note}\n");
         }
         if self.comparisons.is_empty() && self.scalings.is_empty() {
             let _ = writeln!(out, "No sweeps were found.");

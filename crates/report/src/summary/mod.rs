@@ -339,6 +339,10 @@ pub struct Summary {
     pub comparisons: Vec<ComparisonSummary>,
     /// One entry per (suite, scaling study, workload).
     pub scalings: Vec<ScalingSummary>,
+    /// What the runs' manifests say that changes how the figures read (a simulated engine run
+    /// slower than calibrated, ...), one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// What a group of the polars pass is.
@@ -998,7 +1002,13 @@ pub fn summarize_with(loaded: &Loaded, criteria: &Criteria, bootstrap: &Bootstra
                 ratio(p.peak.as_ref().map(|pk| pk.throughput), one.map(|o| o * f64::from(p.replicas)));
         }
     }
-    Ok(Summary { criteria: criteria.clone(), bootstrap: bootstrap.clone(), comparisons, scalings })
+    Ok(Summary {
+        criteria: criteria.clone(),
+        bootstrap: bootstrap.clone(),
+        comparisons,
+        scalings,
+        notes: loaded.notes.clone(),
+    })
 }
 
 #[cfg(test)]

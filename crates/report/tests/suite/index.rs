@@ -170,3 +170,30 @@ fn an_interrupted_run_reports_what_it_has() {
     assert!(s.point("optimized", 2).is_none());
     assert_eq!(s.headline().map(|g| g.replicas), Some(1));
 }
+
+#[test]
+fn a_run_whose_simulated_engine_was_slowed_says_so_and_one_at_time_factor_1_does_not() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let run = tmp.path().join("run");
+    copy_dir(&data("index-run"), &run);
+    let plain = summarize(&load_dir(&run).expect("loads"), &Criteria::default()).expect("summarizes");
+    assert!(plain.notes.is_empty(), "{:?}", plain.notes);
+    let path = run.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(&path).expect("manifest")).expect("json");
+    manifest["settings"]["app_args"] = serde_json::json!({
+        "bare": { "time_factor": 8.0 },
+        "llm": { "engine_params": { "time_factor": 8.0 } },
+        "other": { "time_factor": 1.0 },
+    });
+    fs::write(&path, serde_json::to_vec(&manifest).expect("json")).expect("write");
+    let summary = summarize(&load_dir(&run).expect("loads"), &Criteria::default()).expect("summarizes");
+    assert_eq!(summary.notes.len(), 1, "{:?}", summary.notes);
+    let note = &summary.notes[0];
+    assert!(
+        note.contains("time factor 8") && note.contains("`bare` x8") && note.contains("`llm` x8"),
+        "{note}"
+    );
+    assert!(!note.contains("`other`"), "{note}");
+    assert!(summary.to_markdown().contains("**Note.** features: the simulated engine ran at time factor 8"));
+}

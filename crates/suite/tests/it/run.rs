@@ -388,5 +388,5 @@ fn a_scouted_sweep_measures_in_full_only_the_levels_that_can_be_the_peak() {
     let loads = variant["loads"].as_array().unwrap();
     assert_eq!(loads.len(), scouted.len(), "{loads:?}");
     let md = std::fs::read_to_string(&files.markdown).unwrap();
-    assert!(md.contains("scouting window only"), "{md}");
+    assert!(md.contains("scouted only: it could not be the peak"), "{md}");
 }
