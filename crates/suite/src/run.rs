@@ -395,6 +395,26 @@ impl Climb {
     }
 }
 
+/// The order the `n` groups of a stage take their turn in, next: ABBA (reversed every other
+/// turn), running on across levels, repeats, workloads and rounds.
+fn abba(turn: &mut usize, n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    if *turn % 2 == 1 {
+        order.reverse();
+    }
+    *turn += 1;
+    order
+}
+
+/// Why the sweep stopped climbing: each of the `active` groups' saturation.
+fn saturated(live: &[Live<'_>], climbs: &[Climb], active: &[usize]) -> String {
+    let why: Vec<String> = active
+        .iter()
+        .map(|g| format!("{}: {}", live[*g].group.key, climbs[*g].last.clone().unwrap_or_default()))
+        .collect();
+    why.join("; ")
+}
+
 struct Ctx<'a> {
     settings: &'a Settings,
     opts: &'a RunOptions,
@@ -704,11 +724,7 @@ impl Ctx<'_> {
         let all = live.first().map_or(0, |l| l.group.sweeps[i].users.len());
         let mut stopped = None;
         for j in 0..all {
-            let mut order: Vec<usize> = (0..live.len()).collect();
-            if *turn % 2 == 1 {
-                order.reverse();
-            }
-            *turn += 1;
+            let order = abba(turn, live.len());
             for g in order {
                 let sweep = &live[g].group.sweeps[i];
                 let users = sweep.users[j];
@@ -737,13 +753,7 @@ impl Ctx<'_> {
                 && j + 1 < all
                 && active.iter().all(|g| climbs[*g].last.is_some())
             {
-                let why: Vec<String> = active
-                    .iter()
-                    .map(|g| {
-                        format!("{}: {}", live[*g].group.key, climbs[*g].last.clone().unwrap_or_default())
-                    })
-                    .collect();
-                stopped = Some(format!("scouting {}", why.join("; ")));
+                stopped = Some(format!("scouting {}", saturated(live, &climbs, &active)));
                 break;
             }
         }
@@ -760,11 +770,7 @@ impl Ctx<'_> {
             let steps = next.iter().map(Vec::len).max().unwrap_or(0);
             for step in 0..steps {
                 for k in 1..=repeats {
-                    let mut order: Vec<usize> = (0..live.len()).collect();
-                    if *turn % 2 == 1 {
-                        order.reverse();
-                    }
-                    *turn += 1;
+                    let order = abba(turn, live.len());
                     for g in order {
                         let Some(&users) = next[g].get(step) else { continue };
                         let sweep = &live[g].group.sweeps[i];
@@ -822,11 +828,7 @@ impl Ctx<'_> {
         for j in 0..levels {
             let mut at_level: Vec<Vec<LevelResult>> = vec![Vec::new(); live.len()];
             for k in round.repeats.clone() {
-                let mut order: Vec<usize> = (0..live.len()).collect();
-                if *turn % 2 == 1 {
-                    order.reverse();
-                }
-                *turn += 1;
+                let order = abba(turn, live.len());
                 for g in order {
                     let sweep = &live[g].group.sweeps[i];
                     let lv = level(self.settings, sweep, sweep.users[j], k, repeats);
@@ -853,13 +855,7 @@ impl Ctx<'_> {
                 && j + 1 < levels
                 && active.iter().all(|g| climbs[*g].last.is_some())
             {
-                let why: Vec<String> = active
-                    .iter()
-                    .map(|g| {
-                        format!("{}: {}", live[*g].group.key, climbs[*g].last.clone().unwrap_or_default())
-                    })
-                    .collect();
-                stopped = Some(why.join("; "));
+                stopped = Some(saturated(live, &climbs, &active));
                 break;
             }
         }
