@@ -266,15 +266,13 @@ impl MeasuredLevel {
 
     /// Why this level must not count as a peak, if it must not, the first of: it measured
     /// nothing (invalid), the client was the bottleneck, more than `max_error_rate` of its
-    /// requests failed, its throughput was not stable through the window.
+    /// requests failed, its throughput was not stable through the window, only a scouting pass
+    /// measured it.
     pub fn exclusion(&self, max_error_rate: f64) -> Option<Exclusion> {
         if !self.valid {
             return Some(Exclusion::Invalid(
                 self.invalid_reason.clone().unwrap_or_else(|| "measured nothing".into()),
             ));
-        }
-        if self.scout {
-            return Some(Exclusion::Scout);
         }
         if self.client_bound {
             return Some(Exclusion::ClientBound);
@@ -284,6 +282,9 @@ impl MeasuredLevel {
         }
         match &self.stability {
             Some(s) if !s.stable => Some(Exclusion::Unstable(s.reasons.clone())),
+            // Last: a scouted level that is also client-bound, over the error limit or unstable
+            // says so (and is then no end of an interpolation either).
+            _ if self.scout => Some(Exclusion::Scout),
             _ => None,
         }
     }

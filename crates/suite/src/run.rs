@@ -760,6 +760,7 @@ impl Ctx<'_> {
         // The levels that can be the peak, in full; then any that is the peak on its scouting
         // level alone, until none is.
         let mut full: Vec<BTreeMap<u32, Vec<LevelResult>>> = vec![BTreeMap::new(); live.len()];
+        let mut asked: Vec<std::collections::BTreeSet<u32>> = vec![Default::default(); live.len()];
         let mut next: Vec<Vec<u32>> = (0..live.len())
             .map(|g| match live[g].gone {
                 Some(_) => Vec::new(),
@@ -776,8 +777,10 @@ impl Ctx<'_> {
                         let sweep = &live[g].group.sweeps[i];
                         let lv = level(self.settings, sweep, users, k, repeats);
                         let measured = self.trial(&mut live[g], i, &workloads[g], &lv, false).await?;
-                        let entry = full[g].entry(users).or_default();
-                        entry.extend(measured);
+                        // Asked for even when the deployment is gone (and nothing was measured),
+                        // so that the level is not asked for again.
+                        asked[g].insert(users);
+                        full[g].entry(users).or_default().extend(measured);
                     }
                 }
             }
@@ -785,7 +788,7 @@ impl Ctx<'_> {
                 *n = match live[g].gone {
                     Some(_) => Vec::new(),
                     None => scouted_peak(w, &scouted[g], &full[g], self.settings.max_error_rate)
-                        .filter(|u| !full[g].contains_key(u))
+                        .filter(|u| !asked[g].contains(u))
                         .into_iter()
                         .collect(),
                 };
@@ -794,8 +797,13 @@ impl Ctx<'_> {
         for (g, l) in live.iter().enumerate() {
             let sweep = &l.group.sweeps[i];
             let out = output(&self.opts.dir, sweep, true);
-            for (users, r) in scouted[g].iter().filter(|(u, _)| !full[g].contains_key(u)) {
+            let measured = |u: &u32| full[g].get(u).is_some_and(|rs| !rs.is_empty());
+            for (users, r) in scouted[g].iter().filter(|(u, _)| !measured(u)) {
                 let path = out.level_path(&level_label(*users, 1, repeats));
+                // A level measured in full before (a run resumed without scouting) is kept.
+                if loadgen::read_level(&path).is_ok_and(|kept| !kept.scout) {
+                    continue;
+                }
                 let fail = |source| SuiteError::Sweep {
                     deployment: l.group.key.clone(),
                     workload: w.name.clone(),

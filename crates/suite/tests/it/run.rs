@@ -389,4 +389,25 @@ fn a_scouted_sweep_measures_in_full_only_the_levels_that_can_be_the_peak() {
     assert_eq!(loads.len(), scouted.len(), "{loads:?}");
     let md = std::fs::read_to_string(&files.markdown).unwrap();
     assert!(md.contains("scouted only: it could not be the peak"), "{md}");
+
+    // Resumed, it measures nothing again: the scouting levels and the full ones are read back,
+    // and a level file that copies a scouting level is not taken for a full measurement.
+    let before: Vec<(String, bool)> =
+        seen.iter().map(|s| (s.clone(), true)).filter(|(s, _)| s.starts_with("full")).collect();
+    let mut opts = opts;
+    opts.resume = true;
+    let again = Mutex::new(Vec::new());
+    runtime()
+        .block_on(suite::run(&settings, &plan, "r5", &opts, &loadgen::CancellationToken::new(), &|e| {
+            if let Event::Level { result, resumed, .. } = e {
+                let kind = if result.scout { "scout" } else { "full" };
+                again.lock().unwrap().push((format!("{kind} {}", result.label), resumed));
+            }
+        }))
+        .unwrap();
+    let again = again.into_inner().unwrap();
+    assert!(again.iter().all(|(_, resumed)| *resumed), "{again:?}");
+    let full_again: Vec<(String, bool)> = again.into_iter().filter(|(s, _)| s.starts_with("full")).collect();
+    assert_eq!(full_again, before);
+    assert!(read("c1").scout && !read("c2").scout);
 }
