@@ -760,7 +760,6 @@ impl Ctx<'_> {
         // The levels that can be the peak, in full; then any that is the peak on its scouting
         // level alone, until none is.
         let mut full: Vec<BTreeMap<u32, Vec<LevelResult>>> = vec![BTreeMap::new(); live.len()];
-        let mut asked: Vec<std::collections::BTreeSet<u32>> = vec![Default::default(); live.len()];
         let mut next: Vec<Vec<u32>> = (0..live.len())
             .map(|g| match live[g].gone {
                 Some(_) => Vec::new(),
@@ -777,9 +776,8 @@ impl Ctx<'_> {
                         let sweep = &live[g].group.sweeps[i];
                         let lv = level(self.settings, sweep, users, k, repeats);
                         let measured = self.trial(&mut live[g], i, &workloads[g], &lv, false).await?;
-                        // Asked for even when the deployment is gone (and nothing was measured),
-                        // so that the level is not asked for again.
-                        asked[g].insert(users);
+                        // An entry even when the deployment is gone (nothing measured), so that
+                        // the level is not asked for again.
                         full[g].entry(users).or_default().extend(measured);
                     }
                 }
@@ -788,7 +786,7 @@ impl Ctx<'_> {
                 *n = match live[g].gone {
                     Some(_) => Vec::new(),
                     None => scouted_peak(w, &scouted[g], &full[g], self.settings.max_error_rate)
-                        .filter(|u| !asked[g].contains(u))
+                        .filter(|u| !full[g].contains_key(u))
                         .into_iter()
                         .collect(),
                 };
