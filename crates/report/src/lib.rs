@@ -51,9 +51,10 @@ pub use server::{
 };
 pub use study::{ComparisonStudy, ScalingStudy, WorkloadInfo};
 pub use summary::{
-    AtUsers, Bootstrap, ComparisonSummary, Criteria, DeploymentTime, ExcludedLevel, Gain, IdealLine,
-    Interval, LoadSummary, OTHER_ROLE, PeakPoint, SUMMARY_SCHEMA, ScalingGain, ScalingPoint, ScalingSummary,
-    ServerAtLoad, ServerComparison, SlaAssignment, Slas, Summary, VariantPeak, summarize, summarize_with,
+    AtSla, AtUsers, Bootstrap, ComparisonSummary, Criteria, DeploymentTime, ExcludedLevel, Gain, GainBasis,
+    HeadlineGain, IdealLine, Interval, LoadSummary, OTHER_ROLE, PeakPoint, SUMMARY_SCHEMA, ScalingGain,
+    ScalingPoint, ScalingSummary, ServerAtLoad, ServerComparison, SlaAssignment, Slas, Summary, VariantPeak,
+    summarize, summarize_with,
 };
 
 /// The file name (without extension) of the cross-suite bar chart.

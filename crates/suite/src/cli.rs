@@ -478,7 +478,7 @@ fn write_report(def: &SuiteDef, settings: &Settings, dir: &Path) -> anyhow::Resu
         }
     }
     let options = report::Options {
-        criteria: report::Criteria { slas, max_error_rate: settings.max_error_rate },
+        criteria: report::Criteria { slas, max_error_rate: settings.max_error_rate, ..Default::default() },
         ..report::Options::default()
     };
     let files = report::write_report(&[dir], dir.join("report"), &options)?;

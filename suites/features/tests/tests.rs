@@ -121,7 +121,7 @@ fn smoke_comparison_on_real_ray_writes_results_summary_and_plots() {
         // The summary table, printed and written, with the gain.
         assert!(stdout.contains("| allon |"), "{stdout}");
         let md = std::fs::read_to_string(run.join("report/summary.md")).unwrap();
-        assert!(md.contains("throughput gain") && md.contains("allon"), "{md}");
+        assert!(md.contains("| gain at the SLA | peak gain |") && md.contains("allon"), "{md}");
         // The plots, PNG and SVG.
         for f in ["report/peak_performance_gains.png", "report/peak_performance_gains.svg"] {
             assert!(std::fs::metadata(run.join(f)).unwrap().len() > 1000, "{f}");

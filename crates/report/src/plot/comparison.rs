@@ -2,8 +2,9 @@
 //! user count a point labelled with its concurrency (its repeats combined: mean throughput,
 //! median p99; hollow when it may not count as a peak), a vertical error bar for the interval of
 //! its mean throughput when it has one, the SLA as a dashed line with the region beyond it shaded,
-//! each variant's peak ringed, and the gain as an arrow from the baseline's peak to the
-//! treatment's with its value (and interval) written on it.
+//! each variant's peak ringed, and the gain the summary leads with as an arrow with its value (and
+//! interval) written on it: between the variants' goodputs at the SLA (diamonds on the SLA line,
+//! interpolated between the levels around it), or from the baseline's peak to the treatment's.
 
 use std::path::{Path, PathBuf};
 
@@ -21,7 +22,9 @@ use crate::error::Result;
 use crate::load::Loaded;
 use crate::model::Exclusion;
 use crate::model::workload_display_name;
-use crate::summary::{ComparisonSummary, Criteria, fmt_ci, fmt_ms, fmt_ratio, fmt_ratio_ci, fmt_throughput};
+use crate::summary::{
+    ComparisonSummary, Criteria, GainBasis, fmt_ci, fmt_ms, fmt_ratio, fmt_ratio_ci, fmt_throughput,
+};
 
 const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 820;
@@ -54,6 +57,8 @@ struct Arrow {
     to: (f64, f64),
     text: String,
     color: RGBColor,
+    /// Mark both ends (they are goodputs at the SLA, not measured levels).
+    marks: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -134,28 +139,39 @@ fn build(cmp: &ComparisonSummary, loaded: &Loaded, criteria: &Criteria) -> Compa
     }
 
     let single = cmp.gains.len() == 1;
+    // Where a variant's leading figure sits: its goodput at the SLA (on the SLA line where a
+    // crossing was measured; its peak otherwise), or its peak.
+    let point_of = |variant: &str, basis: GainBasis| -> Option<(f64, f64)> {
+        let v = cmp.variants.iter().find(|v| v.variant == variant)?;
+        let peak = v.peak.as_ref()?;
+        match (basis, &v.at_sla, cmp.sla_ms) {
+            (GainBasis::AtSla, Some(a), Some(sla)) if a.between.is_some() => Some((sla, a.throughput)),
+            _ => Some((peak.p99_ms, peak.throughput)),
+        }
+    };
     let arrows = cmp
         .gains
         .iter()
         .filter_map(|g| {
-            let from = cmp.peak_of(&g.baseline)?;
-            let to = cmp.peak_of(&g.treatment)?;
-            let gain = g.throughput_gain?;
+            let h = g.headline_gain()?;
+            let from = point_of(&g.baseline, h.basis)?;
+            let to = point_of(&g.treatment, h.basis)?;
             let color = series
                 .iter()
                 .zip(&cmp.variants)
                 .find(|(_, v)| v.variant == g.treatment)
                 .map(|(s, _)| s.color)
                 .unwrap_or(TREATMENT_COLORS[0]);
-            let mut text = fmt_ratio(gain);
-            if let Some(ci) = fmt_ratio_ci(g.throughput_gain_ci) {
+            let mut text = fmt_ratio(h.gain);
+            if let Some(ci) = fmt_ratio_ci(h.ci) {
                 text = format!("{text} ({ci})");
             }
             Some(Arrow {
-                from: (from.p99_ms, from.throughput),
-                to: (to.p99_ms, to.throughput),
+                from,
+                to,
                 text: if single { text } else { format!("{}: {text}", g.treatment) },
                 color,
+                marks: h.basis == GainBasis::AtSla,
             })
         })
         .collect();
@@ -164,27 +180,42 @@ fn build(cmp: &ComparisonSummary, loaded: &Loaded, criteria: &Criteria) -> Compa
         .sla_ms
         .map(|s| format!("{} ≤ {}", cmp.metric.latency_name(), fmt_ms(s)))
         .unwrap_or_else(|| "no SLA".into());
+    let value_of = |variant: &str, basis: GainBasis| -> Option<f64> {
+        let v = cmp.variants.iter().find(|v| v.variant == variant)?;
+        match basis {
+            GainBasis::AtSla => v.at_sla.as_ref().map(|a| a.throughput),
+            GainBasis::Peak => v.peak.as_ref().map(|p| p.throughput),
+        }
+    };
+    let mut basis_used = None;
     let headline = cmp
         .gains
         .iter()
         .filter_map(|g| {
-            let b = cmp.peak_of(&g.baseline)?;
-            let t = cmp.peak_of(&g.treatment)?;
-            let ci = fmt_ratio_ci(g.throughput_gain_ci).map(|c| format!(", {c}")).unwrap_or_default();
+            let h = g.headline_gain()?;
+            basis_used.get_or_insert(h.basis);
+            let ci = fmt_ratio_ci(h.ci).map(|c| format!(", {c}")).unwrap_or_default();
+            // The other gain beside the leading one.
+            let other = match h.basis {
+                GainBasis::AtSla => g.throughput_gain.map(|p| format!("; peaks {}", fmt_ratio(p))),
+                GainBasis::Peak => g.at_sla_gain.map(|a| format!("; at the SLA {}", fmt_ratio(a))),
+            }
+            .unwrap_or_default();
             Some(format!(
-                "{} {} → {} {} {unit} ({}{ci})",
+                "{} {} → {} {} {unit} ({}{ci}{other})",
                 g.baseline,
-                fmt_throughput(b.throughput),
+                fmt_throughput(value_of(&g.baseline, h.basis)?),
                 g.treatment,
-                fmt_throughput(t.throughput),
-                fmt_ratio(g.throughput_gain?)
+                fmt_throughput(value_of(&g.treatment, h.basis)?),
+                fmt_ratio(h.gain)
             ))
         })
         .collect::<Vec<_>>()
         .join("; ");
-    let peak_text = match cmp.sla_ms {
-        Some(_) => format!("peak goodput at {sla_text}"),
-        None => "highest throughput (no SLA)".to_string(),
+    let peak_text = match (cmp.sla_ms, basis_used) {
+        (Some(_), Some(GainBasis::AtSla)) => format!("goodput at {sla_text}, interpolated"),
+        (Some(_), _) => format!("peak goodput at {sla_text}"),
+        (None, _) => "highest throughput (no SLA)".to_string(),
     };
     let subtitle = if headline.is_empty() {
         format!("suite {} · {peak_text}", cmp.suite)
@@ -249,6 +280,7 @@ fn build(cmp: &ComparisonSummary, loaded: &Loaded, criteria: &Criteria) -> Compa
 enum Mark {
     Series(RGBColor),
     Peak,
+    Diamond,
     Hollow,
     Bar,
     None,
@@ -279,6 +311,8 @@ struct Plan {
     /// Per series: the error bars (x, top y, bottom y) in pixels.
     bars: Vec<Vec<(f64, f64, f64)>>,
     arrows: Vec<Option<ArrowGeometry>>,
+    /// Per arrow: its ends in pixels, where both are on the chart.
+    ends: Vec<Option<[(f64, f64); 2]>>,
     sla_px: Option<f64>,
     legend: Rect,
     legend_free: bool,
@@ -386,6 +420,12 @@ impl ComparisonFigure {
             "ringed: highest throughput (no SLA)"
         };
         rows.push((Mark::Peak, muted(ringed)?));
+        if self.arrows.iter().any(|a| a.marks) {
+            rows.push((
+                Mark::Diamond,
+                muted("diamonds: goodput at the SLA, interpolated; the arrow: their gain")?,
+            ));
+        }
         if let Some(note) = &self.excluded_note {
             rows.push((Mark::Hollow, muted(note)?));
         }
@@ -467,7 +507,13 @@ impl ComparisonFigure {
                     .collect()
             })
             .collect();
+        let mut ends = Vec::new();
         for a in &self.arrows {
+            let on_chart = |(lat, thr): (f64, f64)| x.shows(lat) && y.shows(thr);
+            ends.push(
+                (on_chart(a.from) && on_chart(a.to))
+                    .then(|| [to_px(a.from.0, a.from.1), to_px(a.to.0, a.to.1)]),
+            );
             let from = to_px(a.from.0, a.from.1);
             let to = to_px(a.to.0, a.to.1);
             let (dx, dy) = (to.0 - from.0, to.1 - from.1);
@@ -598,7 +644,7 @@ impl ComparisonFigure {
                 }
             }
         }
-        Ok(Plan { bounds, pixels, bars, arrows, sla_px, legend, legend_free: free.is_some(), texts })
+        Ok(Plan { bounds, pixels, bars, arrows, ends, sla_px, legend, legend_free: free.is_some(), texts })
     }
 
     fn draw_plan<DB: DrawingBackend>(
@@ -667,8 +713,13 @@ impl ComparisonFigure {
             }
         }
 
-        // Gain arrows.
-        for (a, g) in self.arrows.iter().zip(&plan.arrows) {
+        // Gain arrows; goodputs at the SLA marked as diamonds at both ends.
+        for ((a, g), ends) in self.arrows.iter().zip(&plan.arrows).zip(&plan.ends) {
+            if let (true, Some(ends)) = (a.marks, ends) {
+                for end in ends {
+                    draw_diamond(root, px(*end), a.color)?;
+                }
+            }
             let Some(g) = g else { continue };
             let (dx, dy) = (g.tip.0 - g.start.0, g.tip.1 - g.start.1);
             let len = (dx * dx + dy * dy).sqrt().max(1.0);
@@ -719,6 +770,7 @@ impl ComparisonFigure {
                     draw_marker(root, (cx, mid), color, false, false)?;
                 }
                 Mark::Peak => draw_marker(root, (cx, mid), MUTED_TEXT, true, false)?,
+                Mark::Diamond => draw_diamond(root, (cx, mid), MUTED_TEXT)?,
                 Mark::Hollow => draw_marker(root, (cx, mid), MUTED_TEXT, false, true)?,
                 Mark::Bar => {
                     draw_bar(root, f64::from(cx), f64::from(mid) - 9.0, f64::from(mid) + 9.0, MUTED_TEXT)?
@@ -749,6 +801,19 @@ fn draw_marker<DB: DrawingBackend>(
     if hollow {
         root.draw(&Circle::new(center, MARKER - 2, WHITE.filled())).map_err(de)?;
     }
+    Ok(())
+}
+
+/// A goodput at the SLA: a filled diamond with a white edge.
+fn draw_diamond<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    c: (i32, i32),
+    color: RGBColor,
+) -> DrawResult {
+    let r = MARKER + 3;
+    let shape = |r: i32| vec![(c.0, c.1 - r), (c.0 + r, c.1), (c.0, c.1 + r), (c.0 - r, c.1)];
+    root.draw(&Polygon::new(shape(r + 2), WHITE.filled())).map_err(de)?;
+    root.draw(&Polygon::new(shape(r), color.filled())).map_err(de)?;
     Ok(())
 }
 

@@ -16,7 +16,9 @@ use super::{BASELINE_COLOR, ImageFormat, TEXT_COLOR, TREATMENT_COLORS, render, r
 use crate::error::Result;
 use crate::load::Loaded;
 use crate::model::{MeasuredLevel, MeasuredSweep, Percentiles, TokenTotals, workload_display_name};
-use crate::summary::{ComparisonSummary, LoadSummary, ScalingSummary, fmt_ms, fmt_ratio, fmt_throughput};
+use crate::summary::{
+    ComparisonSummary, GainBasis, LoadSummary, ScalingSummary, fmt_ms, fmt_ratio, fmt_throughput,
+};
 
 const GRID_SIZE: (u32, u32) = (1400, 1000);
 
@@ -141,11 +143,13 @@ pub fn plot_by_users(
                     fmt_ratio(gain)
                 ));
             }
-            let gain = g.throughput_gain?;
-            let sla = cmp
-                .sla_ms
-                .map(|s| format!("peak goodput within p99 ≤ {}", fmt_ms(s)))
-                .unwrap_or_else(|| "highest throughput (no SLA)".into());
+            let h = g.headline_gain()?;
+            let gain = h.gain;
+            let sla = match (cmp.sla_ms, h.basis) {
+                (Some(s), GainBasis::AtSla) => format!("goodput at p99 = {} (interpolated)", fmt_ms(s)),
+                (Some(s), GainBasis::Peak) => format!("peak goodput within p99 ≤ {}", fmt_ms(s)),
+                (None, _) => "highest throughput (no SLA)".into(),
+            };
             let p99 = match (g.p99_ratio, g.at_concurrency) {
                 (Some(r), Some(c)) => format!(", p99 {} at {c} users", fmt_ratio(r)),
                 _ => String::new(),

@@ -1,8 +1,9 @@
 //! `peak_performance_gains`: the whole report at a glance. Two panels, one bar per workload (and
 //! comparison or scaling study): the gain over the baseline (higher is better) and the p99 latency
 //! as a fraction of the baseline's (lower is better), values written on the bars and the baseline
-//! drawn at 1x. A comparison's bar is its peak-goodput gain with the p99s at the baseline's peak
-//! load, or both at the study's user count when it names one (recsys: 400 users); a scaling
+//! drawn at 1x. A comparison's bar is the gain the summary leads with (at the SLA, interpolated, or
+//! between the peaks: [`crate::Gain::headline_gain`]) with the p99s at the baseline's peak load, or
+//! both at the study's user count when it names one (recsys: 400 users); a scaling
 //! study's bar is its compared pair at the largest replica count (LLM: p99 TTFT). A gain with a
 //! confidence interval gets a whisker spanning it and the interval written above its value.
 
@@ -18,7 +19,7 @@ use super::text::Label;
 use super::{DrawResult, Figure, ImageFormat, MUTED_TEXT, TEXT_COLOR, bold_style, de, render, text_style};
 use crate::error::Result;
 use crate::model::{WorkloadFamily, workload_display_name};
-use crate::summary::{Interval, Summary, fmt_ms, fmt_ratio, fmt_ratio_ci};
+use crate::summary::{GainBasis, Interval, Summary, fmt_ms, fmt_ratio, fmt_ratio_ci};
 
 const HEIGHT: u32 = 720;
 const SLOT: f64 = 150.0;
@@ -41,6 +42,10 @@ struct GainsFigure {
     bars: Vec<Bar>,
     /// Whether some bar is compared at a user or replica count rather than at the peak.
     fixed_load: bool,
+    /// Whether some bar is a gain at the SLA (interpolated).
+    at_sla: bool,
+    /// Whether some bar is a gain between peaks.
+    at_peak: bool,
 }
 
 fn family_color(family: WorkloadFamily) -> RGBColor {
@@ -68,6 +73,7 @@ pub fn plot_peak_gains(summary: &Summary, out_stem: &Path, formats: &[ImageForma
     });
     let mut bars = Vec::new();
     let mut fixed_load = false;
+    let (mut at_sla, mut at_peak) = (false, false);
     for c in comparisons {
         for g in &c.gains {
             let mut detail =
@@ -81,12 +87,20 @@ pub fn plot_peak_gains(summary: &Summary, out_stem: &Path, formats: &[ImageForma
                 Some(a) => {
                     (format!("at {} users", a.users), a.throughput_gain, a.throughput_gain_ci, a.p99_ratio)
                 }
-                None => (
-                    c.sla_ms.map(|s| format!("p99 ≤ {}", fmt_ms(s))).unwrap_or_else(|| "no SLA".into()),
-                    g.throughput_gain,
-                    g.throughput_gain_ci,
-                    g.p99_ratio,
-                ),
+                None => {
+                    let h = g.headline_gain();
+                    match h.map(|h| h.basis) {
+                        Some(GainBasis::AtSla) => at_sla = true,
+                        Some(GainBasis::Peak) => at_peak = true,
+                        None => {}
+                    }
+                    (
+                        c.sla_ms.map(|s| format!("p99 ≤ {}", fmt_ms(s))).unwrap_or_else(|| "no SLA".into()),
+                        h.map(|h| h.gain),
+                        h.and_then(|h| h.ci),
+                        g.p99_ratio,
+                    )
+                }
             };
             bars.push(Bar {
                 key: (
@@ -122,7 +136,7 @@ pub fn plot_peak_gains(summary: &Summary, out_stem: &Path, formats: &[ImageForma
         });
     }
     bars.sort_by(|a, b| a.key.cmp(&b.key));
-    render(&GainsFigure { bars, fixed_load }, out_stem, formats)
+    render(&GainsFigure { bars, fixed_load, at_sla, at_peak }, out_stem, formats)
 }
 
 /// Shortens `label` (with an ellipsis) until it fits `max_width` pixels.
@@ -158,11 +172,22 @@ impl Figure for GainsFigure {
             24.0,
         )?;
         title.draw_in(root, title.rect_at(24.0, 12.0, 0.0), 0.0, 0.0)?;
-        let mut note = if self.fixed_load {
-            "peak goodput = highest throughput among levels whose p99 meets the SLA; p99 compared at the baseline's peak concurrency, or both at the users / replicas under a bar; dashed line = baseline (1x)".to_string()
+        let mut parts = Vec::new();
+        if self.at_sla {
+            parts.push(
+                "gain at the SLA = ratio of the throughputs at which each variant's p99 reaches the SLA, interpolated between measured levels",
+            );
+        }
+        if self.at_peak {
+            parts.push("peak goodput = highest throughput among levels whose p99 meets the SLA");
+        }
+        parts.push(if self.fixed_load {
+            "p99 compared at the baseline's peak concurrency, or both at the users / replicas under a bar"
         } else {
-            "peak goodput = highest throughput among levels whose p99 meets the SLA; p99 compared at the baseline's peak concurrency; dashed line = baseline (1x)".to_string()
-        };
+            "p99 compared at the baseline's peak concurrency"
+        });
+        parts.push("dashed line = baseline (1x)");
+        let mut note = parts.join("; ");
         if let Some(c) = self.bars.iter().find_map(|b| b.gain_ci.filter(|_| b.gain.is_some())) {
             note.push_str(&format!(
                 "; whiskers: {} bootstrap interval of the gain",
@@ -201,10 +226,10 @@ impl Figure for GainsFigure {
         let extra_lines = lines.len().saturating_sub(1) as u32;
         let body = root.margin(80 + 19 * extra_lines, 8, 8, 8);
         let panels = body.split_evenly((1, 2));
-        let gain_heading = if self.fixed_load {
-            "Throughput gain (higher is better)"
-        } else {
-            "Throughput gain at peak (higher is better)"
+        let gain_heading = match (self.fixed_load, self.at_sla, self.at_peak) {
+            (false, true, false) => "Throughput gain at the SLA (higher is better)",
+            (false, false, true) => "Throughput gain at peak (higher is better)",
+            _ => "Throughput gain (higher is better)",
         };
         self.draw_panel(&panels[0], root, gain_heading, |b| b.gain, |b| b.gain_ci)?;
         self.draw_panel(

@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::GainBasis;
 use crate::error::{Error, Result};
 use crate::model::WorkloadFamily;
 
@@ -131,11 +132,14 @@ pub struct Criteria {
     pub slas: Slas,
     /// Levels with a larger error rate (0..1) never count as a peak (default 0.01).
     pub max_error_rate: f64,
+    /// Which gain the summary leads with (default: the gain at the SLA, interpolated).
+    #[serde(default)]
+    pub headline: GainBasis,
 }
 
 impl Default for Criteria {
     fn default() -> Self {
-        Self { slas: Slas::default(), max_error_rate: 0.01 }
+        Self { slas: Slas::default(), max_error_rate: 0.01, headline: GainBasis::default() }
     }
 }
 

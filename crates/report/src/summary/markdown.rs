@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::{
-    ComparisonSummary, Interval, OTHER_ROLE, ScalingSummary, ServerAtLoad, ServerComparison, Summary,
+    ComparisonSummary, GainBasis, Interval, OTHER_ROLE, ScalingSummary, ServerAtLoad, ServerComparison,
+    Summary,
 };
 use crate::model::{ThroughputKind, workload_display_name};
 
@@ -107,6 +108,22 @@ impl Summary {
              Levels that were client-bound, unstable, invalid, measured only by a scouting pass or had more than {}% errors never count as a peak.\n",
             fmt_pct(self.criteria.max_error_rate)
         );
+        if self.comparisons.iter().any(|c| c.gains.iter().any(|g| g.at_sla_gain.is_some())) {
+            let lead = match self.criteria.headline {
+                GainBasis::AtSla => {
+                    "The gains lead with the gain at the SLA: the ratio of the goodputs at which each variant's p99 \
+                     reaches the SLA, interpolated between the levels around it (below). The peak gain, between the \
+                     best measured levels, is beside it: it jumps a whole level when a p99 lands a few ms either side \
+                     of the SLA, so it moves more between runs (docs/statistics.md)."
+                }
+                GainBasis::Peak => {
+                    "The gains lead with the peak gain, between the best measured levels (as the original suite \
+                     reported it); the gain at the SLA, interpolated between the levels around it (below), is \
+                     beside it."
+                }
+            };
+            let _ = writeln!(out, "{lead}\n");
+        }
         if self.has_intervals() {
             let b = &self.bootstrap;
             let _ = writeln!(
@@ -203,11 +220,19 @@ impl Summary {
         let _ = writeln!(out, "## Gains\n");
         let suite_h = if show_suite { "| suite " } else { "" };
         let suite_s = if show_suite { "|---" } else { "" };
+        // The leading gain's column first, in bold; the other beside it.
+        let lead = self.criteria.headline;
+        let other = match lead {
+            GainBasis::AtSla => GainBasis::Peak,
+            GainBasis::Peak => GainBasis::AtSla,
+        };
         let _ = writeln!(
             out,
-            "{suite_h}| comparison | workload | SLA (p99) | baseline peak | treatment peak | throughput gain | p99 at baseline peak load |"
+            "{suite_h}| comparison | workload | SLA (p99) | baseline peak | treatment peak | {} | {} | p99 at baseline peak load |",
+            lead.name(),
+            other.name()
         );
-        let _ = writeln!(out, "{suite_s}|---|---|---|---|---|---:|---|");
+        let _ = writeln!(out, "{suite_s}|---|---|---|---|---|---:|---:|---|");
         for c in &self.comparisons {
             let unit = c.metric.throughput_unit();
             let sla = c.sla_ms.map(|s| format!("≤ {}", fmt_ms(s))).unwrap_or_else(|| "none".into());
@@ -231,7 +256,7 @@ impl Summary {
                 let peaks: Vec<String> = c.variants.iter().map(|v| peak_cell(&v.variant)).collect();
                 let _ = writeln!(
                     out,
-                    "{suite_cell}| {} | {} | {sla} | {} | | n/a ({why}) | |",
+                    "{suite_cell}| {} | {} | {sla} | {} | | n/a ({why}) | | |",
                     md_escape(&c.comparison),
                     md_escape(&workload_display_name(&c.workload)),
                     peaks.join("; "),
@@ -239,10 +264,23 @@ impl Summary {
                 continue;
             }
             for g in &c.gains {
-                let gain = g
-                    .throughput_gain
-                    .map(|v| with_ci(format!("**{}**", fmt_ratio(v)), fmt_ratio_ci(g.throughput_gain_ci)))
-                    .unwrap_or_else(|| "n/a".into());
+                // Each gain in bold where it is the one the summary leads with.
+                let headline = g.headline_gain().map(|h| h.basis);
+                let cell = |basis: GainBasis| {
+                    let (value, ci) = match basis {
+                        GainBasis::AtSla => (g.at_sla_gain, g.at_sla_gain_ci),
+                        GainBasis::Peak => (g.throughput_gain, g.throughput_gain_ci),
+                    };
+                    match value {
+                        Some(v) if headline == Some(basis) => {
+                            with_ci(format!("**{}**", fmt_ratio(v)), fmt_ratio_ci(ci))
+                        }
+                        Some(v) => with_ci(fmt_ratio(v), fmt_ratio_ci(ci)),
+                        None if basis == GainBasis::AtSla && c.sla_ms.is_none() => "n/a (no SLA)".into(),
+                        None => "n/a".into(),
+                    }
+                };
+                let gain = format!("{} | {}", cell(lead), cell(other));
                 let p99 = match (g.at_concurrency, g.baseline_p99_ms, g.treatment_p99_ms) {
                     (Some(at), Some(b), Some(t)) => format!(
                         "{} → {} ({}) @ c={at}",
@@ -538,10 +576,10 @@ fn at_sla_markdown(out: &mut String, comparisons: &[ComparisonSummary], show_sui
     let _ = writeln!(out, "\n### Goodput at the SLA, interpolated\n");
     let _ = writeln!(
         out,
-        "The peak above is the best measured level, so it moves a whole level when a p99 lands a few ms either \
-         side of the SLA. Here, the throughput at which the p99 reaches the SLA on the line between the last level \
-         within it and the first past it (never below the peak; the peak where no level past it was measured). \
-         It errs low where latency curves upward, and moves less between runs (docs/statistics.md).\n"
+        "Each variant's goodput at the SLA: the throughput at which its p99 reaches the SLA, on the line between \
+         the last level within it and the first past it (never below the peak; the peak where no level past it \
+         was measured). The peak moves a whole level when a p99 lands a few ms either side of the SLA; this moves \
+         smoothly. It errs low where latency curves upward (docs/statistics.md).\n"
     );
     let _ = writeln!(
         out,
@@ -571,7 +609,7 @@ fn at_sla_markdown(out: &mut String, comparisons: &[ComparisonSummary], show_sui
         };
         let gain = g
             .at_sla_gain
-            .map(|v| with_ci(format!("**{}**", fmt_ratio(v)), fmt_ratio_ci(g.at_sla_gain_ci)))
+            .map(|v| with_ci(fmt_ratio(v), fmt_ratio_ci(g.at_sla_gain_ci)))
             .unwrap_or_else(|| "n/a".into());
         let _ = writeln!(
             out,

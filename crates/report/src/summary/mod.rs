@@ -183,6 +183,62 @@ pub struct Gain {
     /// Its interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_sla_gain_ci: Option<Interval>,
+    /// Which of the two gains the summary leads with ([`Criteria::headline`]; see
+    /// [`Gain::headline_gain`]).
+    #[serde(default)]
+    pub headline: GainBasis,
+}
+
+/// Which gain a summary leads with: the bold figure of the gains table, the plots' arrows and the
+/// cross-suite chart's bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GainBasis {
+    /// The goodput at the SLA, interpolated ([`AtSla`]): it moves smoothly where the peak jumps a
+    /// whole level, so it is the figure that reproduces between runs (docs/statistics.md). The
+    /// peak gain where there is none (no SLA).
+    #[default]
+    AtSla,
+    /// The peak goodput: the best measured level within the SLA (the original suite's figure).
+    Peak,
+}
+
+impl GainBasis {
+    /// How the summary names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::AtSla => "gain at the SLA",
+            Self::Peak => "peak gain",
+        }
+    }
+}
+
+/// The gain a summary leads with, and which one it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeadlineGain {
+    /// Treatment / baseline.
+    pub gain: f64,
+    /// Its interval.
+    pub ci: Option<Interval>,
+    /// At the SLA (interpolated) or between the peaks.
+    pub basis: GainBasis,
+}
+
+impl Gain {
+    /// The gain this summary leads with: the one [`Gain::headline`] names where it exists, else
+    /// the peak gain (no SLA: no goodput at it). `None` when neither exists.
+    pub fn headline_gain(&self) -> Option<HeadlineGain> {
+        match (self.headline, self.at_sla_gain) {
+            (GainBasis::AtSla, Some(gain)) => {
+                Some(HeadlineGain { gain, ci: self.at_sla_gain_ci, basis: GainBasis::AtSla })
+            }
+            _ => self.throughput_gain.map(|gain| HeadlineGain {
+                gain,
+                ci: self.throughput_gain_ci,
+                basis: GainBasis::Peak,
+            }),
+        }
+    }
 }
 
 /// A level that did not count as a peak (with it, its whole user count does not, unless
@@ -661,6 +717,7 @@ fn compute(groups: &[Group], rows: Vec<LevelRow>) -> PolarsResult<Peaks> {
                 at_users: None,
                 at_sla_gain: None,
                 at_sla_gain_ci: None,
+                headline: GainBasis::default(),
             },
         );
     }
@@ -1001,6 +1058,13 @@ pub fn summarize_with(loaded: &Loaded, criteria: &Criteria, bootstrap: &Bootstra
             p.efficiency =
                 ratio(p.peak.as_ref().map(|pk| pk.throughput), one.map(|o| o * f64::from(p.replicas)));
         }
+    }
+    let gains = comparisons
+        .iter_mut()
+        .flat_map(|c| c.gains.iter_mut())
+        .chain(scalings.iter_mut().flat_map(|s| s.gains.iter_mut().map(|g| &mut g.gain)));
+    for g in gains {
+        g.headline = criteria.headline;
     }
     Ok(Summary {
         criteria: criteria.clone(),

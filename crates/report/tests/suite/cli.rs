@@ -28,6 +28,29 @@ fn prints_the_table_and_the_files() {
 }
 
 #[test]
+fn the_headline_is_the_gain_at_the_sla_unless_asked_for_the_peak() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let run = |extra: &[&str]| {
+        report()
+            .arg(data("published-features"))
+            .arg("--out")
+            .arg(tmp.path())
+            .arg("--no-plots")
+            .args(extra)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    };
+    let default = String::from_utf8(run(&[])).expect("utf8");
+    assert!(default.contains("| **11.3x** | 11.5x |"), "{default}");
+    let peak = String::from_utf8(run(&["--headline", "peak"])).expect("utf8");
+    assert!(peak.contains("| **11.5x** | 11.3x |"), "{peak}");
+    report().arg(data("published-features")).args(["--headline", "best"]).assert().code(2);
+}
+
+#[test]
 fn warns_about_skipped_files_on_stderr() {
     let tmp = tempfile::tempdir().expect("tempdir");
     std::fs::write(tmp.path().join("junk.txt"), "x").expect("write");

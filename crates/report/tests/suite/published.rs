@@ -89,8 +89,10 @@ fn one_replica_all_on_matches_the_published_ablation() {
 #[test]
 fn markdown_shows_the_gains() {
     let md = summary_at(Slas::default()).to_markdown();
-    assert!(md.contains("**11.5x**"), "{md}");
-    assert!(md.contains("**8.9x**"), "{md}");
+    // The gain at the SLA leads (in bold), the peak gain beside it.
+    assert!(md.contains("| gain at the SLA | peak gain |"), "{md}");
+    assert!(md.contains("(p99 34.0 ms) | **11.3x** | 11.5x |"), "{md}");
+    assert!(md.contains("| **8.9x** | 8.9x |"), "{md}");
     assert!(md.contains("off: 1,237 rps @ c=64 (p99 160 ms)"), "{md}");
     assert!(md.contains("on: 138,257 tokens/s @ c=128"), "{md}");
     assert!(md.contains("| allon8 | Unary | ≤ 200 ms |"), "{md}");
