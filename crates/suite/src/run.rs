@@ -349,11 +349,16 @@ fn figures(w: &WorkloadDef, r: &LevelResult) -> (f64, Option<f64>) {
 
 /// Tracks one group's sweep as levels finish, to tell when it climbed past saturation: the mean
 /// throughput (over repeats) of a level is not 3% above the best of the smaller levels, and its
-/// median p99 is over the SLA (without an SLA: two such levels in a row).
+/// median p99 is over the SLA (without an SLA: two such levels in a row). Or, with an SLA, far
+/// past it: a level's p99 over twice the SLA right after a level already over it, throughput
+/// rising or not. No larger level can be the peak or the far end of the goodput at the SLA then
+/// (in a closed loop, p99 grows with the users), so measuring on would only cost time.
 #[derive(Debug, Default)]
 struct Climb {
     best: Option<(u32, f64)>,
     flat_levels: u32,
+    /// The p99 of the previous level, when it was over the SLA.
+    over_before: Option<f64>,
     last: Option<String>,
 }
 
@@ -373,25 +378,39 @@ impl Climb {
         let mean = sum / results.len() as f64;
         p99s.sort_by(f64::total_cmp);
         let p99 = p99s.get(p99s.len() / 2).copied();
+        self.step(users, mean, p99, w.sla_p99_ms)
+    }
+
+    /// [`Climb::take`] on a level's figures: its mean throughput, median p99 and the SLA.
+    fn step(&mut self, users: u32, mean: f64, p99: Option<f64>, sla: Option<f64>) -> bool {
         let rising = self.best.is_none_or(|(_, best)| mean > best * 1.03);
-        let over = match (w.sla_p99_ms, p99) {
+        let over = match (sla, p99) {
             (Some(sla), Some(p)) => p > sla,
             (Some(_), None) => true,
             (None, _) => true,
         };
         self.flat_levels = if rising { 0 } else { self.flat_levels + 1 };
-        let saturated = !rising && over && (w.sla_p99_ms.is_some() || self.flat_levels >= 2);
+        let saturated = !rising && over && (sla.is_some() || self.flat_levels >= 2);
+        let far = match (sla, p99, self.over_before) {
+            (Some(sla), Some(p), Some(before)) if p > 2.0 * sla => Some((sla, p, before)),
+            _ => None,
+        };
+        self.over_before = if over { p99 } else { None };
         if let Some((best_users, best)) = self.best.filter(|_| saturated) {
             let p99 = p99.map_or("no p99".to_owned(), |p| format!("p99 {p:.0} ms"));
-            let sla = w.sla_p99_ms.map_or(String::new(), |s| format!(" (SLA {s:.0} ms)"));
+            let sla = sla.map_or(String::new(), |s| format!(" (SLA {s:.0} ms)"));
             self.last = Some(format!(
                 "saturated at c{users}: throughput {mean:.1}/s, not above the best {best:.1}/s at c{best_users}; {p99}{sla}"
+            ));
+        } else if let Some((sla, p, before)) = far {
+            self.last = Some(format!(
+                "far past the SLA at c{users}: p99 {p:.0} ms, over twice the SLA ({sla:.0} ms), after {before:.0} ms at the level before"
             ));
         }
         if rising {
             self.best = Some((users, mean));
         }
-        saturated
+        saturated || far.is_some()
     }
 }
 
@@ -1171,4 +1190,40 @@ pub async fn run(
         }
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Climb;
+
+    #[test]
+    fn a_climb_stops_at_saturation_or_far_past_the_sla() {
+        // Saturated: throughput no longer rising and p99 past the SLA.
+        let mut c = Climb::default();
+        assert!(!c.step(1, 100.0, Some(50.0), Some(200.0)));
+        assert!(!c.step(2, 180.0, Some(150.0), Some(200.0)));
+        assert!(!c.step(4, 182.0, Some(190.0), Some(200.0)), "not rising, but within the SLA");
+        assert!(c.step(8, 181.0, Some(260.0), Some(200.0)));
+        assert!(c.last.as_deref().is_some_and(|w| w.starts_with("saturated at c8")), "{:?}", c.last);
+
+        // Throughput still rising, p99 far past the SLA: over it at c16, over twice it at c32.
+        let mut c = Climb::default();
+        for (users, thr, p99) in [(1, 57.0, 29.0), (2, 62.0, 56.0), (4, 66.0, 114.0), (8, 70.0, 178.0)] {
+            assert!(!c.step(users, thr, Some(p99), Some(200.0)), "c{users}");
+        }
+        assert!(!c.step(16, 88.0, Some(286.0), Some(200.0)), "over the SLA, rising");
+        assert!(c.step(32, 95.0, Some(480.0), Some(200.0)), "over twice the SLA after a level over it");
+        let why = c.last.clone().unwrap_or_default();
+        assert!(why.contains("far past the SLA at c32") && why.contains("after 286 ms"), "{why}");
+
+        // One level over twice the SLA straight from within it is not enough (noise).
+        let mut c = Climb::default();
+        assert!(!c.step(1, 100.0, Some(50.0), Some(200.0)));
+        assert!(!c.step(2, 150.0, Some(450.0), Some(200.0)));
+        // Without an SLA, never "far past" it.
+        let mut c = Climb::default();
+        for users in [1, 2, 4, 8] {
+            assert!(!c.step(users, f64::from(users) * 10.0, Some(1e6), None));
+        }
+    }
 }
