@@ -415,6 +415,7 @@ pub fn csv_header() -> Vec<&'static str> {
         "throughput_cv",
         "throughput_trend",
         "window_end",
+        "scout",
     ]
 }
 
@@ -476,6 +477,7 @@ pub fn csv_row(r: &LevelResult) -> Vec<String> {
         opt4(r.stability.as_ref().and_then(|s| s.throughput_cv)),
         opt4(r.stability.as_ref().and_then(|s| s.throughput_trend)),
         r.phases.window_end.map(|e| e.as_str().to_owned()).unwrap_or_default(),
+        r.scout.to_string(),
     ]
 }
 
@@ -607,7 +609,8 @@ mod tests {
         // An older table row has empty stability columns.
         let row = csv_row(&r);
         assert_eq!(row.len(), csv_header().len());
-        assert!(row[row.len() - 4..].iter().all(String::is_empty), "{row:?}");
+        assert!(row[row.len() - 5..row.len() - 1].iter().all(String::is_empty), "{row:?}");
+        assert_eq!(row[row.len() - 1], "false", "measured in full");
     }
 
     #[test]
@@ -634,7 +637,9 @@ mod tests {
         let back: LevelResult = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, r);
         let row = csv_row(&r);
-        assert_eq!(row[row.len() - 4..], ["true", "0.0200", "-0.0100", "converged"]);
+        assert_eq!(row[row.len() - 5..], ["true", "0.0200", "-0.0100", "converged", "false"]);
+        r.scout = true;
+        assert_eq!(csv_row(&r).last().map(String::as_str), Some("true"));
     }
 
     #[test]

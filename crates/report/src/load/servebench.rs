@@ -44,6 +44,9 @@ struct Row {
     /// Not written by every version: absent means stable.
     #[serde(default, deserialize_with = "opt_bool_text")]
     stable: Option<bool>,
+    /// Measured only by a scouting pass; older tables lack it (read as measured in full).
+    #[serde(default, deserialize_with = "opt_bool_text")]
+    scout: Option<bool>,
 }
 
 fn parse_bool(s: &str) -> Result<Option<bool>, String> {
@@ -109,6 +112,7 @@ pub(crate) fn read_csv(bytes: &[u8]) -> Result<Vec<MeasuredLevel>, String> {
             valid: row.valid.unwrap_or(true),
             invalid_reason: (row.valid == Some(false)).then(|| "marked invalid in the sweep CSV".to_string()),
             stability: row.stable.map(|stable| Stability { stable, ..Stability::default() }),
+            scout: row.scout.unwrap_or(false),
             label: row.label,
             ..MeasuredLevel::closed(row.concurrency, row.throughput_rps)
         };
@@ -349,6 +353,25 @@ mod tests {
         assert_eq!(levels[1].rate_rps, Some(2000.0));
         assert!(levels[1].client_bound);
         assert_eq!(levels[1].point_label(), "r2000");
+    }
+
+    #[test]
+    fn a_row_says_whether_it_was_only_scouted() {
+        let header =
+            format!("{HEADER},unfinished,valid,stable,throughput_cv,throughput_trend,window_end,scout");
+        let row = |label: &str, scout: &str| {
+            format!(
+                "servebench.level/1,{label},closed,8,,3,100,100,0,0,33,,1,1,1,1,2,3,4,,,,,0,0,0.1,0.3,false,0,true,true,0.1,0.01,max,{scout}"
+            )
+        };
+        let csv = format!("{header}\n{}\n{}\n", row("c8", "true"), row("c16", "false"));
+        let levels = read_csv(csv.as_bytes()).expect("reads");
+        assert!(levels[0].scout && !levels[1].scout);
+        // Older tables (no column) were measured in full.
+        let old = format!(
+            "{HEADER}\nservebench.level/1,c8,closed,8,,10,1,1,0,0,1,,1,1,1,1,1,1,1,,,,,0,0,0,0,false\n"
+        );
+        assert!(!read_csv(old.as_bytes()).expect("reads")[0].scout);
     }
 
     #[test]
