@@ -81,6 +81,19 @@ def test_step_duration_follows_the_cost_model():
     assert [d.duration_ms for d in decodes] == [pytest.approx(2.5)] * 2
 
 
+def test_a_cold_start_is_paid_by_the_first_step_only():
+    s = Scheduler(params(cold_start_ms=500.0))
+    s.add(Sequence("a", 100, 3))
+    first, *decodes = run(s)
+    assert first.duration_ms == pytest.approx(500.0 + 2.0 + 0.01 * 100)
+    assert [d.duration_ms for d in decodes] == [pytest.approx(2.5)] * 2
+    s.add(Sequence("b", 100, 1))
+    (again,) = run(s)
+    assert again.duration_ms == pytest.approx(2.0 + 0.01 * 100), "warm after its first step"
+    with pytest.raises(ValueError):
+        EngineParams(cold_start_ms=-1.0)
+
+
 def test_jitter_is_seeded():
     def durations(seed: int) -> list[float]:
         s = Scheduler(params(jitter=0.2, seed=seed))

@@ -11,7 +11,9 @@ tokens (EOS is ignored, as the benchmark asks).
 
 A step lasts `base_ms + per_decode_seq_ms * decode_seqs + per_prefill_token_ms *
 prefill_tokens` milliseconds of engine time, times `1 + jitter * N(0, 1)` (seeded,
-never below zero) when `jitter` is set.
+never below zero) when `jitter` is set. An engine's first step also takes
+`cold_start_ms` (0 unless set): what a fresh vLLM pays on its first batch
+(compilation, allocation), which the original's first measured row carries.
 
 In front of the scheduler sits vLLM's API server, modelled as one FIFO worker
 (`Frontend`, it is one process): a new request reaches the scheduler after
@@ -41,6 +43,7 @@ class EngineParams:
     per_prefill_token_ms: float = 0.0
     intake_ms: float = 0.0
     emit_ms_per_token: float = 0.0
+    cold_start_ms: float = 0.0
     jitter: float = 0.0
     seed: int = 0
     time_factor: float = 1.0
@@ -51,7 +54,8 @@ class EngineParams:
                 "max_num_seqs, max_num_batched_tokens, max_model_len must be >= 1"
             )
         costs = (self.base_ms, self.per_decode_seq_ms, self.per_prefill_token_ms)
-        if min(*costs, self.intake_ms, self.emit_ms_per_token, self.jitter) < 0:
+        extra = (self.intake_ms, self.emit_ms_per_token, self.cold_start_ms, self.jitter)
+        if min(*costs, *extra) < 0:
             raise ValueError("costs and jitter must be >= 0")
         if self.time_factor <= 0:
             raise ValueError("time_factor must be > 0")
@@ -104,6 +108,7 @@ class Scheduler:
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
         self._rng = random.Random(params.seed)
+        self._cold = params.cold_start_ms > 0
 
     def add(self, seq: Sequence) -> None:
         self.waiting.append(seq)
@@ -148,6 +153,9 @@ class Scheduler:
         duration = p.step_ms(decode_seqs, prefill_tokens)
         if p.jitter:
             duration *= max(0.0, 1.0 + p.jitter * self._rng.gauss(0.0, 1.0))
+        if self._cold:
+            duration += p.cold_start_ms
+            self._cold = False
         return Step(work, decode_seqs, prefill_tokens, duration)
 
     def complete(self, step: Step) -> list[Sequence]:
