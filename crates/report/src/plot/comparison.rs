@@ -57,8 +57,9 @@ struct Arrow {
     to: (f64, f64),
     text: String,
     color: RGBColor,
-    /// Mark both ends (they are goodputs at the SLA, not measured levels).
-    marks: bool,
+    /// Whether to mark each end (from, to): a goodput at the SLA interpolated on the SLA line, not
+    /// a measured level (where there is no crossing it is the peak, already ringed).
+    marks: [bool; 2],
 }
 
 #[derive(Debug, Clone)]
@@ -141,12 +142,15 @@ fn build(cmp: &ComparisonSummary, loaded: &Loaded, criteria: &Criteria) -> Compa
     let single = cmp.gains.len() == 1;
     // Where a variant's leading figure sits: its goodput at the SLA (on the SLA line where a
     // crossing was measured; its peak otherwise), or its peak.
-    let point_of = |variant: &str, basis: GainBasis| -> Option<(f64, f64)> {
+    // Whether it is a goodput at the SLA interpolated on the SLA line (marked with a diamond).
+    let point_of = |variant: &str, basis: GainBasis| -> Option<((f64, f64), bool)> {
         let v = cmp.variants.iter().find(|v| v.variant == variant)?;
         let peak = v.peak.as_ref()?;
         match (basis, &v.at_sla, cmp.sla_ms) {
-            (GainBasis::AtSla, Some(a), Some(sla)) if a.between.is_some() => Some((sla, a.throughput)),
-            _ => Some((peak.p99_ms, peak.throughput)),
+            (GainBasis::AtSla, Some(a), Some(sla)) if a.between.is_some() => {
+                Some(((sla, a.throughput), true))
+            }
+            _ => Some(((peak.p99_ms, peak.throughput), false)),
         }
     };
     let arrows = cmp
@@ -154,8 +158,8 @@ fn build(cmp: &ComparisonSummary, loaded: &Loaded, criteria: &Criteria) -> Compa
         .iter()
         .filter_map(|g| {
             let h = g.headline_gain()?;
-            let from = point_of(&g.baseline, h.basis)?;
-            let to = point_of(&g.treatment, h.basis)?;
+            let (from, from_mark) = point_of(&g.baseline, h.basis)?;
+            let (to, to_mark) = point_of(&g.treatment, h.basis)?;
             let color = series
                 .iter()
                 .zip(&cmp.variants)
@@ -171,7 +175,7 @@ fn build(cmp: &ComparisonSummary, loaded: &Loaded, criteria: &Criteria) -> Compa
                 to,
                 text: if single { text } else { format!("{}: {text}", g.treatment) },
                 color,
-                marks: h.basis == GainBasis::AtSla,
+                marks: [from_mark, to_mark],
             })
         })
         .collect();
@@ -420,7 +424,7 @@ impl ComparisonFigure {
             "ringed: highest throughput (no SLA)"
         };
         rows.push((Mark::Peak, muted(ringed)?));
-        if self.arrows.iter().any(|a| a.marks) {
+        if self.arrows.iter().any(|a| a.marks.contains(&true)) {
             rows.push((
                 Mark::Diamond,
                 muted("diamonds: goodput at the SLA, interpolated; the arrow: their gain")?,
@@ -715,8 +719,8 @@ impl ComparisonFigure {
 
         // Gain arrows; goodputs at the SLA marked as diamonds at both ends.
         for ((a, g), ends) in self.arrows.iter().zip(&plan.arrows).zip(&plan.ends) {
-            if let (true, Some(ends)) = (a.marks, ends) {
-                for end in ends {
+            for (end, mark) in ends.iter().flatten().zip(a.marks) {
+                if mark {
                     draw_diamond(root, px(*end), a.color)?;
                 }
             }

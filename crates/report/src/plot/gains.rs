@@ -122,6 +122,7 @@ pub fn plot_peak_gains(summary: &Summary, out_stem: &Path, formats: &[ImageForma
     for s in &summary.scalings {
         let Some(g) = s.headline() else { continue };
         fixed_load = true;
+        at_peak |= s.sla_ms.is_some();
         let detail = if suites.len() > 1 { format!("{}/{}", s.suite, s.name) } else { s.name.clone() };
         let latency = s.metric.latency_name();
         bars.push(Bar {

@@ -132,8 +132,9 @@ pub struct Criteria {
     pub slas: Slas,
     /// Levels with a larger error rate (0..1) never count as a peak (default 0.01).
     pub max_error_rate: f64,
-    /// Which gain the summary leads with (default: the gain at the SLA, interpolated).
-    #[serde(default)]
+    /// Which gain the summary leads with (default: the gain at the SLA, interpolated; a summary
+    /// written before this field led with the peak gain, and reads so).
+    #[serde(default = "GainBasis::peak")]
     pub headline: GainBasis,
 }
 

@@ -183,9 +183,11 @@ pub struct Gain {
     /// Its interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_sla_gain_ci: Option<Interval>,
-    /// Which of the two gains the summary leads with ([`Criteria::headline`]; see
-    /// [`Gain::headline_gain`]).
-    #[serde(default)]
+    /// Which of the two gains the summary shows as this gain's headline: at the SLA where the
+    /// report leads with it ([`Criteria::headline`]) and there is one, else the peak gain
+    /// (always for scaling studies, which compare peaks). Summaries written before it led with
+    /// the peak gain, so that is what a file without the field reads as.
+    #[serde(default = "GainBasis::peak")]
     pub headline: GainBasis,
 }
 
@@ -204,6 +206,11 @@ pub enum GainBasis {
 }
 
 impl GainBasis {
+    /// [`GainBasis::Peak`] (what summaries without the field led with).
+    pub fn peak() -> Self {
+        Self::Peak
+    }
+
     /// How the summary names it.
     pub fn name(self) -> &'static str {
         match self {
@@ -225,8 +232,8 @@ pub struct HeadlineGain {
 }
 
 impl Gain {
-    /// The gain this summary leads with: the one [`Gain::headline`] names where it exists, else
-    /// the peak gain (no SLA: no goodput at it). `None` when neither exists.
+    /// The gain this summary shows as the headline: the one [`Gain::headline`] names where it
+    /// exists, else the peak gain. `None` when neither exists.
     pub fn headline_gain(&self) -> Option<HeadlineGain> {
         match (self.headline, self.at_sla_gain) {
             (GainBasis::AtSla, Some(gain)) => {
@@ -717,7 +724,7 @@ fn compute(groups: &[Group], rows: Vec<LevelRow>) -> PolarsResult<Peaks> {
                 at_users: None,
                 at_sla_gain: None,
                 at_sla_gain_ci: None,
-                headline: GainBasis::default(),
+                headline: GainBasis::Peak,
             },
         );
     }
@@ -1059,12 +1066,16 @@ pub fn summarize_with(loaded: &Loaded, criteria: &Criteria, bootstrap: &Bootstra
                 ratio(p.peak.as_ref().map(|pk| pk.throughput), one.map(|o| o * f64::from(p.replicas)));
         }
     }
-    let gains = comparisons
-        .iter_mut()
-        .flat_map(|c| c.gains.iter_mut())
-        .chain(scalings.iter_mut().flat_map(|s| s.gains.iter_mut().map(|g| &mut g.gain)));
-    for g in gains {
-        g.headline = criteria.headline;
+    // Each gain says which figure it shows as its headline: at the SLA where the report leads
+    // with it and there is one (no SLA: none); scaling studies compare peaks.
+    for g in comparisons.iter_mut().flat_map(|c| c.gains.iter_mut()) {
+        g.headline = match (criteria.headline, g.at_sla_gain) {
+            (GainBasis::AtSla, Some(_)) => GainBasis::AtSla,
+            _ => GainBasis::Peak,
+        };
+    }
+    for g in scalings.iter_mut().flat_map(|s| s.gains.iter_mut()) {
+        g.gain.headline = GainBasis::Peak;
     }
     Ok(Summary {
         criteria: criteria.clone(),

@@ -99,6 +99,9 @@ fn optimized_and_unoptimized_replica_sweeps_are_paired_at_each_n() {
         .collect();
     assert_eq!(gains, [(1, 3.0, 0.25), (2, 3.0, 0.25), (4, 3.2, 0.25)]);
     assert_eq!(s.headline().map(|g| g.replicas), Some(4));
+    // Scaling studies compare peaks: that is the figure each gain shows.
+    assert!(s.gains.iter().all(|g| g.gain.headline == report::GainBasis::Peak
+        && g.gain.headline_gain().map(|h| h.gain) == g.gain.throughput_gain));
     assert_eq!(s.point("optimized", 4).and_then(|p| p.efficiency), Some(0.8));
     assert_eq!(s.point("unoptimized", 2).and_then(|p| p.efficiency), Some(0.9));
     assert_eq!(s.ideal.as_ref().map(|i| i.best.throughput), Some(2500.0));

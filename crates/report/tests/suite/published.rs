@@ -1,7 +1,7 @@
 //! The original suite's published results (`allon*`): the importers and the peak-gain logic must
 //! reproduce the published headline figures.
 
-use report::{Criteria, Slas, SourceFormat, load_dir, summarize};
+use report::{Criteria, GainBasis, Slas, SourceFormat, load_dir, summarize};
 
 use super::common::{comparison, data, one_decimal, sweep_of};
 
@@ -84,6 +84,36 @@ fn one_replica_all_on_matches_the_published_ablation() {
     let c = comparison(&summary, "allon", "unary");
     assert_eq!(c.peak_of("off").expect("peak").throughput.round(), 463.0);
     assert_eq!(c.peak_of("on").expect("peak").throughput.round(), 2221.0);
+}
+
+#[test]
+fn each_gain_says_which_figure_it_shows() {
+    let s = summary_at(Slas::default());
+    for g in s.comparisons.iter().flat_map(|c| &c.gains) {
+        assert_eq!(g.headline, GainBasis::AtSla);
+        assert_eq!(
+            g.headline_gain().map(|h| (h.gain, h.basis)),
+            g.at_sla_gain.map(|v| (v, GainBasis::AtSla))
+        );
+    }
+    // Without an SLA there is no goodput at it: the peak gain (highest throughput) is shown.
+    let none = summary_at(Slas::none());
+    for g in none.comparisons.iter().flat_map(|c| &c.gains) {
+        assert!(g.at_sla_gain.is_none());
+        assert_eq!(g.headline, GainBasis::Peak);
+        assert_eq!(g.headline_gain().map(|h| h.gain), g.throughput_gain);
+    }
+    // A summary.json written before the headline (no such fields) reads as led by the peak.
+    let mut json = serde_json::to_value(&s).expect("json");
+    json["criteria"].as_object_mut().expect("criteria").remove("headline");
+    for c in json["comparisons"].as_array_mut().expect("comparisons") {
+        for g in c["gains"].as_array_mut().expect("gains") {
+            g.as_object_mut().expect("gain").remove("headline");
+        }
+    }
+    let old: report::Summary = serde_json::from_value(json).expect("reads");
+    assert_eq!(old.criteria.headline, GainBasis::Peak);
+    assert!(old.comparisons.iter().flat_map(|c| &c.gains).all(|g| g.headline == GainBasis::Peak));
 }
 
 #[test]
