@@ -4,6 +4,7 @@
 //! written when the run starts and rewritten as each sweep ends, so an interrupted run still has
 //! one.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -241,6 +242,23 @@ impl RunIndex {
             s.status = status;
             s.reason.clone_from(&reason);
         }
+    }
+
+    /// What an earlier attempt of the run in `dir` recorded (its `index.json`), if it can be read.
+    pub fn read(dir: &Path) -> Option<Self> {
+        let bytes = std::fs::read(dir.join("index.json")).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// The sweeps that stopped climbing before their last level, by stem: their status and why.
+    pub fn stopped_sweeps(&self) -> BTreeMap<String, (SweepStatus, String)> {
+        self.sweeps
+            .iter()
+            .filter_map(|s| {
+                let stem = s.csv.strip_prefix("sweeps/")?.strip_suffix(".csv")?;
+                Some((stem.to_owned(), (s.status, s.stopped.clone()?)))
+            })
+            .collect()
     }
 
     /// Records why the sweep stored under `stem` stopped before its last level.

@@ -366,6 +366,8 @@ impl Climb {
     /// Takes the repeats of the level with `users` users; whether the sweep is now saturated.
     fn take(&mut self, w: &WorkloadDef, users: u32, results: &[LevelResult]) -> bool {
         if results.is_empty() {
+            // Nothing measured here: the next level is not "right after" one over the SLA.
+            self.over_before = None;
             return false;
         }
         let mut p99s: Vec<f64> = Vec::new();
@@ -1012,10 +1014,17 @@ fn first_round_reach(dir: &Path, stage: &Stage, repeats: u32) -> Vec<usize> {
         .collect()
 }
 
-/// Whether `round` of `stage` is on disk: every level it measures (up to its reach), or, for a
-/// round before the last, any level of the next (a round starts only once the one before ended,
-/// which may have stopped climbing early).
-fn round_done(dir: &Path, stage: &Stage, plan: &Plan, round: &Round) -> bool {
+/// Whether `round` of `stage` is on disk: every level it measures (up to its reach; for a sweep
+/// an earlier attempt saw stop climbing, `stopped`, up to where it stopped), or, for a round
+/// before the last, any level of the next (a round starts only once the one before ended, which
+/// may have stopped climbing early).
+fn round_done(
+    dir: &Path,
+    stage: &Stage,
+    plan: &Plan,
+    round: &Round,
+    stopped: &BTreeMap<String, (SweepStatus, String)>,
+) -> bool {
     let has = |s: &SweepPlan, users: u32, k: u32| {
         output(dir, s, true).level_path(&level_label(users, k, plan.repeat)).exists()
     };
@@ -1024,7 +1033,12 @@ fn round_done(dir: &Path, stage: &Stage, plan: &Plan, round: &Round) -> bool {
         return true;
     }
     sweeps().all(|(i, s)| {
-        let n = round.reach.as_ref().map_or(s.users.len(), |r| r.get(i).copied().unwrap_or(0));
+        let n = match (&round.reach, stopped.contains_key(&s.stem)) {
+            (Some(r), _) => r.get(i).copied().unwrap_or(0),
+            // Where it stopped: its levels with a first repeat, from the first.
+            (None, true) => s.users.iter().take_while(|u| has(s, **u, *round.repeats.start())).count().max(1),
+            (None, false) => s.users.len(),
+        };
         s.users.iter().take(n).all(|u| round.repeats.clone().all(|k| has(s, *u, k)))
     })
 }
@@ -1130,11 +1144,20 @@ pub async fn run(
     let deployments = opts.dir.join("deployments");
     std::fs::create_dir_all(&deployments).map_err(SuiteError::io("creating", &deployments))?;
     let index = Mutex::new(RunIndex::planned(settings, plan, run_name));
+    // Sweeps an earlier attempt saw stop climbing early: their levels end there.
+    let stopped = if opts.resume {
+        RunIndex::read(&opts.dir).map(|i| i.stopped_sweeps()).unwrap_or_default()
+    } else {
+        BTreeMap::new()
+    };
     if opts.resume {
         // Keep what an earlier attempt found out about finished sweeps.
         let mut i = index.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for s in plan.groups().flat_map(|g| &g.sweeps) {
-            if sweep_done(settings, &opts.dir, s, plan.repeat) {
+            if let Some((status, why)) = stopped.get(&s.stem) {
+                i.set(&s.stem, *status, None);
+                i.stopped(&s.stem, why.clone());
+            } else if sweep_done(settings, &opts.dir, s, plan.repeat) {
                 i.set(&s.stem, SweepStatus::Complete, None);
             }
         }
@@ -1153,7 +1176,7 @@ pub async fn run(
                 repeats: if plan.rounds > 1 { k..=k } else { 1..=plan.repeat },
                 reach: (k > 1).then(|| first_round_reach(&opts.dir, stage, plan.repeat)),
             };
-            if opts.resume && round_done(&opts.dir, stage, plan, &round) {
+            if opts.resume && round_done(&opts.dir, stage, plan, &round, &stopped) {
                 for group in &stage.groups {
                     on_event(Event::Skipped(group));
                     for s in &group.sweeps {

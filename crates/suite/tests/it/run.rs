@@ -267,6 +267,66 @@ fn each_repeat_on_fresh_deployments_deploys_the_stage_again_and_resumes_by_round
 }
 
 #[test]
+fn a_resumed_run_does_not_deploy_again_a_sweep_that_stopped_climbing() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Two requests at a time, 10 ms each: 200 req/s from c=2 on, p99 past the 60 ms SLA at c=16.
+    let server = server::start_capped(2, Duration::from_millis(10));
+    let config = SuiteConfig::load(&mini()).unwrap();
+    let list = [
+        "--profile",
+        "quick",
+        "--workload",
+        "capped",
+        "--variant",
+        "slow",
+        "--sweep",
+        "climb=1,2,4,8,16,32,64",
+        "--repeat",
+        "2",
+        "--same-deployment",
+    ];
+    let settings = Settings::new(&config, &args(&list)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r6");
+    let mut opts = options(&dir, &server.url(), &config);
+    let plan = Plan::new(&settings, &opts.variants, &opts.catalog).unwrap();
+    let run = |opts: &RunOptions| {
+        let seen = Mutex::new(Vec::new());
+        let outcome = runtime()
+            .block_on(suite::run(&settings, &plan, "r6", opts, &loadgen::CancellationToken::new(), &|e| {
+                match e {
+                    Event::Deploying { .. } => seen.lock().unwrap().push("deploy".to_string()),
+                    Event::Level { result, resumed: false, .. } => {
+                        seen.lock().unwrap().push(result.label.clone())
+                    }
+                    Event::Skipped(g) => seen.lock().unwrap().push(format!("skip {}", g.key)),
+                    _ => {}
+                }
+            }))
+            .unwrap();
+        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+        seen.into_inner().unwrap()
+    };
+    let first = run(&opts);
+    let index = read_index(&dir);
+    let sweep = &index.sweeps[0];
+    let why = sweep.stopped.clone().unwrap_or_else(|| panic!("stopped early: {first:?}"));
+    assert!(!first.iter().any(|l| l.starts_with("c64")), "{first:?}");
+    assert_eq!(sweep.status, SweepStatus::Complete);
+    // Resumed: nothing deployed or measured again, and the index still says where and why it
+    // stopped.
+    opts.resume = true;
+    let again = run(&opts);
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert!(again[0].starts_with("skip "), "{again:?}");
+    let index = read_index(&dir);
+    assert_eq!(
+        (index.sweeps[0].status, index.sweeps[0].stopped.as_deref()),
+        (SweepStatus::Complete, Some(&*why))
+    );
+}
+
+#[test]
 fn an_unstable_level_is_measured_again_and_its_first_attempt_kept() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     // A machine slowing down by 30% a second: no window on it is one steady state.
