@@ -20,8 +20,8 @@ all output tokens / (last completion - first send); TTFT and TPOT are means.
   `cold_start_ms`, fitted with the rest); the other rows, and every served
   engine unless told, start warm.
 - `python -m llm_sim.calibrate` prints target vs simulated per row; `--fit`
-  fits the cost and frontend terms and the cold start (Nelder-Mead, minimising
-  the largest relative error of the fifteen figures); `--measure --time-factor F` also starts the standalone
+  fits the cost and frontend terms and the cold start (Nelder-Mead on a smooth
+  12-norm of the fifteen relative errors, then on the largest of them); `--measure --time-factor F` also starts the standalone
   server at time factor F and measures it.
 """
 
@@ -315,10 +315,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.measure:
         port = _free_port()
         model = settings.vllm_model()
-        measured = args.concurrency or list(rows)
-        # One server for every row, as the original ran one `vllm serve`: cold
-        # for its first row only when that is the original's first.
-        first_cold = cold if measured[0] == next(iter(targets())) else 0.0
+        # One server for every row, in the original's order, as it ran one
+        # `vllm serve`: cold when its first row is the original's first.
+        asked = args.concurrency or list(rows)
+        measured = [c for c in rows if c in asked]
+        first_cold = cold if measured and measured[0] == next(iter(targets())) else 0.0
         served = replace(params, time_factor=args.time_factor, cold_start_ms=first_cold)
         flags = [
             f"--{k.replace('_', '-')}={v}"
