@@ -89,7 +89,9 @@ def test_a_cold_start_is_paid_by_the_first_step_only():
     assert [d.duration_ms for d in decodes] == [pytest.approx(2.5)] * 2
     s.add(Sequence("b", 100, 1))
     (again,) = run(s)
-    assert again.duration_ms == pytest.approx(2.0 + 0.01 * 100), "warm after its first step"
+    assert again.duration_ms == pytest.approx(2.0 + 0.01 * 100), (
+        "warm after its first step"
+    )
     with pytest.raises(ValueError):
         EngineParams(cold_start_ms=-1.0)
 

@@ -144,7 +144,9 @@ def row_params(params: EngineParams, concurrency: int, cold_ms: float) -> Engine
     return replace(params, cold_start_ms=cold_ms if concurrency == first else 0.0)
 
 
-def simulate_row(params: EngineParams, concurrency: int, cold_ms: float | None = None) -> Result:
+def simulate_row(
+    params: EngineParams, concurrency: int, cold_ms: float | None = None
+) -> Result:
     """The original's row at `concurrency`, simulated (`row_params`)."""
     cold = cold_start_ms() if cold_ms is None else cold_ms
     return simulate(row_params(params, concurrency, cold), Workload(concurrency))
@@ -306,7 +308,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.fit:
         params, cold = fit(params, cold)
         print(
-            "fitted:", params, f"cold_start_ms={cold:.1f}",
+            "fitted:",
+            params,
+            f"cold_start_ms={cold:.1f}",
             f"worst error {worst_error(params, cold):.1%}",
         )
     rows = {c: {"target": t} for c, t in targets().items()}

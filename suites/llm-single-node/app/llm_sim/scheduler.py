@@ -54,7 +54,12 @@ class EngineParams:
                 "max_num_seqs, max_num_batched_tokens, max_model_len must be >= 1"
             )
         costs = (self.base_ms, self.per_decode_seq_ms, self.per_prefill_token_ms)
-        extra = (self.intake_ms, self.emit_ms_per_token, self.cold_start_ms, self.jitter)
+        extra = (
+            self.intake_ms,
+            self.emit_ms_per_token,
+            self.cold_start_ms,
+            self.jitter,
+        )
         if min(*costs, *extra) < 0:
             raise ValueError("costs and jitter must be >= 0")
         if self.time_factor <= 0:
