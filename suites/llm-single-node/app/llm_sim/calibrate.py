@@ -166,13 +166,18 @@ FITTED = (
 )
 
 
-def worst_error(params: EngineParams, cold_ms: float | None = None) -> float:
-    """The largest relative error of the fifteen figures (five rows, three metrics)."""
-    return max(
-        abs(e)
+def all_errors(params: EngineParams, cold_ms: float | None = None) -> list[float]:
+    """The relative errors of the fifteen figures (five rows, three metrics)."""
+    return [
+        e
         for c, t in targets().items()
         for e in errors(simulate_row(params, c, cold_ms), t).values()
-    )
+    ]
+
+
+def worst_error(params: EngineParams, cold_ms: float | None = None) -> float:
+    """The largest relative error of the fifteen figures."""
+    return max(abs(e) for e in all_errors(params, cold_ms))
 
 
 def fit(
@@ -189,21 +194,13 @@ def fit(
         fitted = replace(params, **{name: float(v) for name, v in zip(FITTED, x)})
         return fitted, float(x[-1])
 
-    def all_errors(x) -> list[float]:
-        p, cold = at(x)
-        return [
-            e
-            for c, t in targets().items()
-            for e in errors(simulate_row(p, c, cold), t).values()
-        ]
-
     def norm(x) -> float:
         if min(x) < 0:
             return float("inf")
-        return sum(abs(e) ** 12 for e in all_errors(x)) ** (1 / 12)
+        return sum(abs(e) ** 12 for e in all_errors(*at(x))) ** (1 / 12)
 
     def largest(x) -> float:
-        return float("inf") if min(x) < 0 else max(abs(e) for e in all_errors(x))
+        return float("inf") if min(x) < 0 else worst_error(*at(x))
 
     x0 = [getattr(params, name) for name in FITTED] + [cold_ms]
     smooth = minimize(norm, x0, method="Nelder-Mead", options={"maxfev": max_evals})
