@@ -24,8 +24,9 @@ pub struct Server {
     _rt: tokio::runtime::Runtime,
 }
 
-/// How long the server takes per request: `base` x `factor` x (1 + `drift` x seconds since
-/// `since`), so two servers made with the same `since` drift alike (a machine slowing down).
+/// How long the server takes per request: `base` x `factor` x e^(`drift` x seconds since
+/// `since`), so two servers made with the same `since` drift alike (a machine slowing down at a
+/// steady rate: the log of its speed falls linearly, which an ABBA order cancels).
 #[derive(Clone, Copy)]
 pub struct Speed {
     pub base: Duration,
@@ -36,7 +37,7 @@ pub struct Speed {
 
 impl Speed {
     fn delay(&self) -> Duration {
-        self.base.mul_f64(self.factor * (1.0 + self.drift * self.since.elapsed().as_secs_f64()))
+        self.base.mul_f64(self.factor * (self.drift * self.since.elapsed().as_secs_f64()).exp())
     }
 }
 
