@@ -2,6 +2,7 @@
 virtual time; the real-time engine against the virtual-time simulation."""
 
 import asyncio
+import dataclasses
 import json
 import statistics
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from llm_sim import settings
 from llm_sim.calibrate import (
+    DRAWS,
     METRICS,
     Workload,
     cold_start_ms,
@@ -47,7 +49,20 @@ def test_the_tolerance_is_the_target_and_only_the_first_row_is_cold():
     # One slow first step: the first wave's first tokens wait for it, nothing else does.
     assert cold.mean_ttft_ms > warm.mean_ttft_ms + cold_start_ms() * first / 1024 * 0.9
     assert cold.mean_tpot_ms == pytest.approx(warm.mean_tpot_ms, rel=0.01)
-    assert simulate_row(params, second) == simulate(params, Workload(second))
+    draws = [simulate(params, Workload(second, seed=s)) for s in range(DRAWS)]
+    mean = {m: statistics.fmean(getattr(r, m) for r in draws) for m in METRICS}
+    assert dataclasses.asdict(simulate_row(params, second)) == pytest.approx(mean)
+
+
+def test_a_client_turnaround_is_drawn_and_never_zero():
+    # Each request reaches the engine some time after its send, drawn per request: two
+    # draws differ, and one with no turnaround at all (the instant of the last token)
+    # is not what any client does.
+    params = settings.engine_params()
+    a, b = (simulate(params, Workload(256, seed=s)) for s in (0, 1))
+    assert a != b
+    instant = simulate(params, Workload(256, turnaround_ms=0.0))
+    assert instant.mean_ttft_ms < min(a.mean_ttft_ms, b.mean_ttft_ms)
 
 
 @pytest.mark.skipif(
