@@ -166,14 +166,22 @@ def row_params(params: EngineParams, concurrency: int, cold_ms: float) -> Engine
 DRAWS = 6
 
 
+def row_draws(
+    params: EngineParams, concurrency: int, cold_ms: float | None = None
+) -> list[Result]:
+    """The original's row at `concurrency`, simulated (`row_params`) once for
+    each of `DRAWS` draws of the clients' turnaround times."""
+    cold = cold_start_ms() if cold_ms is None else cold_ms
+    engine = row_params(params, concurrency, cold)
+    return [simulate(engine, Workload(concurrency, seed=s)) for s in range(DRAWS)]
+
+
 def simulate_row(
     params: EngineParams, concurrency: int, cold_ms: float | None = None
 ) -> Result:
-    """The original's row at `concurrency`, simulated (`row_params`): each
-    metric's mean over `DRAWS` draws of the clients' turnaround times."""
-    cold = cold_start_ms() if cold_ms is None else cold_ms
-    engine = row_params(params, concurrency, cold)
-    runs = [simulate(engine, Workload(concurrency, seed=s)) for s in range(DRAWS)]
+    """The original's row at `concurrency`: each metric's mean over its draws
+    (`row_draws`)."""
+    runs = row_draws(params, concurrency, cold_ms)
     return Result(*(statistics.fmean(getattr(r, m) for r in runs) for m in METRICS))
 
 
@@ -208,14 +216,11 @@ def worst_error(params: EngineParams, cold_ms: float | None = None) -> float:
 def draw_errors(params: EngineParams, cold_ms: float | None = None) -> list[float]:
     """The relative errors of the fifteen figures in each of `DRAWS` draws of
     the clients' turnaround times (one served run is one such draw)."""
-    cold = cold_start_ms() if cold_ms is None else cold_ms
     return [
         e
         for c, t in targets().items()
-        for s in range(DRAWS)
-        for e in errors(
-            simulate(row_params(params, c, cold), Workload(c, seed=s)), t
-        ).values()
+        for r in row_draws(params, c, cold_ms)
+        for e in errors(r, t).values()
     ]
 
 
