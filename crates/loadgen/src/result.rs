@@ -149,12 +149,16 @@ pub struct Stability {
     /// the mean, by batch means (as an adaptive window computes it, see
     /// [`crate::Window::Adaptive`]); `None` under two seconds.
     pub throughput_half_width: Option<f64>,
-    /// Relative change of per-point median latency over the window, as `throughput_trend`.
+    /// Relative change of per-point median latency over the window, as `throughput_trend` but along
+    /// a robust line (the Theil-Sen slope, judged by the Mann-Kendall test): one slow second
+    /// moves it little.
     pub p50_trend: Option<f64>,
     /// Coefficient of variation of per-point p99 latency (reported, not judged: tails vary from
     /// second to second by nature).
     pub p99_cv: Option<f64>,
-    /// Relative change of per-point p99 latency over the window, as `throughput_trend`.
+    /// Relative change of per-point p99 latency over the window, as `throughput_trend` but along
+    /// a robust line (the Theil-Sen slope, judged by the Mann-Kendall test): one slow second
+    /// moves it little.
     pub p99_trend: Option<f64>,
     /// Whether there were enough points to judge.
     pub judged: bool,
