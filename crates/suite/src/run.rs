@@ -203,40 +203,88 @@ fn in_doubt(r: &LevelResult) -> bool {
     r.client.bound || r.stability.as_ref().is_some_and(|s| !s.stable)
 }
 
-/// The levels of a scouted sweep that can be the peak, to be measured in full: those whose
-/// scouting p99 is within the SLA or over it by at most the scout's margin, and whose
-/// throughput interval reaches the best throughput within the SLA (each interval's half-width
-/// at least the scout's target). With none in reach of the SLA, the first level, so that the
-/// sweep has one full measurement.
+/// How high a scouting level's throughput may really be: its throughput with the half-width of
+/// its interval added (at least the scout's target, as a short window's own interval is itself
+/// uncertain).
+fn reach(w: &WorkloadDef, r: &LevelResult, sc: &Scout) -> f64 {
+    let (thr, _) = figures(w, r);
+    let hw = r.stability.as_ref().and_then(|s| s.throughput_half_width).unwrap_or(sc.target);
+    thr * (1.0 + hw.max(sc.target))
+}
+
+/// The levels of a scouted sweep that can be the peak, to be measured in full, highest user
+/// count first: those whose scouting p99 is within the SLA or over it by at most the scout's
+/// margin, and whose throughput interval ([`reach`]) reaches the best throughput within the SLA.
+/// With none in reach of the SLA, the first level, so that the sweep has one full measurement.
+/// Highest first because within the SLA throughput grows with the users: the highest candidate
+/// is the likeliest peak, and once measured in full it rules out the others that cannot reach
+/// it ([`still_possible`]).
 fn candidates(w: &WorkloadDef, scouted: &[(u32, LevelResult)], sc: &Scout, max_error_rate: f64) -> Vec<u32> {
-    let rows: Vec<(u32, f64, f64, Option<f64>)> = scouted
+    let ok = |r: &LevelResult| r.valid && r.error_rate() <= max_error_rate;
+    let best = scouted
         .iter()
-        .filter(|(_, r)| r.valid && r.error_rate() <= max_error_rate)
-        .map(|(u, r)| {
-            let (thr, p99) = figures(w, r);
-            let hw = r.stability.as_ref().and_then(|s| s.throughput_half_width).unwrap_or(sc.target);
-            (*u, thr, hw.max(sc.target), p99)
-        })
-        .collect();
-    let best = rows
-        .iter()
-        .filter(|(_, _, _, p99)| within(w.sla_p99_ms, *p99, 0.0))
-        .map(|(_, thr, _, _)| *thr)
+        .filter(|(_, r)| ok(r) && within(w.sla_p99_ms, figures(w, r).1, 0.0))
+        .map(|(_, r)| figures(w, r).0)
         .fold(0.0, f64::max);
-    let mut c: Vec<u32> = rows
+    let mut c: Vec<u32> = scouted
         .iter()
-        .filter(|(_, thr, hw, p99)| within(w.sla_p99_ms, *p99, sc.p99_margin) && thr * (1.0 + hw) >= best)
-        .map(|(u, ..)| *u)
+        .filter(|(_, r)| {
+            ok(r) && within(w.sla_p99_ms, figures(w, r).1, sc.p99_margin) && reach(w, r, sc) >= best
+        })
+        .map(|(u, _)| *u)
         .collect();
     if c.is_empty() {
         c.extend(scouted.first().map(|(u, _)| *u));
     }
+    c.sort_unstable_by(|a, b| b.cmp(a));
     c
 }
 
+/// What a level measured in full counts as, as the report counts it: every repeat valid, those
+/// in doubt left out while half remain; the mean throughput and the median p99. `None` when it
+/// cannot be a peak.
+fn full_figures(w: &WorkloadDef, rs: &[LevelResult], max_error_rate: f64) -> Option<(f64, Option<f64>)> {
+    if rs.is_empty() || !rs.iter().all(|r| r.valid && r.error_rate() <= max_error_rate) {
+        return None;
+    }
+    let steady: Vec<&LevelResult> = rs.iter().filter(|r| !in_doubt(r)).collect();
+    if steady.is_empty() || steady.len() * 2 < rs.len() {
+        return None;
+    }
+    let figs: Vec<(f64, Option<f64>)> = steady.iter().map(|r| figures(w, r)).collect();
+    let thr = figs.iter().map(|f| f.0).sum::<f64>() / figs.len() as f64;
+    let mut p99s: Vec<f64> = figs.iter().filter_map(|f| f.1).collect();
+    p99s.sort_by(f64::total_cmp);
+    let p99 = match p99s.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(p99s[n / 2]),
+        n => Some((p99s[n / 2 - 1] + p99s[n / 2]) / 2.0),
+    };
+    Some((thr, p99))
+}
+
+/// Whether a candidate ([`candidates`]) can still be the peak after the levels measured in full
+/// so far: its scouting throughput interval ([`reach`]) reaches the best of them within the SLA.
+/// A candidate that cannot is not measured in full: a full measurement would have to beat its
+/// scouting one by more than the interval to matter.
+fn still_possible(
+    w: &WorkloadDef,
+    scouted: &LevelResult,
+    full: &BTreeMap<u32, Vec<LevelResult>>,
+    sc: &Scout,
+    max_error_rate: f64,
+) -> bool {
+    let best = full
+        .values()
+        .filter_map(|rs| full_figures(w, rs, max_error_rate))
+        .filter(|(_, p99)| within(w.sla_p99_ms, *p99, 0.0))
+        .map(|(thr, _)| thr)
+        .fold(0.0, f64::max);
+    reach(w, scouted, sc) >= best
+}
+
 /// The level that is the peak now, when only its scouting level says so: each level measured
-/// in full counts by its repeats (as the report counts them: every repeat valid, those in
-/// doubt left out while half remain, p99 the median), the others by their scouting level.
+/// in full counts by its repeats ([`full_figures`]), the others by their scouting level.
 fn scouted_peak(
     w: &WorkloadDef,
     scouted: &[(u32, LevelResult)],
@@ -247,25 +295,10 @@ fn scouted_peak(
     let mut best: Option<(f64, u32, bool)> = None;
     for (u, r) in scouted {
         let (thr, p99, only_scouted) = match full.get(u) {
-            Some(rs) => {
-                if rs.is_empty() || !rs.iter().all(ok) {
-                    continue;
-                }
-                let steady: Vec<&LevelResult> = rs.iter().filter(|r| !in_doubt(r)).collect();
-                if steady.is_empty() || steady.len() * 2 < rs.len() {
-                    continue;
-                }
-                let figs: Vec<(f64, Option<f64>)> = steady.iter().map(|r| figures(w, r)).collect();
-                let thr = figs.iter().map(|f| f.0).sum::<f64>() / figs.len() as f64;
-                let mut p99s: Vec<f64> = figs.iter().filter_map(|f| f.1).collect();
-                p99s.sort_by(f64::total_cmp);
-                let p99 = match p99s.len() {
-                    0 => None,
-                    n if n % 2 == 1 => Some(p99s[n / 2]),
-                    n => Some((p99s[n / 2 - 1] + p99s[n / 2]) / 2.0),
-                };
-                (thr, p99, false)
-            }
+            Some(rs) => match full_figures(w, rs, max_error_rate) {
+                Some((thr, p99)) => (thr, p99, false),
+                None => continue,
+            },
             None if ok(r) => {
                 let (thr, p99) = figures(w, r);
                 (thr, p99, true)
@@ -725,9 +758,10 @@ impl Ctx<'_> {
 
     /// Sweep `i` of every group, scouted first: every level measured once with the scout's short
     /// bounds, climbing until past saturation; then, per group, the levels that can be the peak
-    /// ([`candidates`]) measured in full, every repeat, and again any level that the full
-    /// measurements leave as the peak on its scouting level alone ([`scouted_peak`]), until the
-    /// peak is a level measured in full. A scouting level that was not measured in full stands
+    /// ([`candidates`]) measured in full, every repeat, highest first and each only while it can
+    /// still be the peak ([`still_possible`]), and again any level that the full measurements
+    /// leave as the peak on its scouting level alone ([`scouted_peak`]), until the peak is a
+    /// level measured in full. A scouting level that was not measured in full stands
     /// for its level (its file, marked `scout`: shown, never a peak). Why the climb stopped,
     /// when it stopped early.
     async fn scout_and_measure(
@@ -778,39 +812,52 @@ impl Ctx<'_> {
                 break;
             }
         }
-        // The levels that can be the peak, in full; then any that is the peak on its scouting
-        // level alone, until none is.
+        // The levels that can be the peak in full, one at a time per group, highest first, each
+        // only while it can still be the peak; then any that is the peak on its scouting level
+        // alone, until none is.
+        let max_error_rate = self.settings.max_error_rate;
         let mut full: Vec<BTreeMap<u32, Vec<LevelResult>>> = vec![BTreeMap::new(); live.len()];
-        let mut next: Vec<Vec<u32>> = (0..live.len())
+        let mut queue: Vec<Vec<u32>> = (0..live.len())
             .map(|g| match live[g].gone {
                 Some(_) => Vec::new(),
-                None => candidates(w, &scouted[g], sc, self.settings.max_error_rate),
+                None => candidates(w, &scouted[g], sc, max_error_rate),
             })
             .collect();
-        while next.iter().any(|n| !n.is_empty()) {
-            let steps = next.iter().map(Vec::len).max().unwrap_or(0);
-            for step in 0..steps {
-                for k in 1..=repeats {
-                    let order = abba(turn, live.len());
-                    for g in order {
-                        let Some(&users) = next[g].get(step) else { continue };
-                        let sweep = &live[g].group.sweeps[i];
-                        let lv = level(self.settings, sweep, users, k, repeats);
-                        let measured = self.trial(&mut live[g], i, &workloads[g], &lv, false).await?;
-                        // An entry even when the deployment is gone (nothing measured), so that
-                        // the level is not asked for again.
-                        full[g].entry(users).or_default().extend(measured);
+        loop {
+            let mut picks: Vec<Option<u32>> = vec![None; live.len()];
+            for (g, pick) in picks.iter_mut().enumerate() {
+                if live[g].gone.is_some() {
+                    continue;
+                }
+                while !queue[g].is_empty() && pick.is_none() {
+                    let users = queue[g].remove(0);
+                    let possible = scouted[g]
+                        .iter()
+                        .find(|(u, _)| *u == users)
+                        .is_some_and(|(_, r)| still_possible(w, r, &full[g], sc, max_error_rate));
+                    if !full[g].contains_key(&users) && possible {
+                        *pick = Some(users);
                     }
                 }
+                if pick.is_none() {
+                    *pick = scouted_peak(w, &scouted[g], &full[g], max_error_rate)
+                        .filter(|u| !full[g].contains_key(u));
+                }
             }
-            for (g, n) in next.iter_mut().enumerate() {
-                *n = match live[g].gone {
-                    Some(_) => Vec::new(),
-                    None => scouted_peak(w, &scouted[g], &full[g], self.settings.max_error_rate)
-                        .filter(|u| !full[g].contains_key(u))
-                        .into_iter()
-                        .collect(),
-                };
+            if picks.iter().all(Option::is_none) {
+                break;
+            }
+            for k in 1..=repeats {
+                let order = abba(turn, live.len());
+                for g in order {
+                    let Some(users) = picks[g] else { continue };
+                    let sweep = &live[g].group.sweeps[i];
+                    let lv = level(self.settings, sweep, users, k, repeats);
+                    let measured = self.trial(&mut live[g], i, &workloads[g], &lv, false).await?;
+                    // An entry even when the deployment is gone (nothing measured), so that
+                    // the level is not asked for again.
+                    full[g].entry(users).or_default().extend(measured);
+                }
             }
         }
         for (g, l) in live.iter().enumerate() {
@@ -1217,7 +1264,98 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
-    use super::Climb;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use loadgen::LevelResult;
+
+    use super::{Climb, candidates, scouted_peak, still_possible};
+    use crate::config::WorkloadDef;
+    use crate::settings::Scout;
+
+    fn workload() -> WorkloadDef {
+        toml::from_str(
+            r#"
+            name = "unary"
+            app = "unary"
+            sla_p99_ms = 200.0
+            sweep = "unary"
+            request = { protocol = "http", path = "/" }
+            "#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn scout() -> Scout {
+        Scout {
+            min_warmup: Duration::from_secs(1),
+            max_warmup: Duration::from_secs(4),
+            min_duration: Duration::from_secs(3),
+            max_duration: Duration::from_secs(8),
+            target: 0.1,
+            p99_margin: 0.25,
+        }
+    }
+
+    /// A measured level of `users` with this throughput and p99 (scouted or in full).
+    fn level(users: u32, rps: f64, p99: f64, scout: bool) -> (u32, LevelResult) {
+        let json = serde_json::json!({
+            "schema": "servebench.level/1", "label": format!("c{users}"), "protocol": "http",
+            "target": "http://127.0.0.1:8000/", "headers": [],
+            "schedule": {"mode": "closed", "users": users, "think_time_ms": 0},
+            "phases": {"warmup_s": 4.0, "window_s": 8.0, "window_requests": null, "cooldown_s": 2.0},
+            "started_at": "2026-12-02T12:00:00Z",
+            "counts": {"issued": 800, "ok": 800, "errors": 0, "completed_in_window": 800,
+                       "late_sends": 0, "unsent": 0, "reconnects": 0, "events": 0},
+            "throughput_rps": rps, "events_per_s": null,
+            "latency_ms": {"count": 800, "mean": p99 / 2.0, "min": 1.0, "p50": p99 / 2.0, "p90": p99 * 0.8,
+                           "p95": p99 * 0.9, "p99": p99, "p999": p99, "max": p99, "stdev": 1.0},
+            "ttfb_ms": null, "first_event_ms": null, "event_gap_ms": null, "send_delay_ms": null,
+            "tpot_ms": null, "tokens": null, "slo": null, "goodput_rps": null,
+            "errors": {"connect": 0, "timeout": 0, "status": 0, "body": 0, "protocol": 0, "stream": 0, "unsent": 0},
+            "status_codes": {}, "error_samples": [], "series": [],
+            "client": {"cpu": 0.1, "cores": 2, "lag_p99_ms": 0.3, "lag_max_ms": 1.0, "bound": false, "reasons": []},
+            "scout": scout
+        });
+        (users, serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    #[test]
+    fn candidates_come_highest_first_and_drop_out_once_a_full_level_beats_their_reach() {
+        // The scouted run of 2026-12-02 (scouted-3), baseline: c8's scouting p99 is past the
+        // 200 ms SLA by less than the 25% margin; c4's throughput cannot reach c2's.
+        let w = workload();
+        let sc = scout();
+        let scouted = vec![
+            level(1, 58.3, 36.0, true),
+            level(2, 62.3, 56.0, true),
+            level(4, 56.2, 135.0, true),
+            level(8, 62.2, 234.0, true),
+            level(16, 70.0, 300.0, true),
+        ];
+        assert_eq!(candidates(&w, &scouted, &sc, 0.01), vec![8, 2, 1]);
+        // c8 in full first: 79.7 rps, p99 158 ms. Neither c2's scouting interval (62.3 + 10%)
+        // nor c1's reaches it: measured in full they would have to beat their scouting windows
+        // by over 10%, so they are not (that run measured both, 88 s of its 439 s), and the
+        // peak is c8's full measurement.
+        let mut full = BTreeMap::new();
+        full.insert(8, vec![level(8, 79.7, 158.0, false).1]);
+        assert!(!still_possible(&w, &scouted[1].1, &full, &sc, 0.01));
+        assert!(!still_possible(&w, &scouted[0].1, &full, &sc, 0.01));
+        assert_eq!(scouted_peak(&w, &scouted, &full, 0.01), None);
+        // Had c8 come out at 66 rps, c2 could still be the peak, and is measured.
+        full.insert(8, vec![level(8, 66.0, 158.0, false).1]);
+        assert!(still_possible(&w, &scouted[1].1, &full, &sc, 0.01));
+        // ... as it is when c8 in full is past the SLA (it does not count as a best).
+        full.insert(8, vec![level(8, 90.0, 230.0, false).1]);
+        assert!(still_possible(&w, &scouted[1].1, &full, &sc, 0.01));
+        assert_eq!(scouted_peak(&w, &scouted, &full, 0.01), Some(2));
+        // Nothing in full yet: every candidate is possible.
+        assert!(still_possible(&w, &scouted[1].1, &BTreeMap::new(), &sc, 0.01));
+        // No level in reach of the SLA: the first, so that the sweep has one full measurement.
+        let far = vec![level(1, 50.0, 400.0, true), level(2, 60.0, 800.0, true)];
+        assert_eq!(candidates(&w, &far, &sc, 0.01), vec![1]);
+    }
 
     #[test]
     fn a_climb_stops_at_saturation_or_far_past_the_sla() {

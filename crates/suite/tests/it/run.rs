@@ -446,6 +446,9 @@ fn a_scouted_sweep_measures_in_full_only_the_levels_that_can_be_the_peak() {
     assert!(full.contains(&"c2"), "{seen:?}");
     assert!(!full.contains(&"c1"), "{seen:?}");
     assert!(full.len() < scouted.len(), "{seen:?}");
+    // Highest first: the likeliest peak, which can rule out the others.
+    let users = |l: &str| l.trim_start_matches('c').parse::<u32>().unwrap();
+    assert!(full.windows(2).all(|p| users(p[0]) > users(p[1])), "{seen:?}");
     let read = |label: &str| loadgen::read_level(&folder.join(format!("level_{label}.json"))).unwrap();
     assert!(read("c1").scout);
     assert!(!read("c2").scout);
@@ -468,8 +471,10 @@ fn a_scouted_sweep_measures_in_full_only_the_levels_that_can_be_the_peak() {
 
     // Resumed, it measures nothing again: the scouting levels and the full ones are read back,
     // and a level file that copies a scouting level is not taken for a full measurement.
-    let before: Vec<(String, bool)> =
+    // (Read back in the order of the user list; measured, highest first.)
+    let mut before: Vec<(String, bool)> =
         seen.iter().map(|s| (s.clone(), true)).filter(|(s, _)| s.starts_with("full")).collect();
+    before.sort();
     let mut opts = opts;
     opts.resume = true;
     let again = Mutex::new(Vec::new());
@@ -483,7 +488,9 @@ fn a_scouted_sweep_measures_in_full_only_the_levels_that_can_be_the_peak() {
         .unwrap();
     let again = again.into_inner().unwrap();
     assert!(again.iter().all(|(_, resumed)| *resumed), "{again:?}");
-    let full_again: Vec<(String, bool)> = again.into_iter().filter(|(s, _)| s.starts_with("full")).collect();
+    let mut full_again: Vec<(String, bool)> =
+        again.into_iter().filter(|(s, _)| s.starts_with("full")).collect();
+    full_again.sort();
     assert_eq!(full_again, before);
     assert!(read("c1").scout && !read("c2").scout);
 }
