@@ -11,9 +11,11 @@ use crate::record::{SecondBucket, new_histogram, us_to_ms};
 use crate::result::Stability;
 
 /// The fewest points (seconds, or bins of seconds at low throughput, see [`MIN_PER_POINT`])
-/// that are judged: a coefficient of variation or a slope from fewer says little, and with five
-/// the slope's t-test has three degrees of freedom. A shorter window is *too short to judge*
-/// (`judged: false`), not unstable.
+/// that are judged: a coefficient of variation or a slope from fewer says little. With five,
+/// the throughput slope's t-test has three degrees of freedom, and the latency trends' Mann-Kendall
+/// test calls a drift only when all five points move one way (so short windows, such as a
+/// scout's, rarely flag a latency drift: a drift flagged there is a clear one). A shorter window
+/// is *too short to judge* (`judged: false`), not unstable.
 pub const MIN_POINTS: usize = 5;
 
 /// A stretch of whole seconds in which nothing completed is a stall when the window's mean rate
@@ -47,8 +49,8 @@ pub const TREND_MAX: f64 = 0.15;
 
 /// The same for per-point latency, its median and its p99 each (and a change under
 /// [`P99_SLACK_MS`] is never a drift), along a robust line: the Theil-Sen slope, significant by
-/// the Mann-Kendall test, so that one slow second is not taken for a drift. Latency moves more than throughput from second to second,
-/// so the limit is wider; a latency that rose by a quarter over the window is a drift (a queue
+/// the Mann-Kendall test, so that one slow second is not taken for a drift. Latency moves more
+/// than throughput from second to second, so the limit is wider; a latency that rose by a quarter over the window is a drift (a queue
 /// that builds, a leak) whatever the throughput did: in an open loop, whose throughput is the
 /// arrival rate while the server keeps up, latency is the only sign. The median is the steadier
 /// sign; the p99 of a second rests on its slowest few requests and is judged too, for a tail that

@@ -204,13 +204,22 @@ fn in_doubt(r: &LevelResult) -> bool {
 }
 
 /// How high a scouting level's throughput may really be: its throughput with the half-width of
-/// its interval added (at least the scout's target, as a short window's own interval is itself
-/// uncertain).
-fn reach(w: &WorkloadDef, r: &LevelResult, sc: &Scout) -> f64 {
+/// its interval added, at least `floor` (a short window's own interval is itself uncertain).
+fn reach(w: &WorkloadDef, r: &LevelResult, floor: f64) -> f64 {
     let (thr, _) = figures(w, r);
-    let hw = r.stability.as_ref().and_then(|s| s.throughput_half_width).unwrap_or(sc.target);
-    thr * (1.0 + hw.max(sc.target))
+    let hw = r.stability.as_ref().and_then(|s| s.throughput_half_width).unwrap_or(floor);
+    thr * (1.0 + hw.max(floor))
 }
+
+/// How many scout's targets (10% in the spec profile) a candidate's scouting throughput is given
+/// when it is compared with a level measured in full ([`still_possible`]), where it is compared
+/// with other scouting levels at one. A scouting window is short and its warm-up shorter, so a
+/// full measurement is not like for like with it: on the 2-core machine (the five scouted runs
+/// of 2026-12-02) levels in full differed from their own scouting windows by -18% to +98%, most
+/// of them upward. Two targets still leave out scouted-3's baseline c2 and c1 after c8 (in full,
+/// 79.7 rps; their own full measurements, taken by the earlier rule, came out at 61.6 and 47.6)
+/// and scouted-4's all-on c16 and c4 after c32.
+const FULL_REACH_TARGETS: f64 = 2.0;
 
 /// The levels of a scouted sweep that can be the peak, to be measured in full, highest user
 /// count first: those whose scouting p99 is within the SLA or over it by at most the scout's
@@ -229,7 +238,7 @@ fn candidates(w: &WorkloadDef, scouted: &[(u32, LevelResult)], sc: &Scout, max_e
     let mut c: Vec<u32> = scouted
         .iter()
         .filter(|(_, r)| {
-            ok(r) && within(w.sla_p99_ms, figures(w, r).1, sc.p99_margin) && reach(w, r, sc) >= best
+            ok(r) && within(w.sla_p99_ms, figures(w, r).1, sc.p99_margin) && reach(w, r, sc.target) >= best
         })
         .map(|(u, _)| *u)
         .collect();
@@ -264,9 +273,10 @@ fn full_figures(w: &WorkloadDef, rs: &[LevelResult], max_error_rate: f64) -> Opt
 }
 
 /// Whether a candidate ([`candidates`]) can still be the peak after the levels measured in full
-/// so far: its scouting throughput interval ([`reach`]) reaches the best of them within the SLA.
-/// A candidate that cannot is not measured in full: a full measurement would have to beat its
-/// scouting one by more than the interval to matter.
+/// so far: its scouting throughput, with its interval or [`FULL_REACH_TARGETS`] scout's targets
+/// whichever is wider ([`reach`]), reaches the best of them within the SLA. A candidate that
+/// cannot is not measured in full: a full measurement would have to beat its scouting one by
+/// more than that to matter.
 fn still_possible(
     w: &WorkloadDef,
     scouted: &LevelResult,
@@ -280,7 +290,7 @@ fn still_possible(
         .filter(|(_, p99)| within(w.sla_p99_ms, *p99, 0.0))
         .map(|(thr, _)| thr)
         .fold(0.0, f64::max);
-    reach(w, scouted, sc) >= best
+    reach(w, scouted, FULL_REACH_TARGETS * sc.target) >= best
 }
 
 /// The level that is the peak now, when only its scouting level says so: each level measured
@@ -1334,18 +1344,20 @@ mod tests {
             level(16, 70.0, 300.0, true),
         ];
         assert_eq!(candidates(&w, &scouted, &sc, 0.01), vec![8, 2, 1]);
-        // c8 in full first: 79.7 rps, p99 158 ms. Neither c2's scouting interval (62.3 + 10%)
-        // nor c1's reaches it: measured in full they would have to beat their scouting windows
-        // by over 10%, so they are not (that run measured both, 88 s of its 439 s), and the
-        // peak is c8's full measurement.
+        // c8 in full first: 79.7 rps, p99 158 ms. Neither c2's scouting throughput with twice
+        // the scout's target (62.3 + 20%) nor c1's reaches it: measured in full they would have
+        // to beat their scouting windows by over 20%, so they are not (that run measured both,
+        // 88 s of its 439 s: 61.6 and 47.6 rps), and the peak is c8's full measurement.
         let mut full = BTreeMap::new();
         full.insert(8, vec![level(8, 79.7, 158.0, false).1]);
         assert!(!still_possible(&w, &scouted[1].1, &full, &sc, 0.01));
         assert!(!still_possible(&w, &scouted[0].1, &full, &sc, 0.01));
         assert_eq!(scouted_peak(&w, &scouted, &full, 0.01), None);
-        // Had c8 come out at 66 rps, c2 could still be the peak, and is measured.
-        full.insert(8, vec![level(8, 66.0, 158.0, false).1]);
+        // Had c8 come out at 72 rps, c2 could still be the peak (within 20%, though not within
+        // the 10% that candidates are chosen by), and is measured; c1 (58.3 + 20%) is not.
+        full.insert(8, vec![level(8, 72.0, 158.0, false).1]);
         assert!(still_possible(&w, &scouted[1].1, &full, &sc, 0.01));
+        assert!(!still_possible(&w, &scouted[0].1, &full, &sc, 0.01));
         // ... as it is when c8 in full is past the SLA (it does not count as a best).
         full.insert(8, vec![level(8, 90.0, 230.0, false).1]);
         assert!(still_possible(&w, &scouted[1].1, &full, &sc, 0.01));
