@@ -27,20 +27,9 @@ request = function()
   return wrk.format("GET", "/?user_id=" .. math.random(1, 1000))
 end
 EOF
-holder=""
-cleanup() { [ -n "$holder" ] && kill -INT "$holder" 2>/dev/null && wait "$holder" 2>/dev/null; true; }
-trap cleanup EXIT
+. scripts/hold-deployment.sh
 for variant in unoptimized optimized; do
-  "$CARGO_TARGET_DIR/debug/examples/deploy_one" "$variant" cpu recsys --suite=recsys \
-    --arg=recsys.cardinality=10000 --hold >"$out/$variant-deployment.json" 2>"$out/$variant-deploy.log" &
-  holder=$!
-  for _ in $(seq 300); do
-    grep -q "holding" "$out/$variant-deploy.log" && break
-    kill -0 "$holder" 2>/dev/null || { cat "$out/$variant-deploy.log" >&2; exit 1; }
-    sleep 1
-  done
-  # deploy_one prints the deployment's manifest (JSON), then a line with Ray's temp dir.
-  base=$(python3 -c "import json,sys; print(json.JSONDecoder().raw_decode(open(sys.argv[1]).read())[0]['target']['http_base'])" "$out/$variant-deployment.json")
+  hold_deployment "$out" "$variant" "$variant" cpu recsys --suite=recsys --arg=recsys.cardinality=10000
   echo "== $variant at $base"
   for r in $(seq "$rounds"); do
     for u in $users; do
@@ -60,7 +49,7 @@ for variant in unoptimized optimized; do
       done
     done
   done
-  kill -INT "$holder"; wait "$holder" || true; holder=""
+  release_deployment
 done
 python3 - "$out" "$users" "$rounds" <<'EOF' | tee "$out/summary.txt"
 import glob, json, re, statistics, sys

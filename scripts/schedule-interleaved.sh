@@ -27,22 +27,10 @@ cargo build -q -p deploy --example deploy_one
 cargo build -q --release -p features-suite --no-default-features
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-holder=""
-cleanup() { [ -n "$holder" ] && kill -INT "$holder" 2>/dev/null && wait "$holder" 2>/dev/null; true; }
-trap cleanup EXIT
+. scripts/hold-deployment.sh
 for vl in $levels; do
   variant="${vl%%=*}" users="${vl#*=}"
-  "$CARGO_TARGET_DIR/debug/examples/deploy_one" "$variant" 1replica unary --hold \
-    >"$out/$variant-deployment.json" 2>"$out/$variant-deploy.log" &
-  holder=$!
-  for _ in $(seq 300); do
-    grep -q "holding" "$out/$variant-deploy.log" && break
-    kill -0 "$holder" 2>/dev/null || { cat "$out/$variant-deploy.log" >&2; exit 1; }
-    sleep 1
-  done
-  grep -q "holding" "$out/$variant-deploy.log" || { echo "schedule-interleaved: $variant did not come up" >&2; exit 1; }
-  # deploy_one prints the deployment's manifest (JSON), then a line with Ray's temp dir.
-  base=$(python3 -c "import json,sys; print(json.JSONDecoder().raw_decode(open(sys.argv[1]).read())[0]['target']['http_base'])" "$out/$variant-deployment.json")
+  hold_deployment "$out" "$variant" "$variant" 1replica unary
   echo "== $variant c=$users at $base ($(date -u +%H:%M:%S))"
   for r in $(seq "$rounds"); do
     order="fixed adaptive"
@@ -61,7 +49,7 @@ for vl in $levels; do
       echo "   round $r $schedule: $(( $(date +%s) - t0 )) s"
     done
   done
-  kill -INT "$holder"; wait "$holder" || true; holder=""
+  release_deployment
 done
 python3 - "$out" "$levels" "$rounds" <<'EOF' | tee "$out/summary.txt"
 import glob, json, math, statistics, sys

@@ -203,6 +203,11 @@ fn in_doubt(r: &LevelResult) -> bool {
     r.client.bound || r.stability.as_ref().is_some_and(|s| !s.stable)
 }
 
+/// Whether a level can count towards a peak at all: valid, and within the error-rate limit.
+fn usable(r: &LevelResult, max_error_rate: f64) -> bool {
+    r.valid && r.error_rate() <= max_error_rate
+}
+
 /// How high a scouting level's throughput may really be: its throughput with the half-width of
 /// its interval added, at least `floor` (a short window's own interval is itself uncertain).
 fn reach(w: &WorkloadDef, r: &LevelResult, floor: f64) -> f64 {
@@ -229,7 +234,7 @@ const FULL_REACH_TARGETS: f64 = 2.0;
 /// is the likeliest peak, and once measured in full it rules out the others that cannot reach
 /// it ([`still_possible`]).
 fn candidates(w: &WorkloadDef, scouted: &[(u32, LevelResult)], sc: &Scout, max_error_rate: f64) -> Vec<u32> {
-    let ok = |r: &LevelResult| r.valid && r.error_rate() <= max_error_rate;
+    let ok = |r: &LevelResult| usable(r, max_error_rate);
     let best = scouted
         .iter()
         .filter(|(_, r)| ok(r) && within(w.sla_p99_ms, figures(w, r).1, 0.0))
@@ -253,7 +258,7 @@ fn candidates(w: &WorkloadDef, scouted: &[(u32, LevelResult)], sc: &Scout, max_e
 /// in doubt left out while half remain; the mean throughput and the median p99. `None` when it
 /// cannot be a peak.
 fn full_figures(w: &WorkloadDef, rs: &[LevelResult], max_error_rate: f64) -> Option<(f64, Option<f64>)> {
-    if rs.is_empty() || !rs.iter().all(|r| r.valid && r.error_rate() <= max_error_rate) {
+    if rs.is_empty() || !rs.iter().all(|r| usable(r, max_error_rate)) {
         return None;
     }
     let steady: Vec<&LevelResult> = rs.iter().filter(|r| !in_doubt(r)).collect();
@@ -301,7 +306,7 @@ fn scouted_peak(
     full: &BTreeMap<u32, Vec<LevelResult>>,
     max_error_rate: f64,
 ) -> Option<u32> {
-    let ok = |r: &LevelResult| r.valid && r.error_rate() <= max_error_rate;
+    let ok = |r: &LevelResult| usable(r, max_error_rate);
     let mut best: Option<(f64, u32, bool)> = None;
     for (u, r) in scouted {
         let (thr, p99, only_scouted) = match full.get(u) {
@@ -839,16 +844,18 @@ impl Ctx<'_> {
                 if live[g].gone.is_some() {
                     continue;
                 }
-                while !queue[g].is_empty() && pick.is_none() {
-                    let users = queue[g].remove(0);
-                    let possible = scouted[g]
-                        .iter()
-                        .find(|(u, _)| *u == users)
-                        .is_some_and(|(_, r)| still_possible(w, r, &full[g], sc, max_error_rate));
-                    if !full[g].contains_key(&users) && possible {
-                        *pick = Some(users);
-                    }
-                }
+                // Candidates passed over now never come back: the best full level only rises.
+                let possible = |users: &u32| {
+                    !full[g].contains_key(users)
+                        && scouted[g]
+                            .iter()
+                            .find(|(u, _)| u == users)
+                            .is_some_and(|(_, r)| still_possible(w, r, &full[g], sc, max_error_rate))
+                };
+                let next = queue[g].iter().position(possible);
+                *pick = next.map(|p| queue[g][p]);
+                let passed = next.map_or(queue[g].len(), |p| p + 1);
+                queue[g].drain(..passed);
                 if pick.is_none() {
                     *pick = scouted_peak(w, &scouted[g], &full[g], max_error_rate)
                         .filter(|u| !full[g].contains_key(u));
